@@ -1,0 +1,136 @@
+//! Opening the database and running migrations.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+
+use crate::migration::Migrator;
+use crate::{Error, Result};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, a file or in memory.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A connection pool to keyward's database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url`. The schema is not touched: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        let backend = backend_of(url)?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false);
+        if in_memory {
+            // Every SQLite connection to `:memory:` is its own database: keep exactly one alive.
+            options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None::<Duration>)
+                .max_lifetime(None::<Duration>);
+        } else if backend == Backend::Sqlite {
+            options.max_connections(8);
+        }
+        let db = Database::connect(options)
+            .await
+            .map_err(|source| Error::Unavailable { source })?;
+        if backend == Backend::Sqlite && !in_memory {
+            // WAL lets the server read while the CLI writes; it is a property of the file.
+            db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        }
+        Ok(Self { db, backend })
+    }
+
+    /// Which engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every migration not yet applied. Refuses a schema written by a newer keyward.
+    pub async fn migrate(&self) -> Result<()> {
+        Migrator::up(&self.db, None).await.map_err(|e| Error::Schema {
+            detail: e.to_string(),
+        })
+    }
+
+    /// Names of the migrations applied and of those still pending, in order.
+    pub async fn migration_status(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let schema = |e: sea_orm::DbErr| Error::Schema {
+            detail: e.to_string(),
+        };
+        let applied = Migrator::get_applied_migrations(&self.db)
+            .await
+            .map_err(schema)?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        let pending = Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(schema)?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        Ok((applied, pending))
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        self.db
+            .ping()
+            .await
+            .map_err(|source| Error::Unavailable { source })
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) -> Result<()> {
+        self.db.close().await.map_err(Error::from)
+    }
+}
+
+fn backend_of(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(Error::InvalidUrl {
+            reason: "it must start with sqlite:, postgres:// or postgresql://".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        assert_eq!(backend_of("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(backend_of("sqlite://x.db?mode=rwc").unwrap(), Backend::Sqlite);
+        assert_eq!(backend_of("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert!(backend_of("mysql://u@h/db").is_err());
+    }
+}

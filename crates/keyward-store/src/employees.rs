@@ -1,0 +1,105 @@
+//! Employees and the directory accounts that belong to them.
+
+use chrono::{DateTime, Utc};
+use keyward_model::{
+    Cursor, DisplayName, Email, Employee, EmployeeId,
+    EmployeeOrigin, EmployeeStatus, NewAuditRecord, NewEmployee, Page, PageRequest,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+
+use crate::entity::employee;
+use crate::{Error, Result, Store, audit};
+
+impl Store {
+    /// Creates an employee by hand, with its audit record, in one transaction.
+    /// A second employee with the same e-mail is [`Error::Conflict`].
+    pub async fn create_employee(
+        &self,
+        new: &NewEmployee,
+        now: DateTime<Utc>,
+        audit_record: &NewAuditRecord,
+    ) -> Result<Employee> {
+        let id = EmployeeId::new_v7();
+        let txn = self.db.begin().await?;
+        let row = employee::ActiveModel {
+            id: Set(id.as_uuid()),
+            email: Set(Some(new.email.as_str().to_owned())),
+            display_name: Set(new.display_name.as_str().to_owned()),
+            status: Set(EmployeeStatus::Active.as_str().to_owned()),
+            origin: Set(EmployeeOrigin::Manual.as_str().to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| Error::from_write(e, "employee with e-mail", new.email.as_str()))?;
+        let mut record = audit_record.clone();
+        record.subject = format!("employee:{id}");
+        audit::append(&txn, &record).await?;
+        txn.commit().await?;
+        to_model(row)
+    }
+
+    /// The employee with this id, if any.
+    pub async fn employee(&self, id: EmployeeId) -> Result<Option<Employee>> {
+        employee::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await?
+            .map(to_model)
+            .transpose()
+    }
+
+    /// The employee with this normalized e-mail, if any.
+    pub async fn employee_by_email(&self, email: &Email) -> Result<Option<Employee>> {
+        employee::Entity::find()
+            .filter(employee::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await?
+            .map(to_model)
+            .transpose()
+    }
+
+    /// One page of employees in id order (which is creation order for v7 ids).
+    pub async fn list_employees(&self, page: &PageRequest) -> Result<Page<Employee>> {
+        let mut query = employee::Entity::find().order_by_asc(employee::Column::Id);
+        if let Some(cursor) = &page.after {
+            let after: EmployeeId =
+                cursor.as_str().parse().map_err(|_| Error::InvalidCursor {
+                    cursor: cursor.as_str().to_owned(),
+                })?;
+            query = query.filter(employee::Column::Id.gt(after.as_uuid()));
+        }
+        let mut rows = query
+            .limit(u64::from(page.limit) + 1)
+            .all(&self.db)
+            .await?;
+        let has_more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        let items = rows
+            .into_iter()
+            .map(to_model)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if has_more {
+            items.last().map(|e| Cursor::new(e.id.to_string()))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+}
+
+fn to_model(row: employee::Model) -> Result<Employee> {
+    let corrupt = |e: keyward_model::Error| Error::corrupt("employees", e);
+    Ok(Employee {
+        id: EmployeeId::from_uuid(row.id),
+        email: row.email.as_deref().map(Email::parse).transpose().map_err(corrupt)?,
+        display_name: DisplayName::parse(&row.display_name).map_err(corrupt)?,
+        status: row.status.parse().map_err(corrupt)?,
+        origin: row.origin.parse().map_err(corrupt)?,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

@@ -1,0 +1,7 @@
+//! sea-orm entities. Private to this crate: they mirror tables, not the domain.
+
+pub(crate) mod api_token;
+pub(crate) mod audit_log;
+pub(crate) mod directory_account;
+pub(crate) mod employee;
+pub(crate) mod setting;

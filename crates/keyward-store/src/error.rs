@@ -1,0 +1,96 @@
+//! The one error type of this crate.
+
+use sea_orm::{DbErr, SqlErr};
+
+/// What went wrong talking to the database, in keyward's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The thing asked for does not exist.
+    #[error("{what} {key} not found")]
+    NotFound {
+        /// What kind of thing.
+        what: &'static str,
+        /// How it was named.
+        key: String,
+    },
+    /// A unique rule would be broken, such as a second employee with the same e-mail.
+    #[error("{what} {key} already exists")]
+    Conflict {
+        /// What kind of thing.
+        what: &'static str,
+        /// The clashing value.
+        key: String,
+    },
+    /// A page cursor that no listing of this store produced.
+    #[error("invalid page cursor {cursor:?}: pass the next_cursor of the previous page unchanged")]
+    InvalidCursor {
+        /// The cursor as given.
+        cursor: String,
+    },
+    /// The database URL cannot be used.
+    #[error("invalid database URL: {reason}")]
+    InvalidUrl {
+        /// Why.
+        reason: String,
+    },
+    /// The database cannot be reached or opened.
+    #[error("database unavailable: {source}")]
+    Unavailable {
+        /// The driver's error.
+        #[source]
+        source: DbErr,
+    },
+    /// The schema was written by a newer keyward, or migrations failed.
+    #[error("database schema problem: {detail}")]
+    Schema {
+        /// What the migrator said.
+        detail: String,
+    },
+    /// A stored value is not valid keyward data (for example an unknown status code).
+    #[error("corrupt stored data in {table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Any other database error.
+    #[error("database error: {source}")]
+    Database {
+        /// The driver's error.
+        #[source]
+        source: DbErr,
+    },
+}
+
+impl Error {
+    /// Classifies a driver error; a unique violation becomes [`Error::Conflict`] on `what`/`key`.
+    pub(crate) fn from_write(err: DbErr, what: &'static str, key: impl Into<String>) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::Conflict {
+                what,
+                key: key.into(),
+            },
+            _ => Self::from(err),
+        }
+    }
+
+    pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> Self {
+        Self::Corrupt {
+            table,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        match err {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::Unavailable { source: err },
+            other => Self::Database { source: other },
+        }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,39 @@
+//! keyward's storage: entities, migrations and repositories.
+//!
+//! Place in the layers: above `keyward-model`; below `keyward-service`. It never depends on
+//! `keyward-directory` or `keyward-service`, and its sea-orm entities are private: the public API
+//! speaks `keyward-model` types only, so no caller ever names `sea_orm`.
+//!
+//! The backend is chosen by URL: `sqlite://path?mode=rwc` (the embedded default),
+//! `sqlite::memory:` (tests), or `postgres://…` (production and several server instances).
+//!
+//! Invariants:
+//! - migrations are frozen history: a released migration file never changes; a change is a new
+//!   file (see [`migration`]);
+//! - the audit log is append-only: the store has no update or delete for it, and database
+//!   triggers refuse `UPDATE` and `DELETE` on it from any client;
+//! - a write and its audit record commit in one transaction or not at all;
+//! - API token secrets are stored only as hashes computed by the caller.
+//!
+//! ```no_run
+//! # async fn demo() -> keyward_store::Result<()> {
+//! let store = keyward_store::Store::connect("sqlite::memory:").await?;
+//! store.migrate().await?;
+//! let first_page = store.list_employees(&keyward_model::PageRequest::first()).await?;
+//! assert!(first_page.items.is_empty());
+//! # Ok(()) }
+//! ```
+
+mod accounts;
+mod audit;
+mod connect;
+mod employees;
+mod entity;
+mod error;
+pub mod migration;
+mod settings;
+mod tokens;
+
+pub use connect::{Backend, Store};
+pub use error::{Error, Result};
+pub use tokens::StoredToken;

@@ -1,0 +1,43 @@
+//! Schema migrations: frozen history, one file per change.
+//!
+//! Each migration holds its DDL as literal SQL for each backend, so that what a released
+//! version did to a database can be read in one place and never shifts with a library upgrade.
+//! A new change is a new file appended to [`Migrator::migrations`]; a released file is never
+//! edited. The store tests apply the migrations one at a time from an empty database.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+/// The list of keyward's migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}
+
+/// Runs each statement of the list that matches the connection's backend.
+pub(crate) async fn run_statements(
+    manager: &SchemaManager<'_>,
+    sqlite: &[&str],
+    postgres: &[&str],
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let statements = match db.get_database_backend() {
+        DbBackend::Postgres => postgres,
+        DbBackend::Sqlite => sqlite,
+        other => {
+            return Err(DbErr::Custom(format!(
+                "keyward does not support the {other:?} backend"
+            )));
+        }
+    };
+    for statement in statements {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Administrator API tokens: metadata and the hash of the secret half.
+
+use chrono::{DateTime, Utc};
+use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, TokenName};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+
+use crate::entity::api_token;
+use crate::{Error, Result, Store, audit};
+
+/// A token as the verifier needs it: metadata plus the stored hash of its secret.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    /// Public metadata.
+    pub token: ApiToken,
+    /// The hash of the secret half, as the caller computed it at creation.
+    pub secret_hash: String,
+}
+
+impl Store {
+    /// Stores a new token with its audit record in one transaction. A name in use is
+    /// [`Error::Conflict`], revoked tokens included, so that audit entries stay unambiguous.
+    pub async fn create_api_token(
+        &self,
+        id: ApiTokenId,
+        name: &TokenName,
+        secret_hash: &str,
+        now: DateTime<Utc>,
+        audit_record: &NewAuditRecord,
+    ) -> Result<ApiToken> {
+        let txn = self.db.begin().await?;
+        let row = api_token::ActiveModel {
+            id: Set(id.as_uuid()),
+            name: Set(name.as_str().to_owned()),
+            secret_hash: Set(secret_hash.to_owned()),
+            created_at: Set(now),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| Error::from_write(e, "API token named", name.as_str()))?;
+        audit::append(&txn, audit_record).await?;
+        txn.commit().await?;
+        to_model(row)
+    }
+
+    /// Every token, newest first, revoked ones included.
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
+        api_token::Entity::find()
+            .order_by_desc(api_token::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_model)
+            .collect()
+    }
+
+    /// The token with this id and its secret hash, for verification.
+    pub async fn api_token_for_verification(&self, id: ApiTokenId) -> Result<Option<StoredToken>> {
+        let Some(row) = api_token::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let secret_hash = row.secret_hash.clone();
+        Ok(Some(StoredToken {
+            token: to_model(row)?,
+            secret_hash,
+        }))
+    }
+
+    /// Records that the token authenticated a request at `now`.
+    pub async fn touch_api_token(&self, id: ApiTokenId, now: DateTime<Utc>) -> Result<()> {
+        api_token::Entity::update_many()
+            .col_expr(api_token::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
+            .filter(api_token::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes the token named `name` with its audit record. Revoking a revoked token changes
+    /// nothing and returns it as it is.
+    pub async fn revoke_api_token(
+        &self,
+        name: &TokenName,
+        now: DateTime<Utc>,
+        audit_record: &NewAuditRecord,
+    ) -> Result<ApiToken> {
+        let txn = self.db.begin().await?;
+        let row = api_token::Entity::find()
+            .filter(api_token::Column::Name.eq(name.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "API token named",
+                key: name.as_str().to_owned(),
+            })?;
+        if row.revoked_at.is_some() {
+            return to_model(row);
+        }
+        let mut active = row.into_active_model();
+        active.revoked_at = Set(Some(now));
+        let row = active.update(&txn).await?;
+        audit::append(&txn, audit_record).await?;
+        txn.commit().await?;
+        to_model(row)
+    }
+}
+
+fn to_model(row: api_token::Model) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: ApiTokenId::from_uuid(row.id),
+        name: TokenName::parse(&row.name).map_err(|e| Error::corrupt("api_tokens", e))?,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        revoked_at: row.revoked_at,
+    })
+}

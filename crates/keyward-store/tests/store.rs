@@ -1,0 +1,227 @@
+//! The store test suite: every case runs on SQLite in memory, an SQLite file and PostgreSQL.
+
+use chrono::{TimeZone, Utc};
+use keyward_model::{
+    ApiTokenId, DirectoryAccount, DirectoryName, DisplayName, Email, EmployeeOrigin,
+    EmployeeStatus, NewAuditRecord, NewEmployee, PageRequest, TokenName,
+};
+use keyward_store::{Error, Store};
+use keyward_test_support::TestDb;
+
+async fn fresh_stores() -> Vec<(&'static str, Store, TestDb)> {
+    let mut out = Vec::new();
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        out.push((db.label, store, db));
+    }
+    out
+}
+
+fn audit(action: &str) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: "test".into(),
+        action: action.into(),
+        subject: "test".into(),
+        detail: serde_json::json!({}),
+        at: Utc::now(),
+    }
+}
+
+fn new_employee(email: &str, name: &str) -> NewEmployee {
+    NewEmployee {
+        email: Email::parse(email).unwrap(),
+        display_name: DisplayName::parse(name).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn migrations_apply_once_from_an_empty_database() {
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let (applied, pending) = store.migration_status().await.unwrap();
+        assert!(applied.is_empty(), "{}", db.label);
+        assert_eq!(pending, ["m20261125_000001_initial"], "{}", db.label);
+        store.migrate().await.unwrap();
+        store.migrate().await.expect("a second migrate is a no-op");
+        let (applied, pending) = store.migration_status().await.unwrap();
+        assert_eq!(applied, ["m20261125_000001_initial"], "{}", db.label);
+        assert!(pending.is_empty(), "{}", db.label);
+        store.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn employees_are_created_found_and_unique_by_email() {
+    for (label, store, _db) in fresh_stores().await {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap();
+        let ada = store
+            .create_employee(&new_employee("Ada@Example.com", "Ada Lovelace"), now, &audit("employee.created"))
+            .await
+            .unwrap();
+        assert_eq!(ada.email.as_ref().unwrap().as_str(), "ada@example.com", "{label}");
+        assert_eq!(ada.status, EmployeeStatus::Active);
+        assert_eq!(ada.origin, EmployeeOrigin::Manual);
+        assert_eq!(ada.created_at, now, "{label}: timestamps survive the round trip");
+        assert_eq!(store.employee(ada.id).await.unwrap().unwrap(), ada, "{label}");
+        let by_mail = store
+            .employee_by_email(&Email::parse(" ADA@example.COM ").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(by_mail.unwrap().id, ada.id, "{label}");
+
+        let audit_before = store.list_audit(None, 0, 100).await.unwrap().len();
+        let dup = store
+            .create_employee(&new_employee("ada@EXAMPLE.com", "Other"), now, &audit("employee.created"))
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, Error::Conflict { .. }), "{label}: {dup}");
+        assert!(dup.to_string().contains("ada@example.com"), "{label}: {dup}");
+        let audit_after = store.list_audit(None, 0, 100).await.unwrap().len();
+        assert_eq!(audit_before, audit_after, "{label}: a failed write leaves no audit record");
+
+        let unknown = keyward_model::EmployeeId::new_v7();
+        assert!(store.employee(unknown).await.unwrap().is_none(), "{label}");
+    }
+}
+
+#[tokio::test]
+async fn employee_pages_cover_everyone_once_in_order() {
+    for (label, store, _db) in fresh_stores().await {
+        let now = Utc::now();
+        let mut created = Vec::new();
+        for i in 0..25 {
+            let e = store
+                .create_employee(&new_employee(&format!("p{i}@example.com"), &format!("Person {i}")), now, &audit("employee.created"))
+                .await
+                .unwrap();
+            created.push(e.id);
+        }
+        let mut seen = Vec::new();
+        let mut request = PageRequest::new(None, Some(10)).unwrap();
+        let mut pages = 0;
+        loop {
+            let page = store.list_employees(&request).await.unwrap();
+            pages += 1;
+            seen.extend(page.items.iter().map(|e| e.id));
+            match page.next_cursor {
+                Some(c) => request = PageRequest::new(Some(c), Some(10)).unwrap(),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3, "{label}");
+        assert_eq!(seen, created, "{label}: every employee once, in creation order");
+
+        let bad = PageRequest::new(Some(keyward_model::Cursor::new("garbage")), None).unwrap();
+        let err = store.list_employees(&bad).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidCursor { .. }), "{label}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn directory_accounts_are_keyed_by_directory_and_guid() {
+    for (label, store, _db) in fresh_stores().await {
+        let owner = store
+            .create_employee(&new_employee("bob@example.com", "Bob"), Utc::now(), &audit("employee.created"))
+            .await
+            .unwrap();
+        let guid = uuid::Uuid::new_v4();
+        let mut account = DirectoryAccount {
+            directory: DirectoryName::parse("corp1").unwrap(),
+            object_guid: guid,
+            employee_id: owner.id,
+            dn: "CN=Bob,OU=LabUsers,DC=corp1,DC=test".into(),
+            sam_account_name: Some("bob".into()),
+            user_principal_name: Some("bob@corp1.test".into()),
+            mail: Some(Email::parse("bob@example.com").unwrap()),
+            display_name: Some("Bob".into()),
+            enabled: true,
+            in_rotation_group: false,
+            usn_changed: 4711,
+            last_seen_at: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
+        };
+        store.upsert_account(&account).await.unwrap();
+        account.dn = "CN=Robert,OU=LabUsers,DC=corp1,DC=test".into();
+        account.enabled = false;
+        account.usn_changed = 4800;
+        store.upsert_account(&account).await.unwrap();
+        let mut same_guid_other_directory = account.clone();
+        same_guid_other_directory.directory = DirectoryName::parse("corp2").unwrap();
+        store.upsert_account(&same_guid_other_directory).await.unwrap();
+
+        let accounts = store.accounts_of(owner.id).await.unwrap();
+        assert_eq!(accounts, vec![account, same_guid_other_directory], "{label}");
+    }
+}
+
+#[tokio::test]
+async fn api_tokens_create_verify_touch_revoke() {
+    for (label, store, _db) in fresh_stores().await {
+        let name = TokenName::parse("ci-pipeline").unwrap();
+        let id = ApiTokenId::new_v7();
+        let now = Utc::now();
+        let token = store
+            .create_api_token(id, &name, "hash-1", now, &audit("token.created"))
+            .await
+            .unwrap();
+        assert_eq!(token.name, name);
+        let again = store
+            .create_api_token(ApiTokenId::new_v7(), &name, "hash-2", now, &audit("token.created"))
+            .await
+            .unwrap_err();
+        assert!(matches!(again, Error::Conflict { .. }), "{label}: {again}");
+
+        let stored = store.api_token_for_verification(id).await.unwrap().unwrap();
+        assert_eq!(stored.secret_hash, "hash-1", "{label}");
+        assert!(stored.token.last_used_at.is_none());
+        store.touch_api_token(id, now).await.unwrap();
+        let stored = store.api_token_for_verification(id).await.unwrap().unwrap();
+        assert!(stored.token.last_used_at.is_some(), "{label}");
+
+        let revoked = store.revoke_api_token(&name, now, &audit("token.revoked")).await.unwrap();
+        assert!(revoked.revoked_at.is_some(), "{label}");
+        let twice = store.revoke_api_token(&name, Utc::now(), &audit("token.revoked")).await.unwrap();
+        assert_eq!(twice.revoked_at, revoked.revoked_at, "{label}: revoking again changes nothing");
+        let missing = TokenName::parse("nope").unwrap();
+        let err = store.revoke_api_token(&missing, now, &audit("token.revoked")).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{label}: {err}");
+
+        assert_eq!(store.list_api_tokens().await.unwrap().len(), 1, "{label}");
+        let actions: Vec<_> = store
+            .list_audit(None, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.record.action)
+            .collect();
+        assert_eq!(actions, ["token.created", "token.revoked"], "{label}: one record per change");
+    }
+}
+
+#[tokio::test]
+async fn settings_keep_the_first_value() {
+    for (label, store, _db) in fresh_stores().await {
+        assert!(store.setting("kek.check").await.unwrap().is_none(), "{label}");
+        assert_eq!(store.setting_insert_if_absent("kek.check", "one").await.unwrap(), "one");
+        assert_eq!(store.setting_insert_if_absent("kek.check", "two").await.unwrap(), "one", "{label}");
+    }
+}
+
+#[tokio::test]
+async fn audit_records_are_listed_in_order_and_by_subject() {
+    for (label, store, _db) in fresh_stores().await {
+        for (i, subject) in ["a", "b", "a"].iter().enumerate() {
+            let mut r = audit(&format!("x.{i}"));
+            r.subject = (*subject).into();
+            r.detail = serde_json::json!({ "n": i });
+            store.append_audit(&r).await.unwrap();
+        }
+        let all = store.list_audit(None, 0, 10).await.unwrap();
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "{label}");
+        let only_a = store.list_audit(Some("a"), 0, 10).await.unwrap();
+        assert_eq!(only_a.len(), 2, "{label}");
+        assert_eq!(only_a[1].record.detail, serde_json::json!({ "n": 2 }), "{label}");
+        let after_first = store.list_audit(None, all[0].seq, 10).await.unwrap();
+        assert_eq!(after_first.len(), 2, "{label}");
+    }
+}
