@@ -1,1 +1,35 @@
-//! placeholder
+//! keyward's use cases: the operations the server and the CLI call.
+//!
+//! Place in the layers: above every other library crate. It composes `keyward-model`,
+//! `keyward-password` and `keyward-store` (and, as they land, the directory connector, the
+//! identity merge and the key lifecycle) into operations with audit records. The binaries call
+//! only this crate and the vocabulary crates; they never name `sea_orm` or `ldap3`.
+//!
+//! What it must never do: log, return or serialize a secret (token secrets are returned once, in
+//! a [`SecretString`](keyward_password::SecretString), at creation), or write a change without its
+//! audit record in the same transaction.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), keyward_service::Error> {
+//! use keyward_service::{Actor, Keyward, Settings};
+//! let settings = Settings { database_url: "sqlite::memory:".into(), ..Settings::default() };
+//! let keyward = Keyward::open(&settings).await?;
+//! let (token, secret) = keyward.tokens().create("ci", &Actor::Cli).await?;
+//! let verified = keyward.tokens().verify(secret.expose()).await?;
+//! assert_eq!(verified.id, token.id);
+//! # Ok(()) }
+//! ```
+
+mod actor;
+pub mod config;
+mod employees;
+mod error;
+mod keyward;
+mod tokens;
+
+pub use actor::Actor;
+pub use config::{LogFormat, Overrides, Settings};
+pub use employees::Employees;
+pub use error::{Error, ErrorCode, Result};
+pub use keyward::{Keyward, MigrationReport};
+pub use tokens::Tokens;

@@ -25,6 +25,32 @@ pub struct TestDb {
     /// `sqlite-memory`, `sqlite-file` or `postgres`, for assertion messages.
     pub label: &'static str,
     _dir: Option<TempDir>,
+    /// For PostgreSQL: the admin URL and the database to drop when the value is dropped.
+    drop_on_exit: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.drop_on_exit.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; a private runtime on its own thread avoids
+        // blocking it. FORCE ends pools the test left open.
+        let dropper = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for dropping the test database");
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(admin_url.as_str()).await {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = admin.execute_unprepared(&sql).await;
+                    admin.close().await.ok();
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
 }
 
 /// True when running under CI, where a missing test service is a failure.
@@ -39,6 +65,7 @@ impl TestDb {
             url: "sqlite::memory:".into(),
             label: "sqlite-memory",
             _dir: None,
+            drop_on_exit: None,
         }
     }
 
@@ -50,6 +77,7 @@ impl TestDb {
             url: format!("sqlite://{}?mode=rwc", path.display()),
             label: "sqlite-file",
             _dir: Some(dir),
+            drop_on_exit: None,
         }
     }
 
@@ -84,6 +112,7 @@ impl TestDb {
             url: format!("{base}/{name}"),
             label: "postgres",
             _dir: None,
+            drop_on_exit: Some((admin_url.clone(), name)),
         })
     }
 

@@ -1,0 +1,26 @@
+//! Who performs an operation, for the audit log.
+
+use std::fmt;
+
+use keyward_model::TokenName;
+
+/// The party on whose behalf an operation runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An administrator at the command line (the CLI works on the database directly).
+    Cli,
+    /// A request authenticated with the named admin API token.
+    Token(TokenName),
+    /// The server itself (scheduler, start-up).
+    System,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cli => f.write_str("cli"),
+            Self::Token(name) => write!(f, "token:{name}"),
+            Self::System => f.write_str("system"),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! keyward's settings and how they are layered: defaults, then a TOML file, then `KEYWARD_*`
+//! environment variables, then command-line flags. Unknown keys are refused in every layer.
+//!
+//! Every setting is documented in `docs/configuration.md`; a test keeps the two in step.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Environment variables with this prefix are settings (`KEYWARD_LISTEN` sets `listen`).
+pub const ENV_PREFIX: &str = "KEYWARD_";
+
+/// Environment variables with the prefix that are not settings and are therefore not checked:
+/// the config file path itself and the test suite's own variables.
+const ENV_NOT_SETTINGS: &[&str] = &["config", "test_"];
+
+/// The default SQLite database, a file in the working directory created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://keyward.db?mode=rwc";
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting of a keyward installation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the server listens on.
+    pub listen: SocketAddr,
+    /// Database URL: `sqlite://PATH?mode=rwc`, `sqlite::memory:` or `postgres://…`.
+    pub database_url: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `keyward=debug,info`.
+    pub log_level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: DEFAULT_DATABASE_URL.into(),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// Settings given as command-line flags; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--log-format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// `--log-level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+impl Settings {
+    /// Loads the layers: defaults, `file` (when given; it must exist), the process environment,
+    /// then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env, overrides)
+    }
+
+    /// [`Settings::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(Error::Config(format!(
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(EnvSettings::from_pairs(env));
+        figment = figment.merge(Serialized::defaults(overrides));
+        let mut settings: Settings = figment.extract().map_err(|e| Error::Config(describe(e)))?;
+        settings.database_url = normalize_database_url(&settings.database_url)?;
+        Ok(settings)
+    }
+
+    /// The settings as TOML, for `keyward config show`; holds no secrets.
+    pub fn to_toml(&self) -> String {
+        toml_lines(self)
+    }
+}
+
+fn toml_lines(s: &Settings) -> String {
+    let format = match s.log_format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    };
+    format!(
+        "listen = \"{}\"\ndatabase_url = \"{}\"\nlog_format = \"{format}\"\nlog_level = \"{}\"\n",
+        s.listen, s.database_url, s.log_level
+    )
+}
+
+const ENV_METADATA_NAME: &str = "environment variables";
+
+/// The `KEYWARD_*` environment variables as a figment layer. Written here rather than with
+/// figment's `Env` so that tests can hand in an environment instead of mutating the process's.
+struct EnvSettings {
+    dict: Dict,
+}
+
+impl EnvSettings {
+    fn from_pairs(env: &[(String, String)]) -> Self {
+        let dict = env
+            .iter()
+            .filter_map(|(name, value)| {
+                let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
+                let is_setting = !ENV_NOT_SETTINGS.iter().any(|p| key.starts_with(p));
+                is_setting.then(|| (key, Value::from(value.clone())))
+            })
+            .collect();
+        Self { dict }
+    }
+}
+
+impl Provider for EnvSettings {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_METADATA_NAME)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+/// Checks the scheme and makes SQLite file URLs create the file on first use.
+fn normalize_database_url(url: &str) -> Result<String> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_owned());
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        if rest.is_empty() || rest == "//" {
+            return Err(Error::Config(
+                "database_url: an SQLite URL needs a path, e.g. sqlite://keyward.db".into(),
+            ));
+        }
+        if rest == ":memory:" || url.contains("mode=") {
+            return Ok(url.to_owned());
+        }
+        let joiner = if url.contains('?') { '&' } else { '?' };
+        return Ok(format!("{url}{joiner}mode=rwc"));
+    }
+    Err(Error::Config(format!(
+        "database_url {url:?}: must start with sqlite:, postgres:// or postgresql://"
+    )))
+}
+
+/// One line per figment error: where it came from, which key, and what is wrong.
+fn describe(error: figment::Error) -> String {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let origin = e.metadata.as_ref().map_or_else(
+                || "defaults".to_owned(),
+                |m| match &m.source {
+                    Some(figment::Source::File(path)) => format!("config file {}", path.display()),
+                    _ if m.name == ENV_METADATA_NAME && !key.is_empty() => format!(
+                        "environment variable {ENV_PREFIX}{}",
+                        key.to_ascii_uppercase()
+                    ),
+                    _ => m.name.to_string(),
+                },
+            );
+            let what = one_line(&e.kind.to_string());
+            if key.is_empty() {
+                format!("{origin}: {what}")
+            } else {
+                format!("{origin}: key `{key}`: {what}")
+            }
+        })
+        .collect();
+    lines.join("; ")
+}
+
+/// Folds a multi-line parser message (TOML errors carry a source snippet) into its first and
+/// last lines.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .collect();
+    match lines.as_slice() {
+        [] => message.trim().to_owned(),
+        [only] => (*only).to_owned(),
+        [first, .., last] => format!("{first}: {last}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn file(contents: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(contents.as_bytes()).unwrap();
+        f
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_sqlite_on_loopback() {
+        let s = Settings::load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn layers_apply_file_then_env_then_flags() {
+        let f = file("listen = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://from-file.db\"\nlog_level = \"debug\"\n");
+        let s = Settings::load_from(Some(f.path()), &[], &Overrides::default()).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.database_url, "sqlite://from-file.db?mode=rwc");
+        let e = env(&[("KEYWARD_LISTEN", "127.0.0.1:9100"), ("KEYWARD_LOG_FORMAT", "json")]);
+        let s = Settings::load_from(Some(f.path()), &e, &Overrides::default()).unwrap();
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.log_level, "debug");
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9200".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let s = Settings::load_from(Some(f.path()), &e, &flags).unwrap();
+        assert_eq!(s.listen.port(), 9200);
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_one_line_naming_key_and_file() {
+        let f = file("listen = \"127.0.0.1:9000\"\nlisten_port = 9\n");
+        let err = Settings::load_from(Some(f.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("listen_port"), "{err}");
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn bad_value_and_bad_syntax_are_one_line() {
+        let f = file("listen = \"not an address\"\n");
+        let err = Settings::load_from(Some(f.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n') && err.contains("listen") && err.contains(&f.path().display().to_string()), "{err}");
+        let f = file("listen = \n");
+        let err = Settings::load_from(Some(f.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\n') && err.contains(&f.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn unknown_environment_setting_is_refused_but_test_variables_are_not_settings() {
+        let err = Settings::load_from(None, &env(&[("KEYWARD_LISTN", "x")]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("KEYWARD_LISTN"), "{err}");
+        let ok = env(&[("KEYWARD_TEST_POSTGRES_URL", "postgres://x/y"), ("KEYWARD_CONFIG", "/x.toml")]);
+        assert!(Settings::load_from(None, &ok, &Overrides::default()).is_ok());
+    }
+
+    #[test]
+    fn missing_file_and_bad_urls_are_refused() {
+        let err = Settings::load_from(Some(Path::new("/nonexistent/keyward.toml")), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/keyward.toml"), "{err}");
+        for (url, ok) in [
+            ("mysql://x/y", false),
+            ("sqlite:", false),
+            ("sqlite::memory:", true),
+            ("postgres://u@h/db", true),
+            ("sqlite:///var/lib/keyward/k.db?mode=ro", true),
+        ] {
+            let flags = Overrides { database_url: Some(url.into()), ..Overrides::default() };
+            assert_eq!(Settings::load_from(None, &[], &flags).is_ok(), ok, "{url}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The one error type of this crate, with stable codes for people and scripts.
+
+use std::fmt;
+
+/// A stable, machine-readable error code, the same in API bodies and CLI output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Input that breaks a rule (bad e-mail, bad name, bad cursor).
+    InvalidInput,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// A uniqueness rule would be broken.
+    Conflict,
+    /// No credential, or one that is wrong, revoked or unknown.
+    Unauthorized,
+    /// The configuration cannot be used.
+    InvalidConfig,
+    /// The database cannot be reached.
+    Unavailable,
+    /// Anything else; details are in the log, not in the message.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as text, e.g. `not_found`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid_input",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidConfig => "invalid_config",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What went wrong in an operation, said so that a person knows what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that breaks a rule.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The thing asked for does not exist.
+    #[error("{what} {key} not found")]
+    NotFound {
+        /// What kind of thing.
+        what: &'static str,
+        /// How it was named.
+        key: String,
+    },
+    /// A uniqueness rule would be broken.
+    #[error("{what} {key} already exists")]
+    Conflict {
+        /// What kind of thing.
+        what: &'static str,
+        /// The clashing value.
+        key: String,
+    },
+    /// The credential is missing, malformed, unknown or revoked. Deliberately says no more.
+    #[error("a valid admin API token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    /// The configuration cannot be used; the message names the key and the file.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The database cannot be reached.
+    #[error("database unavailable: {source}; check database_url and that the server is running")]
+    Unavailable {
+        /// The store's error.
+        #[source]
+        source: keyward_store::Error,
+    },
+    /// Anything else.
+    #[error("internal error: {source}")]
+    Internal {
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Config(_) => ErrorCode::InvalidConfig,
+            Self::Unavailable { .. } => ErrorCode::Unavailable,
+            Self::Internal { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<keyward_store::Error> for Error {
+    fn from(err: keyward_store::Error) -> Self {
+        use keyward_store::Error as S;
+        match err {
+            S::NotFound { what, key } => Self::NotFound { what, key },
+            S::Conflict { what, key } => Self::Conflict { what, key },
+            S::InvalidCursor { .. } => Self::InvalidInput(err.to_string()),
+            S::Unavailable { .. } | S::InvalidUrl { .. } => Self::Unavailable { source: err },
+            S::Schema { .. } => Self::Config(err.to_string()),
+            other => Self::Internal {
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+impl From<keyward_model::Error> for Error {
+    fn from(err: keyward_model::Error) -> Self {
+        Self::InvalidInput(err.to_string())
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,79 @@
+//! The entry point: one value that holds the store and hands out the use cases.
+
+use keyward_store::Store;
+
+use crate::{Employees, Result, Settings, Tokens};
+
+/// An open keyward installation: its settings and its database.
+#[derive(Debug, Clone)]
+pub struct Keyward {
+    store: Store,
+    settings: Settings,
+}
+
+/// What `migrate` found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Migrations that were already applied before this call.
+    pub already_applied: Vec<String>,
+    /// Migrations this call applied.
+    pub applied_now: Vec<String>,
+}
+
+impl Keyward {
+    /// Connects to the configured database and brings its schema up to date.
+    pub async fn open(settings: &Settings) -> Result<Self> {
+        let keyward = Self::connect(settings).await?;
+        keyward.migrate().await?;
+        Ok(keyward)
+    }
+
+    /// Connects without touching the schema.
+    pub async fn connect(settings: &Settings) -> Result<Self> {
+        let store = Store::connect(&settings.database_url).await?;
+        Ok(Self {
+            store,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Applies pending migrations and says which.
+    pub async fn migrate(&self) -> Result<MigrationReport> {
+        let (already_applied, pending) = self.store.migration_status().await?;
+        self.store.migrate().await?;
+        Ok(MigrationReport {
+            already_applied,
+            applied_now: pending,
+        })
+    }
+
+    /// Checks that the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend().as_str()
+    }
+
+    /// The settings this installation was opened with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Employee operations.
+    pub fn employees(&self) -> Employees<'_> {
+        Employees::new(&self.store)
+    }
+
+    /// Admin API token operations.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens::new(&self.store)
+    }
+
+    /// Closes the database pool.
+    pub async fn close(self) -> Result<()> {
+        Ok(self.store.close().await?)
+    }
+}
