@@ -1,1 +1,30 @@
-fn main() {}
+//! `keyward`: the administrator's command line. It works directly on the database and
+//! configuration the server uses. Exit codes are listed in [`exit`] and in the README.
+
+mod cli;
+mod commands;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keyward: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let format = cli.global.output;
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            output::print_failure(format, &failure);
+            ExitCode::from(failure.exit_code)
+        }
+    }
+}

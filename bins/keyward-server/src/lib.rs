@@ -1,1 +1,37 @@
-//! placeholder
+//! keyward's HTTP server: the REST API under `/api/v1`, admin token authentication, health,
+//! readiness and Prometheus metrics, and graceful shutdown.
+//!
+//! Place in the layers: a binary crate (library plus a short `main`). It calls
+//! `keyward-service` and the vocabulary crates only; it never names `sea_orm` or `ldap3`.
+//!
+//! Invariants:
+//! - every route is registered through `utoipa_axum::routes!`, so the OpenAPI document served at
+//!   `/api/v1/openapi.json` lists every route the server serves;
+//! - everything under `/api/v1` except the OpenAPI document needs an admin bearer token; there is
+//!   no default credential;
+//! - errors are JSON `{"error": {"code", "message"}}` with a stable code; 5xx bodies are generic and
+//!   the detail goes to the log;
+//! - no response or log line carries a secret.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let settings = keyward_service::Settings::default();
+//! let keyward = keyward_service::Keyward::open(&settings).await?;
+//! let app = keyward_server::app(keyward);
+//! let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod dto;
+mod error;
+mod metrics;
+mod openapi;
+mod routes;
+mod serve;
+mod state;
+
+pub use error::ApiError;
+pub use openapi::openapi_document;
+pub use serve::{app, run, shutdown_signal};

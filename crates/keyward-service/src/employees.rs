@@ -73,6 +73,15 @@ impl<'a> Employees<'a> {
         Ok(self.store.accounts_of(id).await?)
     }
 
+    /// The accounts of each employee of a page (one query for the whole page).
+    pub async fn accounts_of_page(
+        &self,
+        employees: &[Employee],
+    ) -> Result<std::collections::HashMap<EmployeeId, Vec<DirectoryAccount>>> {
+        let ids: Vec<EmployeeId> = employees.iter().map(|e| e.id).collect();
+        Ok(self.store.accounts_of_many(&ids).await?)
+    }
+
     /// One page of employees in creation order.
     pub async fn list(&self, after: Option<String>, limit: Option<u32>) -> Result<Page<Employee>> {
         let request = PageRequest::new(after.map(Cursor::new), limit)?;

@@ -7,6 +7,29 @@ use crate::entity::directory_account;
 use crate::{Error, Result, Store};
 
 impl Store {
+    /// The directory accounts of several employees at once (one query), grouped by employee.
+    pub async fn accounts_of_many(
+        &self,
+        ids: &[EmployeeId],
+    ) -> Result<std::collections::HashMap<EmployeeId, Vec<DirectoryAccount>>> {
+        let mut grouped: std::collections::HashMap<EmployeeId, Vec<DirectoryAccount>> =
+            std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(grouped);
+        }
+        let rows = directory_account::Entity::find()
+            .filter(directory_account::Column::EmployeeId.is_in(ids.iter().map(|id| id.as_uuid())))
+            .order_by_asc(directory_account::Column::Directory)
+            .order_by_asc(directory_account::Column::ObjectGuid)
+            .all(&self.db)
+            .await?;
+        for row in rows {
+            let account = account_to_model(row)?;
+            grouped.entry(account.employee_id).or_default().push(account);
+        }
+        Ok(grouped)
+    }
+
     /// The directory accounts of an employee, by directory then objectGUID.
     pub async fn accounts_of(&self, id: EmployeeId) -> Result<Vec<DirectoryAccount>> {
         let rows = directory_account::Entity::find()

@@ -1,0 +1,36 @@
+//! One module per command group; each returns data and prints it in the chosen format.
+
+mod employees;
+mod migrate;
+mod token;
+
+use keyward_service::{Keyward, Overrides, Settings};
+
+use crate::cli::{Cli, Command, Global};
+use crate::exit::Failure;
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let settings = load_settings(&cli.global)?;
+    match cli.command {
+        Command::Migrate => migrate::run(&settings, cli.global.output).await,
+        Command::Token(cmd) => token::run(&open(&settings).await?, cmd, cli.global.output).await,
+        Command::Employees(cmd) => {
+            employees::run(&open(&settings).await?, cmd, cli.global.output).await
+        }
+    }
+}
+
+fn load_settings(global: &Global) -> Result<Settings, Failure> {
+    let overrides = Overrides {
+        database_url: global.database_url.clone(),
+        ..Overrides::default()
+    };
+    Ok(Settings::load(global.config.as_deref(), &overrides)?)
+}
+
+/// Opens the database, migrating it as the server does at start-up, so that the CLI works on a
+/// fresh installation.
+async fn open(settings: &Settings) -> Result<Keyward, Failure> {
+    Ok(Keyward::open(settings).await?)
+}

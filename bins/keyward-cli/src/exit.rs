@@ -1,0 +1,54 @@
+//! Exit codes. Stable: scripts depend on them.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | internal error (see the message) |
+//! | 2 | usage error (bad flags or arguments) |
+//! | 3 | configuration error (file, environment or flags) |
+//! | 4 | not found |
+//! | 5 | conflict (already exists) |
+//! | 6 | invalid input |
+//! | 7 | database unavailable |
+
+use keyward_service::{Error, ErrorCode};
+
+/// Internal error.
+pub const INTERNAL: u8 = 1;
+/// Configuration error.
+pub const CONFIG: u8 = 3;
+/// Not found.
+pub const NOT_FOUND: u8 = 4;
+/// Conflict.
+pub const CONFLICT: u8 = 5;
+/// Invalid input.
+pub const INVALID_INPUT: u8 = 6;
+/// Database unavailable.
+pub const UNAVAILABLE: u8 = 7;
+
+/// A failed command: its stable code, its exit code and a one-line message.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: &'static str,
+    pub exit_code: u8,
+    pub message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Self {
+        let code = err.code();
+        let exit_code = match code {
+            ErrorCode::InvalidInput => INVALID_INPUT,
+            ErrorCode::NotFound => NOT_FOUND,
+            ErrorCode::Conflict => CONFLICT,
+            ErrorCode::InvalidConfig => CONFIG,
+            ErrorCode::Unavailable => UNAVAILABLE,
+            ErrorCode::Unauthorized | ErrorCode::Internal => INTERNAL,
+        };
+        Self {
+            code: code.as_str(),
+            exit_code,
+            message: err.to_string(),
+        }
+    }
+}

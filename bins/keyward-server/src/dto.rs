@@ -1,0 +1,150 @@
+//! Request and response bodies of the REST API.
+
+use axum::extract::{FromRequest, FromRequestParts};
+use chrono::{DateTime, Utc};
+use keyward_model::{DirectoryAccount, Employee};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// `axum::Json` whose rejections are [`ApiError`]s (JSON bodies, stable codes).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub(crate) struct ApiJson<T>(pub T);
+
+/// `axum::extract::Query` whose rejections are [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(crate) struct ApiQuery<T>(pub T);
+
+/// `axum::extract::Path` whose rejections are [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(crate) struct ApiPath<T>(pub T);
+
+/// Every error response.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// A stable code and a one-line message.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found`, `conflict`, `unauthorized`, `invalid_input`.
+    pub code: String,
+    /// What went wrong and what to do, in one line.
+    pub message: String,
+}
+
+/// An employee.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EmployeeDto {
+    /// Stable id.
+    pub id: Uuid,
+    /// Normalized e-mail address; absent for a directory account without mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// `manual` or `directory`.
+    pub origin: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Employee> for EmployeeDto {
+    fn from(e: Employee) -> Self {
+        Self {
+            id: e.id.as_uuid(),
+            email: e.email.map(|m| m.as_str().to_owned()),
+            display_name: e.display_name.as_str().to_owned(),
+            status: e.status.as_str().to_owned(),
+            origin: e.origin.as_str().to_owned(),
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// A directory account of an employee.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountDto {
+    /// Directory name.
+    pub directory: String,
+    /// AD objectGUID.
+    pub object_guid: Uuid,
+    /// Distinguished name at the last sync.
+    pub dn: String,
+    /// sAMAccountName.
+    pub sam_account_name: Option<String>,
+    /// userPrincipalName.
+    pub user_principal_name: Option<String>,
+    /// Whether the AD account is enabled.
+    pub enabled: bool,
+}
+
+impl From<DirectoryAccount> for AccountDto {
+    fn from(a: DirectoryAccount) -> Self {
+        Self {
+            directory: a.directory.as_str().to_owned(),
+            object_guid: a.object_guid,
+            dn: a.dn,
+            sam_account_name: a.sam_account_name,
+            user_principal_name: a.user_principal_name,
+            enabled: a.enabled,
+        }
+    }
+}
+
+/// An employee with its directory accounts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EmployeeDetailDto {
+    /// The employee.
+    #[serde(flatten)]
+    pub employee: EmployeeDto,
+    /// Its directory accounts.
+    pub accounts: Vec<AccountDto>,
+}
+
+/// One page of employees.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EmployeePage {
+    /// The employees, in creation order.
+    pub items: Vec<EmployeeDto>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Paging parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// A person to create by hand (someone in no directory).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEmployeeRequest {
+    /// E-mail address; unique among employees.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// Health and readiness answers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthDto {
+    /// `ok`, or `unavailable` when not ready.
+    pub status: String,
+}

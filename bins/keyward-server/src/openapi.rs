@@ -1,0 +1,49 @@
+//! The OpenAPI document: built from the same router that serves the requests.
+
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+/// Name of the admin bearer-token security scheme in the document.
+pub(crate) const ADMIN_TOKEN: &str = "admin_token";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "keyward",
+        description = "Directory sync, hardware-key lifecycle and password rotation for Active Directory. \
+                       Every /api/v1 route except this document needs `Authorization: Bearer <admin token>` \
+                       (create one with `keyward token create --name NAME`).",
+    ),
+    modifiers(&AdminTokenScheme),
+    tags(
+        (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "employees", description = "People keyward manages"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub(crate) struct ApiDoc;
+
+struct AdminTokenScheme;
+
+impl Modify for AdminTokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            ADMIN_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("kw_<id>_<secret>")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of every route the server serves, as JSON.
+pub fn openapi_document() -> String {
+    let (_, doc) = crate::serve::routes().split_for_parts();
+    doc.to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

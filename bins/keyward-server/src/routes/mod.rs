@@ -1,0 +1,5 @@
+//! Route handlers, one module per resource.
+
+pub(crate) mod employees;
+pub(crate) mod health;
+pub(crate) mod meta;

@@ -1,0 +1,16 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use keyward_service::Keyward;
+
+use crate::metrics::Metrics;
+
+/// Shared, cheap-to-clone application state.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub keyward: Arc<Keyward>,
+    pub metrics: Arc<Metrics>,
+    /// The OpenAPI document, serialized once at start-up.
+    pub openapi_json: Arc<String>,
+}
