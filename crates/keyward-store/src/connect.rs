@@ -42,7 +42,7 @@ impl Store {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(10))
             .sqlx_logging(false);
         if in_memory {
             // Every SQLite connection to `:memory:` is its own database: keep exactly one alive.

@@ -1,0 +1,218 @@
+//! Handler tests without a socket: the whole app as a tower service on an in-memory database.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use keyward_service::{Actor, Keyward, Settings};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+struct Harness {
+    app: axum::Router,
+    token: String,
+    keyward: Keyward,
+}
+
+async fn harness() -> Harness {
+    let settings = Settings {
+        database_url: "sqlite::memory:".into(),
+        ..Settings::default()
+    };
+    let keyward = Keyward::open(&settings).await.unwrap();
+    let (_, secret) = keyward.tokens().create("admin", &Actor::Cli).await.unwrap();
+    Harness {
+        app: keyward_server::app(keyward.clone()),
+        token: secret.expose().to_owned(),
+        keyward,
+    }
+}
+
+impl Harness {
+    async fn call(&self, method: &str, uri: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value, axum::http::HeaderMap) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
+        let response = self.app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value, headers)
+    }
+
+    async fn admin(&self, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let (s, v, _) = self.call(method, uri, Some(&self.token.clone()), body).await;
+        (s, v)
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness_need_no_token() {
+    let h = harness().await;
+    assert_eq!(h.call("GET", "/healthz", None, None).await.0, StatusCode::OK);
+    let (status, body, _) = h.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let h = harness().await;
+    h.keyward.clone().close().await.unwrap();
+    let (status, body, _) = h.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "unavailable");
+}
+
+#[tokio::test]
+async fn api_routes_refuse_missing_wrong_and_revoked_tokens_with_json_401() {
+    let h = harness().await;
+    let mut tampered = h.token.clone();
+    tampered.pop();
+    tampered.push('x');
+    let routes = [("GET", "/api/v1/employees"), ("POST", "/api/v1/employees"), ("GET", "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3")];
+    for (method, uri) in routes {
+        for token in [None, Some("nonsense"), Some(tampered.as_str())] {
+            let (status, body, headers) = h.call(method, uri, token, Some("{}")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri} {token:?}");
+            assert_eq!(body["error"]["code"], "unauthorized");
+            assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        }
+    }
+    h.keyward.tokens().revoke("admin", &Actor::Cli).await.unwrap();
+    let (status, _) = h.admin("GET", "/api/v1/employees", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked token authenticates nothing");
+}
+
+#[tokio::test]
+async fn employees_create_show_list_and_their_errors() {
+    let h = harness().await;
+    let (status, created) = h
+        .admin("POST", "/api/v1/employees", Some(r#"{"email":" Ada@Example.com ","display_name":"Ada Lovelace"}"#))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["email"], "ada@example.com");
+    assert_eq!(created["origin"], "manual");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let (status, shown) = h.admin("GET", &format!("/api/v1/employees/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["display_name"], "Ada Lovelace");
+    assert_eq!(shown["accounts"], json!([]));
+
+    let (status, body) = h
+        .admin("POST", "/api/v1/employees", Some(r#"{"email":"ADA@example.com","display_name":"Again"}"#))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "conflict");
+
+    for bad in [
+        r#"{"email":"not-an-address","display_name":"X"}"#,
+        r#"{"email":"x@example.com","display_name":"   "}"#,
+        r#"{"email":"x@example.com"}"#,
+        r#"{"email":"x@example.com","display_name":"X","admin":true}"#,
+        r#"{"email": "#,
+    ] {
+        let (status, body) = h.admin("POST", "/api/v1/employees", Some(bad)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_input", "{bad}");
+    }
+
+    let (status, body) = h.admin("GET", "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let (status, _) = h.admin("GET", "/api/v1/employees/not-a-uuid", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, list) = h.admin("GET", "/api/v1/employees?limit=10", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "the failed creations left nothing behind");
+    assert_eq!(list["next_cursor"], Value::Null);
+    for bad in ["?limit=0", "?limit=5000", "?limit=abc", "?after=garbage"] {
+        let (status, body) = h.admin("GET", &format!("/api/v1/employees{bad}"), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn cursor_paging_walks_every_employee_once() {
+    let h = harness().await;
+    for i in 0..7 {
+        let body = format!(r#"{{"email":"p{i}@example.com","display_name":"P {i}"}}"#);
+        assert_eq!(h.admin("POST", "/api/v1/employees", Some(&body)).await.0, StatusCode::CREATED);
+    }
+    let mut seen = Vec::new();
+    let mut uri = "/api/v1/employees?limit=3".to_owned();
+    loop {
+        let (status, page) = h.admin("GET", &uri, None).await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(page["items"].as_array().unwrap().iter().map(|e| e["email"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => uri = format!("/api/v1/employees?limit=3&after={c}"),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..7).map(|i| format!("p{i}@example.com")).collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_json_404() {
+    let h = harness().await;
+    let (status, body, _) = h.call("GET", "/nope", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let h = harness().await;
+    h.admin("GET", "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3", None).await;
+    let (status, text, _) = h.call("GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains(r#"keyward_http_requests_total{method="GET",route="/api/v1/employees/{id}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("01a210d0"), "raw ids never become labels");
+    assert!(text.contains("keyward_build_info"));
+}
+
+/// Every route the server answers is in the OpenAPI document, and every documented route answers.
+#[tokio::test]
+async fn openapi_document_lists_exactly_the_served_routes() {
+    let h = harness().await;
+    let (status, doc, _) = h.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let served = [
+        ("GET", "/api/v1/employees"),
+        ("GET", "/api/v1/employees/{id}"),
+        ("GET", "/api/v1/openapi.json"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("GET", "/readyz"),
+        ("POST", "/api/v1/employees"),
+    ];
+    let mut served: Vec<(String, String)> = served.iter().map(|(m, p)| ((*m).into(), (*p).into())).collect();
+    served.sort();
+    assert_eq!(documented, served);
+    for (method, path) in &documented {
+        let uri = path.replace("{id}", "01a210d0-1ef4-750a-b561-900de409afd3");
+        let (status, body) = h.admin(method, &uri, Some("{}")).await;
+        assert!(status != StatusCode::METHOD_NOT_ALLOWED && !(status == StatusCode::NOT_FOUND && body["error"]["message"].as_str().unwrap_or("").contains("no such route")),
+            "{method} {path} is documented but not served: {status} {body}");
+    }
+    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+}

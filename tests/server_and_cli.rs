@@ -1,0 +1,173 @@
+//! The built `keyward-server` and `keyward` binaries together, on an SQLite file and on
+//! PostgreSQL: the CLI prepares the database and a token, the server serves it, the CLI sees
+//! what the API wrote, and SIGTERM stops the server cleanly.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use keyward_test_support::{TestDb, bin_path};
+use serde_json::Value;
+
+fn keyward(db_url: &str, args: &[&str]) -> Output {
+    Command::new(bin_path("keyward"))
+        .args(args)
+        .arg("--database-url")
+        .arg(db_url)
+        .env_remove("KEYWARD_CONFIG")
+        .output()
+        .expect("run keyward")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(out.status.success(), "keyward failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(db_url: &str) -> Self {
+        let mut child = Command::new(bin_path("keyward-server"))
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--database-url", db_url])
+            .env_remove("KEYWARD_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start keyward-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr: String = rest.chars().take_while(|c| *c != '"' && !c.is_whitespace()).collect();
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server prints its address within 60 s");
+        Self { child, base: format!("http://{addr}") }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.child.kill().ok();
+        panic!("keyward-server did not stop within 10 s of SIGTERM");
+    }
+}
+
+async fn scenario(db: &TestDb) {
+    let label = db.label;
+    let migrated = json_of(&keyward(&db.url, &["migrate", "--output", "json"]));
+    assert_eq!(migrated["applied_now"][0], "m20261125_000001_initial", "{label}");
+    let again = json_of(&keyward(&db.url, &["migrate", "--output", "json"]));
+    assert_eq!(again["applied_now"], serde_json::json!([]), "{label}");
+
+    let created = json_of(&keyward(&db.url, &["token", "create", "--name", "e2e", "--output", "json"]));
+    let token = created["token"].as_str().unwrap().to_owned();
+    let listed = keyward(&db.url, &["token", "list", "--output", "json"]);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(&token), "{label}: list never shows a secret");
+
+    let server = Server::start(&db.url);
+    let http = reqwest::Client::new();
+    let employees = format!("{}/api/v1/employees", server.base);
+
+    let anonymous = http.get(&employees).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "{label}");
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    let created = http
+        .post(&employees)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "email": "Grace@Example.com", "display_name": "Grace Hopper" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{label}");
+
+    // The CLI sees what the API wrote, and the API what the CLI wrote.
+    let list = json_of(&keyward(&db.url, &["employees", "list", "--output", "json"]));
+    assert_eq!(list[0]["email"], "grace@example.com", "{label}");
+    assert_eq!(list[0]["accounts"], serde_json::json!([]), "{label}");
+    json_of(&keyward(&db.url, &["employees", "create", "--email", "linus@example.com", "--display-name", "Linus", "--output", "json"]));
+    let page: Value = http.get(&employees).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{label}");
+    let shown = json_of(&keyward(&db.url, &["employees", "show", "GRACE@example.com", "--output", "json"]));
+    assert_eq!(shown["display_name"], "Grace Hopper", "{label}");
+
+    // Exit codes and JSON errors.
+    let dup = keyward(&db.url, &["employees", "create", "--email", "grace@example.com", "--display-name", "G", "--output", "json"]);
+    assert_eq!(dup.status.code(), Some(5), "{label}: conflict");
+    let err: Value = serde_json::from_slice(&dup.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "conflict");
+    assert_eq!(keyward(&db.url, &["employees", "show", "nobody@example.com"]).status.code(), Some(4), "{label}");
+    assert_eq!(keyward(&db.url, &["employees", "create", "--email", "bad", "--display-name", "X"]).status.code(), Some(6), "{label}");
+
+    assert_eq!(http.get(format!("{}/readyz", server.base)).send().await.unwrap().status(), 200);
+    let metrics = http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("keyward_http_requests_total"), "{label}");
+
+    // Revocation through the CLI takes effect on the running server.
+    json_of(&keyward(&db.url, &["token", "revoke", "e2e", "--output", "json"]));
+    assert_eq!(http.get(&employees).bearer_auth(&token).send().await.unwrap().status(), 401, "{label}");
+
+    let status = server.terminate();
+    assert!(status.success(), "{label}: SIGTERM is a clean shutdown, got {status}");
+}
+
+#[tokio::test]
+async fn server_and_cli_on_an_sqlite_file() {
+    scenario(&TestDb::sqlite_file()).await;
+}
+
+#[tokio::test]
+async fn server_and_cli_on_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        scenario(&db).await;
+    }
+}
+
+#[test]
+fn a_bad_config_file_is_one_line_naming_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keyward.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:8080\"\nlisen = \"typo\"\n").unwrap();
+    for binary in ["keyward-server", "keyward"] {
+        let mut cmd = Command::new(bin_path(binary));
+        cmd.arg("--config").arg(&file);
+        if binary == "keyward" {
+            cmd.arg("migrate");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{binary}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{binary}: {stderr}");
+        assert!(stderr.contains("lisen") && stderr.contains(&file.display().to_string()), "{binary}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_exit_code_7() {
+    let out = keyward("postgres://nobody@127.0.0.1:1/none", &["employees", "list"]);
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!Path::new("none").exists());
+}
