@@ -3,13 +3,21 @@
 //! Edges point downward only. A dependency on a crate not in the table (a new crate) fails
 //! until the table says where it belongs.
 
+// Test code: a panic is a failed test with its location, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
 /// Internal crates each crate may depend on (normal and build dependencies).
 fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     const PURE: &[&str] = &["keyward-model"];
-    const IO: &[&str] = &["keyward-model", "keyward-identity", "keyward-keys", "keyward-password"];
+    const IO: &[&str] = &[
+        "keyward-model",
+        "keyward-identity",
+        "keyward-keys",
+        "keyward-password",
+    ];
     const SERVICE: &[&str] = &[
         "keyward-model",
         "keyward-identity",
@@ -39,7 +47,14 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
 }
 
 /// External crates that pure crates and binaries must not use directly.
-const IO_CRATES: &[&str] = &["tokio", "ldap3", "sea-orm", "sea-orm-migration", "axum", "sqlx"];
+const IO_CRATES: &[&str] = &[
+    "tokio",
+    "ldap3",
+    "sea-orm",
+    "sea-orm-migration",
+    "axum",
+    "sqlx",
+];
 const BINARY_FORBIDDEN: &[&str] = &["ldap3", "sea-orm", "sea-orm-migration", "sqlx"];
 
 fn violations(metadata: &serde_json::Value) -> (usize, Vec<String>) {
@@ -52,11 +67,16 @@ fn violations(metadata: &serde_json::Value) -> (usize, Vec<String>) {
             continue;
         }
         let Some(allowed_internal) = rules.get(name) else {
-            violations.push(format!("{name} is not in the layering table of tests/layering.rs"));
+            violations.push(format!(
+                "{name} is not in the layering table of tests/layering.rs"
+            ));
             continue;
         };
         checked += 1;
-        let pure = matches!(name, "keyward-model" | "keyward-identity" | "keyward-keys" | "keyward-password");
+        let pure = matches!(
+            name,
+            "keyward-model" | "keyward-identity" | "keyward-keys" | "keyward-password"
+        );
         let binary = matches!(name, "keyward-server" | "keyward-cli");
         for dep in package["dependencies"].as_array().unwrap() {
             if dep["kind"].as_str() == Some("dev") {
@@ -81,14 +101,32 @@ fn violations(metadata: &serde_json::Value) -> (usize, Vec<String>) {
 fn crates_depend_only_downward() {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
     let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path", manifest])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+            manifest,
+        ])
         .output()
         .expect("run cargo metadata");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let (checked, violations) = violations(&metadata);
-    assert!(checked >= 6, "expected the workspace's crates, checked {checked}");
-    assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));
+    assert!(
+        checked >= 6,
+        "expected the workspace's crates, checked {checked}"
+    );
+    assert!(
+        violations.is_empty(),
+        "layering violations:\n{}",
+        violations.join("\n")
+    );
 }
 
 /// The checker itself catches each kind of forbidden edge.
@@ -103,11 +141,14 @@ fn the_checker_catches_forbidden_edges() {
         { "name": "keyward-model", "dependencies": [{ "name": "keyward-store", "kind": "dev" }] },
     ]});
     let (_, found) = violations(&metadata);
-    assert_eq!(found, [
-        "keyward-store -> keyward-service is not allowed",
-        "keyward-keys -> keyward-password is not allowed",
-        "pure crate keyward-keys must not use tokio",
-        "binary keyward-cli must not name sea-orm",
-        "keyward-brand-new is not in the layering table of tests/layering.rs",
-    ]);
+    assert_eq!(
+        found,
+        [
+            "keyward-store -> keyward-service is not allowed",
+            "keyward-keys -> keyward-password is not allowed",
+            "pure crate keyward-keys must not use tokio",
+            "binary keyward-cli must not name sea-orm",
+            "keyward-brand-new is not in the layering table of tests/layering.rs",
+        ]
+    );
 }

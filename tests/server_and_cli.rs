@@ -2,6 +2,9 @@
 //! PostgreSQL: the CLI prepares the database and a token, the server serves it, the CLI sees
 //! what the API wrote, and SIGTERM stops the server cleanly.
 
+// Test code: a panic is a failed test with its location, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -22,10 +25,13 @@ fn keyward(db_url: &str, args: &[&str]) -> Output {
 }
 
 fn json_of(out: &Output) -> Value {
-    assert!(out.status.success(), "keyward failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    })
+    assert!(
+        out.status.success(),
+        "keyward failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 struct Server {
@@ -36,7 +42,14 @@ struct Server {
 impl Server {
     fn start(db_url: &str) -> Self {
         let mut child = Command::new(bin_path("keyward-server"))
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--database-url", db_url])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--database-url",
+                db_url,
+            ])
             .env_remove("KEYWARD_CONFIG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -47,15 +60,21 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr: String = rest.chars().take_while(|c| *c != '"' && !c.is_whitespace()).collect();
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| *c != '"' && !c.is_whitespace())
+                        .collect();
                     let _ = tx.send(addr);
                 }
             }
         });
         let addr = rx
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(Duration::from_mins(1))
             .expect("the server prints its address within 60 s");
-        Self { child, base: format!("http://{addr}") }
+        Self {
+            child,
+            base: format!("http://{addr}"),
+        }
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -77,14 +96,23 @@ impl Server {
 async fn scenario(db: &TestDb) {
     let label = db.label;
     let migrated = json_of(&keyward(&db.url, &["migrate", "--output", "json"]));
-    assert_eq!(migrated["applied_now"][0], "m20261125_000001_initial", "{label}");
+    assert_eq!(
+        migrated["applied_now"][0], "m20261125_000001_initial",
+        "{label}"
+    );
     let again = json_of(&keyward(&db.url, &["migrate", "--output", "json"]));
     assert_eq!(again["applied_now"], serde_json::json!([]), "{label}");
 
-    let created = json_of(&keyward(&db.url, &["token", "create", "--name", "e2e", "--output", "json"]));
+    let created = json_of(&keyward(
+        &db.url,
+        &["token", "create", "--name", "e2e", "--output", "json"],
+    ));
     let token = created["token"].as_str().unwrap().to_owned();
     let listed = keyward(&db.url, &["token", "list", "--output", "json"]);
-    assert!(!String::from_utf8_lossy(&listed.stdout).contains(&token), "{label}: list never shows a secret");
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains(&token),
+        "{label}: list never shows a secret"
+    );
 
     let server = Server::start(&db.url);
     let http = reqwest::Client::new();
@@ -105,33 +133,122 @@ async fn scenario(db: &TestDb) {
     assert_eq!(created.status(), 201, "{label}");
 
     // The CLI sees what the API wrote, and the API what the CLI wrote.
-    let list = json_of(&keyward(&db.url, &["employees", "list", "--output", "json"]));
+    let list = json_of(&keyward(
+        &db.url,
+        &["employees", "list", "--output", "json"],
+    ));
     assert_eq!(list[0]["email"], "grace@example.com", "{label}");
     assert_eq!(list[0]["accounts"], serde_json::json!([]), "{label}");
-    json_of(&keyward(&db.url, &["employees", "create", "--email", "linus@example.com", "--display-name", "Linus", "--output", "json"]));
-    let page: Value = http.get(&employees).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    json_of(&keyward(
+        &db.url,
+        &[
+            "employees",
+            "create",
+            "--email",
+            "linus@example.com",
+            "--display-name",
+            "Linus",
+            "--output",
+            "json",
+        ],
+    ));
+    let page: Value = http
+        .get(&employees)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 2, "{label}");
-    let shown = json_of(&keyward(&db.url, &["employees", "show", "GRACE@example.com", "--output", "json"]));
+    let shown = json_of(&keyward(
+        &db.url,
+        &["employees", "show", "GRACE@example.com", "--output", "json"],
+    ));
     assert_eq!(shown["display_name"], "Grace Hopper", "{label}");
 
     // Exit codes and JSON errors.
-    let dup = keyward(&db.url, &["employees", "create", "--email", "grace@example.com", "--display-name", "G", "--output", "json"]);
+    let dup = keyward(
+        &db.url,
+        &[
+            "employees",
+            "create",
+            "--email",
+            "grace@example.com",
+            "--display-name",
+            "G",
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(dup.status.code(), Some(5), "{label}: conflict");
     let err: Value = serde_json::from_slice(&dup.stderr).unwrap();
     assert_eq!(err["error"]["code"], "conflict");
-    assert_eq!(keyward(&db.url, &["employees", "show", "nobody@example.com"]).status.code(), Some(4), "{label}");
-    assert_eq!(keyward(&db.url, &["employees", "create", "--email", "bad", "--display-name", "X"]).status.code(), Some(6), "{label}");
+    assert_eq!(
+        keyward(&db.url, &["employees", "show", "nobody@example.com"])
+            .status
+            .code(),
+        Some(4),
+        "{label}"
+    );
+    assert_eq!(
+        keyward(
+            &db.url,
+            &[
+                "employees",
+                "create",
+                "--email",
+                "bad",
+                "--display-name",
+                "X"
+            ]
+        )
+        .status
+        .code(),
+        Some(6),
+        "{label}"
+    );
 
-    assert_eq!(http.get(format!("{}/readyz", server.base)).send().await.unwrap().status(), 200);
-    let metrics = http.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        http.get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("keyward_http_requests_total"), "{label}");
 
     // Revocation through the CLI takes effect on the running server.
-    json_of(&keyward(&db.url, &["token", "revoke", "e2e", "--output", "json"]));
-    assert_eq!(http.get(&employees).bearer_auth(&token).send().await.unwrap().status(), 401, "{label}");
+    json_of(&keyward(
+        &db.url,
+        &["token", "revoke", "e2e", "--output", "json"],
+    ));
+    assert_eq!(
+        http.get(&employees)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "{label}"
+    );
 
     let status = server.terminate();
-    assert!(status.success(), "{label}: SIGTERM is a clean shutdown, got {status}");
+    assert!(
+        status.success(),
+        "{label}: SIGTERM is a clean shutdown, got {status}"
+    );
 }
 
 #[tokio::test]
@@ -161,13 +278,21 @@ fn a_bad_config_file_is_one_line_naming_key_and_file() {
         assert_eq!(out.status.code(), Some(3), "{binary}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.trim_end().lines().count(), 1, "{binary}: {stderr}");
-        assert!(stderr.contains("lisen") && stderr.contains(&file.display().to_string()), "{binary}: {stderr}");
+        assert!(
+            stderr.contains("lisen") && stderr.contains(&file.display().to_string()),
+            "{binary}: {stderr}"
+        );
     }
 }
 
 #[test]
 fn an_unreachable_database_is_exit_code_7() {
     let out = keyward("postgres://nobody@127.0.0.1:1/none", &["employees", "list"]);
-    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!Path::new("none").exists());
 }

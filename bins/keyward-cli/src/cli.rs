@@ -20,7 +20,7 @@ pub struct Global {
     /// TOML configuration file (the server's).
     #[arg(long, global = true, env = "KEYWARD_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Database URL; overrides the file and KEYWARD_DATABASE_URL.
+    /// Database URL; overrides the file and `KEYWARD_DATABASE_URL`.
     #[arg(long, global = true)]
     pub database_url: Option<String>,
     /// Output format.

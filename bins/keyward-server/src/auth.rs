@@ -32,7 +32,9 @@ pub(crate) async fn require_admin_token(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| {
             let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
         })
         .ok_or(Error::Unauthorized)?;
     let token = state.keyward.tokens().verify(presented).await?;

@@ -18,7 +18,7 @@ struct Args {
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
-    /// Database URL (default sqlite://keyward.db).
+    /// Database URL (default `sqlite://keyward.db`).
     #[arg(long)]
     database_url: Option<String>,
     /// Log format: text or json.
@@ -76,7 +76,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match runtime.block_on(keyward_server::run(settings, keyward_server::shutdown_signal())) {
+    match runtime.block_on(keyward_server::run(
+        settings,
+        keyward_server::shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

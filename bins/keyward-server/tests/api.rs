@@ -1,5 +1,8 @@
 //! Handler tests without a socket: the whole app as a tower service on an in-memory database.
 
+// Test code: a panic is a failed test with its location, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use keyward_service::{Actor, Keyward, Settings};
@@ -27,7 +30,13 @@ async fn harness() -> Harness {
 }
 
 impl Harness {
-    async fn call(&self, method: &str, uri: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value, axum::http::HeaderMap) {
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value, axum::http::HeaderMap) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -35,17 +44,24 @@ impl Harness {
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
-        let req = req.body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned()))).unwrap();
+        let req = req
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+            .unwrap();
         let response = self.app.clone().oneshot(req).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, value, headers)
     }
 
     async fn admin(&self, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
-        let (s, v, _) = self.call(method, uri, Some(&self.token.clone()), body).await;
+        let (s, v, _) = self
+            .call(method, uri, Some(&self.token.clone()), body)
+            .await;
         (s, v)
     }
 }
@@ -53,7 +69,10 @@ impl Harness {
 #[tokio::test]
 async fn health_and_readiness_need_no_token() {
     let h = harness().await;
-    assert_eq!(h.call("GET", "/healthz", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        h.call("GET", "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
     let (status, body, _) = h.call("GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({ "status": "ok" }));
@@ -74,7 +93,14 @@ async fn api_routes_refuse_missing_wrong_and_revoked_tokens_with_json_401() {
     let mut tampered = h.token.clone();
     tampered.pop();
     tampered.push('x');
-    let routes = [("GET", "/api/v1/employees"), ("POST", "/api/v1/employees"), ("GET", "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3")];
+    let routes = [
+        ("GET", "/api/v1/employees"),
+        ("POST", "/api/v1/employees"),
+        (
+            "GET",
+            "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3",
+        ),
+    ];
     for (method, uri) in routes {
         for token in [None, Some("nonsense"), Some(tampered.as_str())] {
             let (status, body, headers) = h.call(method, uri, token, Some("{}")).await;
@@ -83,29 +109,47 @@ async fn api_routes_refuse_missing_wrong_and_revoked_tokens_with_json_401() {
             assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
         }
     }
-    h.keyward.tokens().revoke("admin", &Actor::Cli).await.unwrap();
+    h.keyward
+        .tokens()
+        .revoke("admin", &Actor::Cli)
+        .await
+        .unwrap();
     let (status, _) = h.admin("GET", "/api/v1/employees", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked token authenticates nothing");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token authenticates nothing"
+    );
 }
 
 #[tokio::test]
 async fn employees_create_show_list_and_their_errors() {
     let h = harness().await;
     let (status, created) = h
-        .admin("POST", "/api/v1/employees", Some(r#"{"email":" Ada@Example.com ","display_name":"Ada Lovelace"}"#))
+        .admin(
+            "POST",
+            "/api/v1/employees",
+            Some(r#"{"email":" Ada@Example.com ","display_name":"Ada Lovelace"}"#),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["email"], "ada@example.com");
     assert_eq!(created["origin"], "manual");
     let id = created["id"].as_str().unwrap().to_owned();
 
-    let (status, shown) = h.admin("GET", &format!("/api/v1/employees/{id}"), None).await;
+    let (status, shown) = h
+        .admin("GET", &format!("/api/v1/employees/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown["display_name"], "Ada Lovelace");
     assert_eq!(shown["accounts"], json!([]));
 
     let (status, body) = h
-        .admin("POST", "/api/v1/employees", Some(r#"{"email":"ADA@example.com","display_name":"Again"}"#))
+        .admin(
+            "POST",
+            "/api/v1/employees",
+            Some(r#"{"email":"ADA@example.com","display_name":"Again"}"#),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "conflict");
@@ -122,7 +166,13 @@ async fn employees_create_show_list_and_their_errors() {
         assert_eq!(body["error"]["code"], "invalid_input", "{bad}");
     }
 
-    let (status, body) = h.admin("GET", "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3", None).await;
+    let (status, body) = h
+        .admin(
+            "GET",
+            "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
     let (status, _) = h.admin("GET", "/api/v1/employees/not-a-uuid", None).await;
@@ -130,10 +180,16 @@ async fn employees_create_show_list_and_their_errors() {
 
     let (status, list) = h.admin("GET", "/api/v1/employees?limit=10", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list["items"].as_array().unwrap().len(), 1, "the failed creations left nothing behind");
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "the failed creations left nothing behind"
+    );
     assert_eq!(list["next_cursor"], Value::Null);
     for bad in ["?limit=0", "?limit=5000", "?limit=abc", "?after=garbage"] {
-        let (status, body) = h.admin("GET", &format!("/api/v1/employees{bad}"), None).await;
+        let (status, body) = h
+            .admin("GET", &format!("/api/v1/employees{bad}"), None)
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
     }
 }
@@ -143,14 +199,23 @@ async fn cursor_paging_walks_every_employee_once() {
     let h = harness().await;
     for i in 0..7 {
         let body = format!(r#"{{"email":"p{i}@example.com","display_name":"P {i}"}}"#);
-        assert_eq!(h.admin("POST", "/api/v1/employees", Some(&body)).await.0, StatusCode::CREATED);
+        assert_eq!(
+            h.admin("POST", "/api/v1/employees", Some(&body)).await.0,
+            StatusCode::CREATED
+        );
     }
     let mut seen = Vec::new();
     let mut uri = "/api/v1/employees?limit=3".to_owned();
     loop {
         let (status, page) = h.admin("GET", &uri, None).await;
         assert_eq!(status, StatusCode::OK);
-        seen.extend(page["items"].as_array().unwrap().iter().map(|e| e["email"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["email"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => uri = format!("/api/v1/employees?limit=3&after={c}"),
             None => break,
@@ -171,7 +236,12 @@ async fn unknown_routes_are_json_404() {
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
     let h = harness().await;
-    h.admin("GET", "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3", None).await;
+    h.admin(
+        "GET",
+        "/api/v1/employees/01a210d0-1ef4-750a-b561-900de409afd3",
+        None,
+    )
+    .await;
     let (status, text, _) = h.call("GET", "/metrics", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().unwrap();
@@ -205,14 +275,24 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         ("GET", "/readyz"),
         ("POST", "/api/v1/employees"),
     ];
-    let mut served: Vec<(String, String)> = served.iter().map(|(m, p)| ((*m).into(), (*p).into())).collect();
+    let mut served: Vec<(String, String)> = served
+        .iter()
+        .map(|(m, p)| ((*m).into(), (*p).into()))
+        .collect();
     served.sort();
     assert_eq!(documented, served);
     for (method, path) in &documented {
         let uri = path.replace("{id}", "01a210d0-1ef4-750a-b561-900de409afd3");
         let (status, body) = h.admin(method, &uri, Some("{}")).await;
-        assert!(status != StatusCode::METHOD_NOT_ALLOWED && !(status == StatusCode::NOT_FOUND && body["error"]["message"].as_str().unwrap_or("").contains("no such route")),
-            "{method} {path} is documented but not served: {status} {body}");
+        assert!(
+            status != StatusCode::METHOD_NOT_ALLOWED
+                && !(status == StatusCode::NOT_FOUND
+                    && body["error"]["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("no such route")),
+            "{method} {path} is documented but not served: {status} {body}"
+        );
     }
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
 }

@@ -46,7 +46,9 @@ impl Email {
             return Err(fail("it has more than one '@'"));
         }
         if domain.is_empty() || domain.starts_with('.') || domain.ends_with('.') {
-            return Err(fail("the domain after '@' is empty or starts or ends with '.'"));
+            return Err(fail(
+                "the domain after '@' is empty or starts or ends with '.'",
+            ));
         }
         if !domain.contains('.') {
             return Err(fail("the domain after '@' has no '.'"));
@@ -123,7 +125,10 @@ mod tests {
             ("a@b@example.com", "more than one"),
         ] {
             let err = Email::parse(raw).unwrap_err().to_string();
-            assert!(err.contains(why), "{raw:?} gave {err:?}, expected to mention {why:?}");
+            assert!(
+                err.contains(why),
+                "{raw:?} gave {err:?}, expected to mention {why:?}"
+            );
         }
     }
 

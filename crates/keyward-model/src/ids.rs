@@ -158,7 +158,10 @@ mod tests {
         assert!(DirectoryName::parse("corp1").is_ok());
         assert!(DirectoryName::parse("corp_eu-2").is_ok());
         for bad in ["", "Corp1", "1corp", "corp 1", "corp.test", &"a".repeat(65)] {
-            assert!(DirectoryName::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                DirectoryName::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 }

@@ -34,14 +34,10 @@ impl Kek {
         if bytes.len() != KEY_LEN {
             return Err(Error::KeyLength { found: bytes.len() });
         }
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| Error::KeyLength {
-            found: bytes.len(),
-        })?;
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| Error::KeyLength { found: bytes.len() })?;
         let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-        let fingerprint = digest.as_ref()[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let fingerprint = crate::hex::lower_hex(&digest.as_ref()[..4]);
         Ok(Self {
             key: LessSafeKey::new(unbound),
             fingerprint,
@@ -143,17 +139,26 @@ mod tests {
     fn bad_key_files_are_clear_errors() {
         assert_eq!(
             Kek::from_key_file_contents("  \n").unwrap_err(),
-            Error::KeyFileFormat { reason: "it is empty" }
+            Error::KeyFileFormat {
+                reason: "it is empty"
+            }
         );
         assert_eq!(
             Kek::from_key_file_contents("not base64!!").unwrap_err(),
-            Error::KeyFileFormat { reason: "it is not base64" }
+            Error::KeyFileFormat {
+                reason: "it is not base64"
+            }
         );
         assert_eq!(
             Kek::from_key_file_contents("c2hvcnQ=").unwrap_err(),
-            Error::KeyFileFormat { reason: "it does not decode to 32 bytes" }
+            Error::KeyFileFormat {
+                reason: "it does not decode to 32 bytes"
+            }
         );
-        assert_eq!(Kek::from_bytes(&[0; 31]).unwrap_err(), Error::KeyLength { found: 31 });
+        assert_eq!(
+            Kek::from_bytes(&[0; 31]).unwrap_err(),
+            Error::KeyLength { found: 31 }
+        );
     }
 
     #[test]
@@ -168,7 +173,9 @@ mod tests {
         assert_eq!(
             Kek::derive_from_passphrase(&SecretString::from("short"), b"0123456789abcdef", rounds)
                 .unwrap_err(),
-            Error::WeakPassphrase { min: MIN_PASSPHRASE_CHARS }
+            Error::WeakPassphrase {
+                min: MIN_PASSPHRASE_CHARS
+            }
         );
         assert_eq!(
             Kek::derive_from_passphrase(&pass, b"salt", rounds).unwrap_err(),

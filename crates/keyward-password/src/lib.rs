@@ -26,11 +26,13 @@
 //! ```
 
 mod error;
+mod hex;
 mod kek;
 mod seal;
 mod secret;
 
 pub use error::{Error, Result};
+pub use hex::{lower_hex, sha256_hex};
 pub use kek::{KDF_ITERATIONS, Kek, MIN_PASSPHRASE_CHARS};
 pub use seal::{SealContext, Sealed};
 pub use secret::{SecretBytes, SecretString};

@@ -151,7 +151,10 @@ mod tests {
         let kek = Kek::generate(&rng).unwrap();
         let other = Kek::generate(&rng).unwrap();
         let sealed = kek.seal(b"secret", &ctx("1"), &rng).unwrap();
-        assert_eq!(other.open(&sealed, &ctx("1")).unwrap_err(), Error::CannotOpen);
+        assert_eq!(
+            other.open(&sealed, &ctx("1")).unwrap_err(),
+            Error::CannotOpen
+        );
         assert_eq!(kek.open(&sealed, &ctx("2")).unwrap_err(), Error::CannotOpen);
         let purpose = SealContext::new("other.purpose", "1").unwrap();
         assert_eq!(kek.open(&sealed, &purpose).unwrap_err(), Error::CannotOpen);
@@ -174,7 +177,9 @@ mod tests {
             ("kw1.***", "base64"),
             ("kw1.AAAA", "too short"),
         ] {
-            let err = kek.open(&Sealed::from_stored(text.into()), &ctx("1")).unwrap_err();
+            let err = kek
+                .open(&Sealed::from_stored(text.into()), &ctx("1"))
+                .unwrap_err();
             assert!(err.to_string().contains(want), "{text}: {err}");
         }
     }

@@ -107,9 +107,16 @@ mod tests {
     #[test]
     fn utf8_conversion() {
         assert_eq!(
-            SecretBytes::new(b"abc".to_vec()).into_secret_string().unwrap().expose(),
+            SecretBytes::new(b"abc".to_vec())
+                .into_secret_string()
+                .unwrap()
+                .expose(),
             "abc"
         );
-        assert!(SecretBytes::new(vec![0xff, 0xfe]).into_secret_string().is_none());
+        assert!(
+            SecretBytes::new(vec![0xff, 0xfe])
+                .into_secret_string()
+                .is_none()
+        );
     }
 }

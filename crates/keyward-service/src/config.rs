@@ -214,7 +214,11 @@ fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with('|')
+                && !l.chars().next().is_some_and(|c| c.is_ascii_digit())
+        })
         .collect();
     match lines.as_slice() {
         [] => message.trim().to_owned(),
@@ -235,7 +239,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
@@ -247,11 +254,16 @@ mod tests {
 
     #[test]
     fn layers_apply_file_then_env_then_flags() {
-        let f = file("listen = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://from-file.db\"\nlog_level = \"debug\"\n");
+        let f = file(
+            "listen = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://from-file.db\"\nlog_level = \"debug\"\n",
+        );
         let s = Settings::load_from(Some(f.path()), &[], &Overrides::default()).unwrap();
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.database_url, "sqlite://from-file.db?mode=rwc");
-        let e = env(&[("KEYWARD_LISTEN", "127.0.0.1:9100"), ("KEYWARD_LOG_FORMAT", "json")]);
+        let e = env(&[
+            ("KEYWARD_LISTEN", "127.0.0.1:9100"),
+            ("KEYWARD_LOG_FORMAT", "json"),
+        ]);
         let s = Settings::load_from(Some(f.path()), &e, &Overrides::default()).unwrap();
         assert_eq!(s.listen.port(), 9100);
         assert_eq!(s.log_format, LogFormat::Json);
@@ -281,12 +293,20 @@ mod tests {
         let err = Settings::load_from(Some(f.path()), &[], &Overrides::default())
             .unwrap_err()
             .to_string();
-        assert!(!err.contains('\n') && err.contains("listen") && err.contains(&f.path().display().to_string()), "{err}");
+        assert!(
+            !err.contains('\n')
+                && err.contains("listen")
+                && err.contains(&f.path().display().to_string()),
+            "{err}"
+        );
         let f = file("listen = \n");
         let err = Settings::load_from(Some(f.path()), &[], &Overrides::default())
             .unwrap_err()
             .to_string();
-        assert!(!err.contains('\n') && err.contains(&f.path().display().to_string()), "{err}");
+        assert!(
+            !err.contains('\n') && err.contains(&f.path().display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
@@ -295,15 +315,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("KEYWARD_LISTN"), "{err}");
-        let ok = env(&[("KEYWARD_TEST_POSTGRES_URL", "postgres://x/y"), ("KEYWARD_CONFIG", "/x.toml")]);
+        let ok = env(&[
+            ("KEYWARD_TEST_POSTGRES_URL", "postgres://x/y"),
+            ("KEYWARD_CONFIG", "/x.toml"),
+        ]);
         assert!(Settings::load_from(None, &ok, &Overrides::default()).is_ok());
     }
 
     #[test]
     fn missing_file_and_bad_urls_are_refused() {
-        let err = Settings::load_from(Some(Path::new("/nonexistent/keyward.toml")), &[], &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = Settings::load_from(
+            Some(Path::new("/nonexistent/keyward.toml")),
+            &[],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("/nonexistent/keyward.toml"), "{err}");
         for (url, ok) in [
             ("mysql://x/y", false),
@@ -312,8 +339,29 @@ mod tests {
             ("postgres://u@h/db", true),
             ("sqlite:///var/lib/keyward/k.db?mode=ro", true),
         ] {
-            let flags = Overrides { database_url: Some(url.into()), ..Overrides::default() };
+            let flags = Overrides {
+                database_url: Some(url.into()),
+                ..Overrides::default()
+            };
             assert_eq!(Settings::load_from(None, &[], &flags).is_ok(), ok, "{url}");
         }
+    }
+}
+
+#[cfg(test)]
+mod documentation {
+    use super::*;
+
+    /// Every setting has a row in docs/configuration.md, and every row is a setting.
+    #[test]
+    fn docs_configuration_md_lists_every_setting() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let value = serde_json::to_value(Settings::default()).unwrap();
+        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        for key in &keys {
+            assert!(doc.contains(&format!("| `{key}` |")), "docs/configuration.md lacks `{key}`");
+        }
+        let documented = doc.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(documented, keys.len(), "docs/configuration.md documents a setting that does not exist");
     }
 }

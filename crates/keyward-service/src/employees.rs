@@ -62,10 +62,13 @@ impl<'a> Employees<'a> {
 
     /// The employee with this id.
     pub async fn get(&self, id: EmployeeId) -> Result<Employee> {
-        self.store.employee(id).await?.ok_or_else(|| Error::NotFound {
-            what: "employee",
-            key: id.to_string(),
-        })
+        self.store
+            .employee(id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "employee",
+                key: id.to_string(),
+            })
     }
 
     /// The directory accounts of an employee.

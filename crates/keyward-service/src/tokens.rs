@@ -41,9 +41,11 @@ impl<'a> Tokens<'a> {
         let name = TokenName::parse(name)?;
         let id = ApiTokenId::new_v7();
         let mut secret = [0u8; SECRET_BYTES];
-        SystemRandom::new().fill(&mut secret).map_err(|_| Error::Internal {
-            source: "the system random number generator failed".into(),
-        })?;
+        SystemRandom::new()
+            .fill(&mut secret)
+            .map_err(|_| Error::Internal {
+                source: "the system random number generator failed".into(),
+            })?;
         let secret_text = SecretString::new(URL_SAFE_NO_PAD.encode(secret));
         zeroize_array(&mut secret);
         let token_text = SecretString::new(format!(
@@ -124,8 +126,7 @@ fn parse(presented: &str) -> Option<(ApiTokenId, &str)> {
 }
 
 fn hash_secret(secret: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    keyward_password::sha256_hex(secret.as_bytes())
 }
 
 fn zeroize_array(bytes: &mut [u8]) {
@@ -145,7 +146,14 @@ mod tests {
         let (parsed, secret) = parse(&good).unwrap();
         assert_eq!(parsed.as_uuid(), id);
         assert_eq!(secret, "c2VjcmV0LXdpdGhfdW5kZXJzY29yZQ");
-        for bad in ["", "kw_", "kw_zz", &format!("kw_{}", id.simple()), &format!("kw_{}_", id.simple()), &format!("xx_{}_abc", id.simple())] {
+        for bad in [
+            "",
+            "kw_",
+            "kw_zz",
+            &format!("kw_{}", id.simple()),
+            &format!("kw_{}_", id.simple()),
+            &format!("xx_{}_abc", id.simple()),
+        ] {
             assert!(parse(bad).is_none(), "{bad:?}");
         }
     }

@@ -1,7 +1,9 @@
 //! Directory accounts: one user object of one directory, keyed by `(directory, objectGUID)`.
 
 use keyward_model::{DirectoryAccount, DirectoryName, Email, EmployeeId};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use crate::entity::directory_account;
 use crate::{Error, Result, Store};
@@ -18,14 +20,19 @@ impl Store {
             return Ok(grouped);
         }
         let rows = directory_account::Entity::find()
-            .filter(directory_account::Column::EmployeeId.is_in(ids.iter().map(|id| id.as_uuid())))
+            .filter(
+                directory_account::Column::EmployeeId.is_in(ids.iter().map(EmployeeId::as_uuid)),
+            )
             .order_by_asc(directory_account::Column::Directory)
             .order_by_asc(directory_account::Column::ObjectGuid)
             .all(&self.db)
             .await?;
         for row in rows {
             let account = account_to_model(row)?;
-            grouped.entry(account.employee_id).or_default().push(account);
+            grouped
+                .entry(account.employee_id)
+                .or_default()
+                .push(account);
         }
         Ok(grouped)
     }
@@ -75,7 +82,7 @@ impl Store {
 }
 
 fn account_to_model(row: directory_account::Model) -> Result<DirectoryAccount> {
-    let corrupt = |e: keyward_model::Error| Error::corrupt("directory_accounts", e);
+    let corrupt = |e: keyward_model::Error| Error::corrupt("directory_accounts", &e);
     Ok(DirectoryAccount {
         directory: DirectoryName::parse(&row.directory).map_err(corrupt)?,
         object_guid: row.object_guid,
@@ -83,7 +90,12 @@ fn account_to_model(row: directory_account::Model) -> Result<DirectoryAccount> {
         dn: row.dn,
         sam_account_name: row.sam_account_name,
         user_principal_name: row.user_principal_name,
-        mail: row.mail.as_deref().map(Email::parse).transpose().map_err(corrupt)?,
+        mail: row
+            .mail
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(corrupt)?,
         display_name: row.display_name,
         enabled: row.enabled,
         in_rotation_group: row.in_rotation_group,
@@ -91,4 +103,3 @@ fn account_to_model(row: directory_account::Model) -> Result<DirectoryAccount> {
         last_seen_at: row.last_seen_at,
     })
 }
-

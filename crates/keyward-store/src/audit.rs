@@ -84,9 +84,16 @@ mod tests {
                 at: chrono::Utc::now(),
             };
             store.append_audit(&record).await.unwrap();
-            for sql in ["UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"] {
+            for sql in [
+                "UPDATE audit_log SET actor = 'mallory'",
+                "DELETE FROM audit_log",
+            ] {
                 let err = store.db.execute_unprepared(sql).await.unwrap_err();
-                assert!(err.to_string().contains("append-only"), "{}: {sql}: {err}", db.label);
+                assert!(
+                    err.to_string().contains("append-only"),
+                    "{}: {sql}: {err}",
+                    db.label
+                );
             }
             let rows = store.list_audit(None, 0, 10).await.unwrap();
             assert_eq!(rows.len(), 1, "{}", db.label);

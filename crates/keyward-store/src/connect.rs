@@ -71,9 +71,11 @@ impl Store {
 
     /// Applies every migration not yet applied. Refuses a schema written by a newer keyward.
     pub async fn migrate(&self) -> Result<()> {
-        Migrator::up(&self.db, None).await.map_err(|e| Error::Schema {
-            detail: e.to_string(),
-        })
+        Migrator::up(&self.db, None)
+            .await
+            .map_err(|e| Error::Schema {
+                detail: e.to_string(),
+            })
     }
 
     /// Names of the migrations applied and of those still pending, in order.
@@ -129,7 +131,10 @@ mod tests {
     #[test]
     fn urls_pick_the_backend() {
         assert_eq!(backend_of("sqlite::memory:").unwrap(), Backend::Sqlite);
-        assert_eq!(backend_of("sqlite://x.db?mode=rwc").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            backend_of("sqlite://x.db?mode=rwc").unwrap(),
+            Backend::Sqlite
+        );
         assert_eq!(backend_of("postgres://u@h/db").unwrap(), Backend::Postgres);
         assert!(backend_of("mysql://u@h/db").is_err());
     }

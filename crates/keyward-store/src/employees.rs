@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use keyward_model::{
-    Cursor, DisplayName, Email, Employee, EmployeeId,
-    EmployeeOrigin, EmployeeStatus, NewAuditRecord, NewEmployee, Page, PageRequest,
+    Cursor, DisplayName, Email, Employee, EmployeeId, EmployeeOrigin, EmployeeStatus,
+    NewAuditRecord, NewEmployee, Page, PageRequest,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -40,7 +40,7 @@ impl Store {
         record.subject = format!("employee:{id}");
         audit::append(&txn, &record).await?;
         txn.commit().await?;
-        to_model(row)
+        to_model(&row)
     }
 
     /// The employee with this id, if any.
@@ -48,6 +48,7 @@ impl Store {
         employee::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
             .await?
+            .as_ref()
             .map(to_model)
             .transpose()
     }
@@ -58,6 +59,7 @@ impl Store {
             .filter(employee::Column::Email.eq(email.as_str()))
             .one(&self.db)
             .await?
+            .as_ref()
             .map(to_model)
             .transpose()
     }
@@ -66,22 +68,15 @@ impl Store {
     pub async fn list_employees(&self, page: &PageRequest) -> Result<Page<Employee>> {
         let mut query = employee::Entity::find().order_by_asc(employee::Column::Id);
         if let Some(cursor) = &page.after {
-            let after: EmployeeId =
-                cursor.as_str().parse().map_err(|_| Error::InvalidCursor {
-                    cursor: cursor.as_str().to_owned(),
-                })?;
+            let after: EmployeeId = cursor.as_str().parse().map_err(|_| Error::InvalidCursor {
+                cursor: cursor.as_str().to_owned(),
+            })?;
             query = query.filter(employee::Column::Id.gt(after.as_uuid()));
         }
-        let mut rows = query
-            .limit(u64::from(page.limit) + 1)
-            .all(&self.db)
-            .await?;
+        let mut rows = query.limit(u64::from(page.limit) + 1).all(&self.db).await?;
         let has_more = rows.len() > page.limit as usize;
         rows.truncate(page.limit as usize);
-        let items = rows
-            .into_iter()
-            .map(to_model)
-            .collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(to_model).collect::<Result<Vec<_>>>()?;
         let next_cursor = if has_more {
             items.last().map(|e| Cursor::new(e.id.to_string()))
         } else {
@@ -91,11 +86,16 @@ impl Store {
     }
 }
 
-fn to_model(row: employee::Model) -> Result<Employee> {
-    let corrupt = |e: keyward_model::Error| Error::corrupt("employees", e);
+fn to_model(row: &employee::Model) -> Result<Employee> {
+    let corrupt = |e: keyward_model::Error| Error::corrupt("employees", &e);
     Ok(Employee {
         id: EmployeeId::from_uuid(row.id),
-        email: row.email.as_deref().map(Email::parse).transpose().map_err(corrupt)?,
+        email: row
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(corrupt)?,
         display_name: DisplayName::parse(&row.display_name).map_err(corrupt)?,
         status: row.status.parse().map_err(corrupt)?,
         origin: row.origin.parse().map_err(corrupt)?,

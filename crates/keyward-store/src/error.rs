@@ -75,7 +75,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(table: &'static str, detail: impl ToString) -> Self {
+    pub(crate) fn corrupt(table: &'static str, detail: &impl ToString) -> Self {
         Self::Corrupt {
             table,
             detail: detail.to_string(),

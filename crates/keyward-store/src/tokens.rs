@@ -44,7 +44,7 @@ impl Store {
         .map_err(|e| Error::from_write(e, "API token named", name.as_str()))?;
         audit::append(&txn, audit_record).await?;
         txn.commit().await?;
-        to_model(row)
+        to_model(&row)
     }
 
     /// Every token, newest first, revoked ones included.
@@ -53,7 +53,7 @@ impl Store {
             .order_by_desc(api_token::Column::Id)
             .all(&self.db)
             .await?
-            .into_iter()
+            .iter()
             .map(to_model)
             .collect()
     }
@@ -68,7 +68,7 @@ impl Store {
         };
         let secret_hash = row.secret_hash.clone();
         Ok(Some(StoredToken {
-            token: to_model(row)?,
+            token: to_model(&row)?,
             secret_hash,
         }))
     }
@@ -76,7 +76,10 @@ impl Store {
     /// Records that the token authenticated a request at `now`.
     pub async fn touch_api_token(&self, id: ApiTokenId, now: DateTime<Utc>) -> Result<()> {
         api_token::Entity::update_many()
-            .col_expr(api_token::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now))
+            .col_expr(
+                api_token::Column::LastUsedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
             .filter(api_token::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
             .await?;
@@ -101,21 +104,21 @@ impl Store {
                 key: name.as_str().to_owned(),
             })?;
         if row.revoked_at.is_some() {
-            return to_model(row);
+            return to_model(&row);
         }
         let mut active = row.into_active_model();
         active.revoked_at = Set(Some(now));
         let row = active.update(&txn).await?;
         audit::append(&txn, audit_record).await?;
         txn.commit().await?;
-        to_model(row)
+        to_model(&row)
     }
 }
 
-fn to_model(row: api_token::Model) -> Result<ApiToken> {
+fn to_model(row: &api_token::Model) -> Result<ApiToken> {
     Ok(ApiToken {
         id: ApiTokenId::from_uuid(row.id),
-        name: TokenName::parse(&row.name).map_err(|e| Error::corrupt("api_tokens", e))?,
+        name: TokenName::parse(&row.name).map_err(|e| Error::corrupt("api_tokens", &e))?,
         created_at: row.created_at,
         last_used_at: row.last_used_at,
         revoked_at: row.revoked_at,

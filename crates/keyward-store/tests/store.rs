@@ -1,5 +1,8 @@
 //! The store test suite: every case runs on SQLite in memory, an SQLite file and PostgreSQL.
 
+// Test code: a panic is a failed test with its location, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use chrono::{TimeZone, Utc};
 use keyward_model::{
     ApiTokenId, DirectoryAccount, DirectoryName, DisplayName, Email, EmployeeOrigin,
@@ -56,14 +59,29 @@ async fn employees_are_created_found_and_unique_by_email() {
     for (label, store, _db) in fresh_stores().await {
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap();
         let ada = store
-            .create_employee(&new_employee("Ada@Example.com", "Ada Lovelace"), now, &audit("employee.created"))
+            .create_employee(
+                &new_employee("Ada@Example.com", "Ada Lovelace"),
+                now,
+                &audit("employee.created"),
+            )
             .await
             .unwrap();
-        assert_eq!(ada.email.as_ref().unwrap().as_str(), "ada@example.com", "{label}");
+        assert_eq!(
+            ada.email.as_ref().unwrap().as_str(),
+            "ada@example.com",
+            "{label}"
+        );
         assert_eq!(ada.status, EmployeeStatus::Active);
         assert_eq!(ada.origin, EmployeeOrigin::Manual);
-        assert_eq!(ada.created_at, now, "{label}: timestamps survive the round trip");
-        assert_eq!(store.employee(ada.id).await.unwrap().unwrap(), ada, "{label}");
+        assert_eq!(
+            ada.created_at, now,
+            "{label}: timestamps survive the round trip"
+        );
+        assert_eq!(
+            store.employee(ada.id).await.unwrap().unwrap(),
+            ada,
+            "{label}"
+        );
         let by_mail = store
             .employee_by_email(&Email::parse(" ADA@example.COM ").unwrap())
             .await
@@ -72,13 +90,23 @@ async fn employees_are_created_found_and_unique_by_email() {
 
         let audit_before = store.list_audit(None, 0, 100).await.unwrap().len();
         let dup = store
-            .create_employee(&new_employee("ada@EXAMPLE.com", "Other"), now, &audit("employee.created"))
+            .create_employee(
+                &new_employee("ada@EXAMPLE.com", "Other"),
+                now,
+                &audit("employee.created"),
+            )
             .await
             .unwrap_err();
         assert!(matches!(dup, Error::Conflict { .. }), "{label}: {dup}");
-        assert!(dup.to_string().contains("ada@example.com"), "{label}: {dup}");
+        assert!(
+            dup.to_string().contains("ada@example.com"),
+            "{label}: {dup}"
+        );
         let audit_after = store.list_audit(None, 0, 100).await.unwrap().len();
-        assert_eq!(audit_before, audit_after, "{label}: a failed write leaves no audit record");
+        assert_eq!(
+            audit_before, audit_after,
+            "{label}: a failed write leaves no audit record"
+        );
 
         let unknown = keyward_model::EmployeeId::new_v7();
         assert!(store.employee(unknown).await.unwrap().is_none(), "{label}");
@@ -92,7 +120,11 @@ async fn employee_pages_cover_everyone_once_in_order() {
         let mut created = Vec::new();
         for i in 0..25 {
             let e = store
-                .create_employee(&new_employee(&format!("p{i}@example.com"), &format!("Person {i}")), now, &audit("employee.created"))
+                .create_employee(
+                    &new_employee(&format!("p{i}@example.com"), &format!("Person {i}")),
+                    now,
+                    &audit("employee.created"),
+                )
                 .await
                 .unwrap();
             created.push(e.id);
@@ -110,7 +142,10 @@ async fn employee_pages_cover_everyone_once_in_order() {
             }
         }
         assert_eq!(pages, 3, "{label}");
-        assert_eq!(seen, created, "{label}: every employee once, in creation order");
+        assert_eq!(
+            seen, created,
+            "{label}: every employee once, in creation order"
+        );
 
         let bad = PageRequest::new(Some(keyward_model::Cursor::new("garbage")), None).unwrap();
         let err = store.list_employees(&bad).await.unwrap_err();
@@ -122,7 +157,11 @@ async fn employee_pages_cover_everyone_once_in_order() {
 async fn directory_accounts_are_keyed_by_directory_and_guid() {
     for (label, store, _db) in fresh_stores().await {
         let owner = store
-            .create_employee(&new_employee("bob@example.com", "Bob"), Utc::now(), &audit("employee.created"))
+            .create_employee(
+                &new_employee("bob@example.com", "Bob"),
+                Utc::now(),
+                &audit("employee.created"),
+            )
             .await
             .unwrap();
         let guid = uuid::Uuid::new_v4();
@@ -147,10 +186,17 @@ async fn directory_accounts_are_keyed_by_directory_and_guid() {
         store.upsert_account(&account).await.unwrap();
         let mut same_guid_other_directory = account.clone();
         same_guid_other_directory.directory = DirectoryName::parse("corp2").unwrap();
-        store.upsert_account(&same_guid_other_directory).await.unwrap();
+        store
+            .upsert_account(&same_guid_other_directory)
+            .await
+            .unwrap();
 
         let accounts = store.accounts_of(owner.id).await.unwrap();
-        assert_eq!(accounts, vec![account, same_guid_other_directory], "{label}");
+        assert_eq!(
+            accounts,
+            vec![account, same_guid_other_directory],
+            "{label}"
+        );
     }
 }
 
@@ -166,7 +212,13 @@ async fn api_tokens_create_verify_touch_revoke() {
             .unwrap();
         assert_eq!(token.name, name);
         let again = store
-            .create_api_token(ApiTokenId::new_v7(), &name, "hash-2", now, &audit("token.created"))
+            .create_api_token(
+                ApiTokenId::new_v7(),
+                &name,
+                "hash-2",
+                now,
+                &audit("token.created"),
+            )
             .await
             .unwrap_err();
         assert!(matches!(again, Error::Conflict { .. }), "{label}: {again}");
@@ -178,12 +230,24 @@ async fn api_tokens_create_verify_touch_revoke() {
         let stored = store.api_token_for_verification(id).await.unwrap().unwrap();
         assert!(stored.token.last_used_at.is_some(), "{label}");
 
-        let revoked = store.revoke_api_token(&name, now, &audit("token.revoked")).await.unwrap();
+        let revoked = store
+            .revoke_api_token(&name, now, &audit("token.revoked"))
+            .await
+            .unwrap();
         assert!(revoked.revoked_at.is_some(), "{label}");
-        let twice = store.revoke_api_token(&name, Utc::now(), &audit("token.revoked")).await.unwrap();
-        assert_eq!(twice.revoked_at, revoked.revoked_at, "{label}: revoking again changes nothing");
+        let twice = store
+            .revoke_api_token(&name, Utc::now(), &audit("token.revoked"))
+            .await
+            .unwrap();
+        assert_eq!(
+            twice.revoked_at, revoked.revoked_at,
+            "{label}: revoking again changes nothing"
+        );
         let missing = TokenName::parse("nope").unwrap();
-        let err = store.revoke_api_token(&missing, now, &audit("token.revoked")).await.unwrap_err();
+        let err = store
+            .revoke_api_token(&missing, now, &audit("token.revoked"))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{label}: {err}");
 
         assert_eq!(store.list_api_tokens().await.unwrap().len(), 1, "{label}");
@@ -194,16 +258,36 @@ async fn api_tokens_create_verify_touch_revoke() {
             .into_iter()
             .map(|r| r.record.action)
             .collect();
-        assert_eq!(actions, ["token.created", "token.revoked"], "{label}: one record per change");
+        assert_eq!(
+            actions,
+            ["token.created", "token.revoked"],
+            "{label}: one record per change"
+        );
     }
 }
 
 #[tokio::test]
 async fn settings_keep_the_first_value() {
     for (label, store, _db) in fresh_stores().await {
-        assert!(store.setting("kek.check").await.unwrap().is_none(), "{label}");
-        assert_eq!(store.setting_insert_if_absent("kek.check", "one").await.unwrap(), "one");
-        assert_eq!(store.setting_insert_if_absent("kek.check", "two").await.unwrap(), "one", "{label}");
+        assert!(
+            store.setting("kek.check").await.unwrap().is_none(),
+            "{label}"
+        );
+        assert_eq!(
+            store
+                .setting_insert_if_absent("kek.check", "one")
+                .await
+                .unwrap(),
+            "one"
+        );
+        assert_eq!(
+            store
+                .setting_insert_if_absent("kek.check", "two")
+                .await
+                .unwrap(),
+            "one",
+            "{label}"
+        );
     }
 }
 
@@ -220,7 +304,11 @@ async fn audit_records_are_listed_in_order_and_by_subject() {
         assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "{label}");
         let only_a = store.list_audit(Some("a"), 0, 10).await.unwrap();
         assert_eq!(only_a.len(), 2, "{label}");
-        assert_eq!(only_a[1].record.detail, serde_json::json!({ "n": 2 }), "{label}");
+        assert_eq!(
+            only_a[1].record.detail,
+            serde_json::json!({ "n": 2 }),
+            "{label}"
+        );
         let after_first = store.list_audit(None, all[0].seq, 10).await.unwrap();
         assert_eq!(after_first.len(), 2, "{label}");
     }

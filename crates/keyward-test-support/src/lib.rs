@@ -8,6 +8,10 @@
 //! A test that needs PostgreSQL and cannot reach it fails when `CI=true` and says so loudly
 //! otherwise: never a silent skip.
 
+// A test helper that cannot set up its fixture should stop the test loudly, so panicking is the
+// intended failure mode here.
+#![allow(clippy::missing_panics_doc)]
+
 use std::path::PathBuf;
 
 use sea_orm::{ConnectionTrait, Database};

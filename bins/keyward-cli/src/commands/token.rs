@@ -8,7 +8,11 @@ use crate::cli::{OutputFormat, TokenCommand};
 use crate::exit::Failure;
 use crate::output;
 
-pub async fn run(keyward: &Keyward, cmd: TokenCommand, format: OutputFormat) -> Result<(), Failure> {
+pub async fn run(
+    keyward: &Keyward,
+    cmd: TokenCommand,
+    format: OutputFormat,
+) -> Result<(), Failure> {
     let tokens = keyward.tokens();
     match cmd {
         TokenCommand::Create { name } => {
