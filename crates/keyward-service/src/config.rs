@@ -359,9 +359,16 @@ mod documentation {
         let value = serde_json::to_value(Settings::default()).unwrap();
         let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
         for key in &keys {
-            assert!(doc.contains(&format!("| `{key}` |")), "docs/configuration.md lacks `{key}`");
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "docs/configuration.md lacks `{key}`"
+            );
         }
         let documented = doc.lines().filter(|l| l.starts_with("| `")).count();
-        assert_eq!(documented, keys.len(), "docs/configuration.md documents a setting that does not exist");
+        assert_eq!(
+            documented,
+            keys.len(),
+            "docs/configuration.md documents a setting that does not exist"
+        );
     }
 }
