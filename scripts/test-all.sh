@@ -9,4 +9,14 @@ echo "test-all: PostgreSQL for tests at ${KEYWARD_TEST_POSTGRES_URL%%:*}://…@1
 
 # The end-to-end tests run the built binaries.
 cargo build --workspace --bins
-cargo test --workspace --no-fail-fast "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -oE '^test result: .* ([0-9]+) passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -oE '^test result: .* ([0-9]+) failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+echo
+echo "test-all: ${passed} passed, ${failed} failed"
+exit "$status"

@@ -7,8 +7,8 @@
 //! | 2 | usage error (bad flags or arguments) |
 //! | 3 | configuration error (file, environment or flags) |
 //! | 4 | not found |
-//! | 5 | conflict (already exists) |
-//! | 6 | invalid input |
+//! | 5 | conflict: already exists, a key status that does not allow the operation, or a concurrent change |
+//! | 6 | invalid input, including a wrong, expired or exhausted activation code |
 //! | 7 | database unavailable |
 
 use keyward_service::{Error, ErrorCode};
@@ -38,9 +38,14 @@ impl From<Error> for Failure {
     fn from(err: Error) -> Self {
         let code = err.code();
         let exit_code = match code {
-            ErrorCode::InvalidInput => INVALID_INPUT,
+            ErrorCode::InvalidInput
+            | ErrorCode::WrongActivationCode
+            | ErrorCode::ActivationCodeExpired
+            | ErrorCode::ActivationAttemptsExhausted => INVALID_INPUT,
             ErrorCode::NotFound => NOT_FOUND,
-            ErrorCode::Conflict => CONFLICT,
+            ErrorCode::Conflict | ErrorCode::InvalidTransition | ErrorCode::ConcurrentChange => {
+                CONFLICT
+            }
             ErrorCode::InvalidConfig => CONFIG,
             ErrorCode::Unavailable => UNAVAILABLE,
             ErrorCode::Unauthorized | ErrorCode::Internal => INTERNAL,

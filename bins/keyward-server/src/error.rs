@@ -45,7 +45,12 @@ impl From<Error> for ApiError {
         let status = match code {
             ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::InvalidTransition | ErrorCode::ConcurrentChange => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::WrongActivationCode
+            | ErrorCode::ActivationCodeExpired
+            | ErrorCode::ActivationAttemptsExhausted => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InvalidConfig | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -47,6 +47,33 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `keyward=debug,info`.
     pub log_level: String,
+    /// Hardware-key rules.
+    pub keys: KeySettings,
+}
+
+/// Hardware-key rules (`[keys]` in the file, `KEYWARD_KEYS__<NAME>` in the environment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// Keys one employee may hold at once (in Reserved, Active, Locked or Suspended).
+    pub per_employee: u8,
+    /// Digits in an activation code, 6 to 12.
+    pub activation_code_length: u8,
+    /// Hours an activation code stays valid.
+    pub activation_code_ttl_hours: u32,
+    /// Wrong activation codes allowed before the key locks, 1 to 10.
+    pub activation_code_attempts: u8,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            per_employee: 1,
+            activation_code_length: 8,
+            activation_code_ttl_hours: 72,
+            activation_code_attempts: 3,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -56,6 +83,7 @@ impl Default for Settings {
             database_url: DEFAULT_DATABASE_URL.into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            keys: KeySettings::default(),
         }
     }
 }
@@ -75,6 +103,35 @@ pub struct Overrides {
     /// `--log-level`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+}
+
+impl Settings {
+    /// Checks rules that span fields or need more than a type: run by [`Settings::load`].
+    fn validate(&self) -> Result<()> {
+        let k = &self.keys;
+        if k.per_employee == 0 {
+            return Err(Error::Config(
+                "key `keys.per_employee`: must be at least 1".into(),
+            ));
+        }
+        self.activation_code_policy()?;
+        Ok(())
+    }
+
+    /// The activation-code policy these settings describe.
+    pub fn activation_code_policy(&self) -> Result<keyward_keys::ActivationCodePolicy> {
+        let k = &self.keys;
+        let policy = keyward_keys::ActivationCodePolicy {
+            length: k.activation_code_length,
+            ttl: chrono::Duration::hours(i64::from(k.activation_code_ttl_hours)),
+            max_attempts: k.activation_code_attempts,
+            ..keyward_keys::ActivationCodePolicy::default()
+        };
+        policy
+            .validate()
+            .map_err(|e| Error::Config(format!("keys.activation_code_*: {e}")))?;
+        Ok(policy)
+    }
 }
 
 impl Settings {
@@ -105,24 +162,9 @@ impl Settings {
         figment = figment.merge(Serialized::defaults(overrides));
         let mut settings: Settings = figment.extract().map_err(|e| Error::Config(describe(e)))?;
         settings.database_url = normalize_database_url(&settings.database_url)?;
+        settings.validate()?;
         Ok(settings)
     }
-
-    /// The settings as TOML, for `keyward config show`; holds no secrets.
-    pub fn to_toml(&self) -> String {
-        toml_lines(self)
-    }
-}
-
-fn toml_lines(s: &Settings) -> String {
-    let format = match s.log_format {
-        LogFormat::Text => "text",
-        LogFormat::Json => "json",
-    };
-    format!(
-        "listen = \"{}\"\ndatabase_url = \"{}\"\nlog_format = \"{format}\"\nlog_level = \"{}\"\n",
-        s.listen, s.database_url, s.log_level
-    )
 }
 
 const ENV_METADATA_NAME: &str = "environment variables";
@@ -140,10 +182,34 @@ impl EnvSettings {
             .filter_map(|(name, value)| {
                 let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
                 let is_setting = !ENV_NOT_SETTINGS.iter().any(|p| key.starts_with(p));
-                is_setting.then(|| (key, Value::from(value.clone())))
+                is_setting.then(|| (key, value.clone()))
             })
-            .collect();
+            .fold(Dict::new(), |mut dict, (key, value)| {
+                insert_nested(&mut dict, &key, value);
+                dict
+            });
         Self { dict }
+    }
+}
+
+/// `keys__per_employee=2` becomes `{keys: {per_employee: 2}}`. Values are parsed the way figment
+/// parses environment values (numbers, booleans), so numeric settings work from the environment.
+fn insert_nested(dict: &mut Dict, key: &str, value: String) {
+    match key.split_once("__") {
+        Some((head, rest)) => {
+            let entry = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert_nested(inner, rest, value);
+            }
+        }
+        None => {
+            let parsed = value
+                .parse::<Value>()
+                .unwrap_or_else(|_| Value::from(value));
+            dict.insert(key.to_owned(), parsed);
+        }
     }
 }
 
@@ -192,7 +258,7 @@ fn describe(error: figment::Error) -> String {
                     Some(figment::Source::File(path)) => format!("config file {}", path.display()),
                     _ if m.name == ENV_METADATA_NAME && !key.is_empty() => format!(
                         "environment variable {ENV_PREFIX}{}",
-                        key.to_ascii_uppercase()
+                        key.to_ascii_uppercase().replace('.', "__")
                     ),
                     _ => m.name.to_string(),
                 },
@@ -323,6 +389,30 @@ mod tests {
     }
 
     #[test]
+    fn nested_settings_come_from_file_and_environment() {
+        let f = file("[keys]\nper_employee = 2\n");
+        let s = Settings::load_from(Some(f.path()), &[], &Overrides::default()).unwrap();
+        assert_eq!(s.keys.per_employee, 2);
+        assert_eq!(s.keys.activation_code_length, 8);
+        let e = env(&[("KEYWARD_KEYS__ACTIVATION_CODE_ATTEMPTS", "5")]);
+        let s = Settings::load_from(Some(f.path()), &e, &Overrides::default()).unwrap();
+        assert_eq!(s.keys.activation_code_attempts, 5);
+        let err = Settings::load_from(
+            None,
+            &env(&[("KEYWARD_KEYS__PER_EMPLOYE", "1")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("per_employe"), "{err}");
+        let bad = file("[keys]\nactivation_code_length = 4\n");
+        let err = Settings::load_from(Some(bad.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("6 to 12"), "{err}");
+    }
+
+    #[test]
     fn missing_file_and_bad_urls_are_refused() {
         let err = Settings::load_from(
             Some(Path::new("/nonexistent/keyward.toml")),
@@ -357,7 +447,13 @@ mod documentation {
     fn docs_configuration_md_lists_every_setting() {
         let doc = include_str!("../../../docs/configuration.md");
         let value = serde_json::to_value(Settings::default()).unwrap();
-        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        let mut keys: Vec<String> = Vec::new();
+        for (key, v) in value.as_object().unwrap() {
+            match v.as_object() {
+                Some(table) => keys.extend(table.keys().map(|k| format!("{key}.{k}"))),
+                None => keys.push(key.clone()),
+            }
+        }
         for key in &keys {
             assert!(
                 doc.contains(&format!("| `{key}` |")),

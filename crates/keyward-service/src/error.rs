@@ -17,6 +17,16 @@ pub enum ErrorCode {
     InvalidConfig,
     /// The database cannot be reached.
     Unavailable,
+    /// The key's status does not allow the operation (PRODUCT.md §2).
+    InvalidTransition,
+    /// Another operation changed the record first.
+    ConcurrentChange,
+    /// The activation code is wrong; attempts remain.
+    WrongActivationCode,
+    /// The activation code has expired.
+    ActivationCodeExpired,
+    /// The last attempt was wrong: the key is now Locked.
+    ActivationAttemptsExhausted,
     /// Anything else; details are in the log, not in the message.
     Internal,
 }
@@ -31,6 +41,11 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::InvalidConfig => "invalid_config",
             Self::Unavailable => "unavailable",
+            Self::InvalidTransition => "invalid_transition",
+            Self::ConcurrentChange => "concurrent_change",
+            Self::WrongActivationCode => "wrong_activation_code",
+            Self::ActivationCodeExpired => "activation_code_expired",
+            Self::ActivationAttemptsExhausted => "activation_attempts_exhausted",
             Self::Internal => "internal",
         }
     }
@@ -77,6 +92,26 @@ pub enum Error {
         #[source]
         source: keyward_store::Error,
     },
+    /// The key's status does not allow the operation.
+    #[error("{0}")]
+    InvalidTransition(String),
+    /// Another operation changed the record first.
+    #[error("{0}")]
+    ConcurrentChange(String),
+    /// Wrong activation code.
+    #[error("wrong activation code; {attempts_left} attempt(s) left before the key locks")]
+    WrongActivationCode {
+        /// Attempts left.
+        attempts_left: u8,
+    },
+    /// Expired activation code.
+    #[error("the activation code has expired; an administrator must issue a new one")]
+    ActivationCodeExpired,
+    /// The last attempt was wrong and the key is now Locked.
+    #[error(
+        "wrong activation code and no attempts left: the key is now locked; an administrator must unlock it"
+    )]
+    ActivationAttemptsExhausted,
     /// Anything else.
     #[error("internal error: {source}")]
     Internal {
@@ -96,6 +131,11 @@ impl Error {
             Self::Unauthorized => ErrorCode::Unauthorized,
             Self::Config(_) => ErrorCode::InvalidConfig,
             Self::Unavailable { .. } => ErrorCode::Unavailable,
+            Self::InvalidTransition(_) => ErrorCode::InvalidTransition,
+            Self::ConcurrentChange(_) => ErrorCode::ConcurrentChange,
+            Self::WrongActivationCode { .. } => ErrorCode::WrongActivationCode,
+            Self::ActivationCodeExpired => ErrorCode::ActivationCodeExpired,
+            Self::ActivationAttemptsExhausted => ErrorCode::ActivationAttemptsExhausted,
             Self::Internal { .. } => ErrorCode::Internal,
         }
     }
@@ -108,10 +148,27 @@ impl From<keyward_store::Error> for Error {
             S::NotFound { what, key } => Self::NotFound { what, key },
             S::Conflict { what, key } => Self::Conflict { what, key },
             S::InvalidCursor { .. } => Self::InvalidInput(err.to_string()),
+            S::Stale { .. } => Self::ConcurrentChange(err.to_string()),
             S::Unavailable { .. } | S::InvalidUrl { .. } => Self::Unavailable { source: err },
             S::Schema { .. } => Self::Config(err.to_string()),
             other => Self::Internal {
                 source: Box::new(other),
+            },
+        }
+    }
+}
+
+impl From<keyward_keys::Error> for Error {
+    fn from(err: keyward_keys::Error) -> Self {
+        use keyward_keys::Error as K;
+        match err {
+            K::InvalidTransition { .. } | K::GuardFailed { .. } => {
+                Self::InvalidTransition(err.to_string())
+            }
+            K::InvalidReason { .. } | K::InvalidInput(_) => Self::InvalidInput(err.to_string()),
+            K::InvalidPolicy(_) => Self::Config(err.to_string()),
+            K::Random => Self::Internal {
+                source: Box::new(err),
             },
         }
     }

@@ -2,7 +2,7 @@
 
 use keyward_store::Store;
 
-use crate::{Employees, Result, Settings, Tokens};
+use crate::{Employees, Keys, Result, Settings, Tokens};
 
 /// An open keyward installation: its settings and its database.
 #[derive(Debug, Clone)]
@@ -65,6 +65,11 @@ impl Keyward {
     /// Employee operations.
     pub fn employees(&self) -> Employees<'_> {
         Employees::new(&self.store)
+    }
+
+    /// Hardware-key operations.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys::new(&self.store, &self.settings)
     }
 
     /// Admin API token operations.

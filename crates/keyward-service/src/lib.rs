@@ -24,12 +24,14 @@ mod actor;
 pub mod config;
 mod employees;
 mod error;
+mod keys;
 mod keyward;
 mod tokens;
 
 pub use actor::Actor;
-pub use config::{LogFormat, Overrides, Settings};
+pub use config::{KeySettings, LogFormat, Overrides, Settings};
 pub use employees::Employees;
 pub use error::{Error, ErrorCode, Result};
+pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport};
 pub use tokens::Tokens;

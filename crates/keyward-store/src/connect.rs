@@ -78,6 +78,21 @@ impl Store {
             })
     }
 
+    /// Applies the oldest pending migration only; returns its name, or `None` when the schema is
+    /// current. For upgrade tests that check each migration against the schema before it.
+    pub async fn migrate_one_step(&self) -> Result<Option<String>> {
+        let (_, pending) = self.migration_status().await?;
+        let Some(next) = pending.first().cloned() else {
+            return Ok(None);
+        };
+        Migrator::up(&self.db, Some(1))
+            .await
+            .map_err(|e| Error::Schema {
+                detail: e.to_string(),
+            })?;
+        Ok(Some(next))
+    }
+
     /// Names of the migrations applied and of those still pending, in order.
     pub async fn migration_status(&self) -> Result<(Vec<String>, Vec<String>)> {
         let schema = |e: sea_orm::DbErr| Error::Schema {

@@ -21,6 +21,14 @@ pub enum Error {
         /// The clashing value.
         key: String,
     },
+    /// The record changed since it was read (another operation won the race).
+    #[error("{what} {key} changed concurrently; read it again and retry")]
+    Stale {
+        /// What kind of thing.
+        what: &'static str,
+        /// Which one.
+        key: String,
+    },
     /// A page cursor that no listing of this store produced.
     #[error("invalid page cursor {cursor:?}: pass the next_cursor of the previous page unchanged")]
     InvalidCursor {

@@ -30,10 +30,12 @@ mod connect;
 mod employees;
 mod entity;
 mod error;
+mod keys;
 pub mod migration;
 mod settings;
 mod tokens;
 
 pub use connect::{Backend, Store};
 pub use error::{Error, Result};
+pub use keys::{CodeChange, KeyChange, KeyState, StoredCode};
 pub use tokens::StoredToken;

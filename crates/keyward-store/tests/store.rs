@@ -38,17 +38,56 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
+const MIGRATIONS: [&str; 2] = ["m20261125_000001_initial", "m20261125_000002_keys"];
+
 #[tokio::test]
-async fn migrations_apply_once_from_an_empty_database() {
+async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
     for db in TestDb::all().await {
         let store = Store::connect(&db.url).await.unwrap();
         let (applied, pending) = store.migration_status().await.unwrap();
         assert!(applied.is_empty(), "{}", db.label);
-        assert_eq!(pending, ["m20261125_000001_initial"], "{}", db.label);
-        store.migrate().await.unwrap();
-        store.migrate().await.expect("a second migrate is a no-op");
+        assert_eq!(pending, MIGRATIONS, "{}", db.label);
+
+        assert_eq!(
+            store.migrate_one_step().await.unwrap().as_deref(),
+            Some(MIGRATIONS[0])
+        );
+        // Data written under the first schema must survive every later migration.
+        let ada = store
+            .create_employee(
+                &new_employee("ada@example.com", "Ada"),
+                Utc::now(),
+                &audit("employee.created"),
+            )
+            .await
+            .unwrap();
+        for name in &MIGRATIONS[1..] {
+            assert_eq!(
+                store.migrate_one_step().await.unwrap().as_deref(),
+                Some(*name),
+                "{}",
+                db.label
+            );
+        }
+        assert_eq!(
+            store.migrate_one_step().await.unwrap(),
+            None,
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            store.employee(ada.id).await.unwrap().unwrap(),
+            ada,
+            "{}",
+            db.label
+        );
+
+        store
+            .migrate()
+            .await
+            .expect("migrate on a current schema is a no-op");
         let (applied, pending) = store.migration_status().await.unwrap();
-        assert_eq!(applied, ["m20261125_000001_initial"], "{}", db.label);
+        assert_eq!(applied, MIGRATIONS, "{}", db.label);
         assert!(pending.is_empty(), "{}", db.label);
         store.ping().await.unwrap();
     }

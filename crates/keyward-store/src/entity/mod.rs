@@ -1,7 +1,9 @@
 //! sea-orm entities. Private to this crate: they mirror tables, not the domain.
 
+pub(crate) mod activation_code;
 pub(crate) mod api_token;
 pub(crate) mod audit_log;
 pub(crate) mod directory_account;
 pub(crate) mod employee;
+pub(crate) mod key;
 pub(crate) mod setting;

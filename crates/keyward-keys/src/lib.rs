@@ -1,0 +1,41 @@
+//! keyward's hardware-key lifecycle, as pure rules.
+//!
+//! Place in the layers: a pure crate above `keyward-model`. No IO, no async, no clock and no
+//! global randomness: the current time and a random source are parameters. `keyward-service`
+//! stores keys, carries out the [`Effect`]s a transition returns, and writes the audit record.
+//!
+//! The one transition function is [`transition`]: an exhaustive `match` over (status, event)
+//! without a wildcard arm, implementing the table of PRODUCT.md §2. Every pair the table does
+//! not allow is an [`Error::InvalidTransition`] naming both.
+//!
+//! Invariants (property-tested):
+//! - an owner exists exactly while the status is Reserved, Active, Locked or Suspended;
+//! - Compromised is terminal (only deletion follows it);
+//! - a deleted key takes no event (only a new import of the serial).
+//!
+//! ```
+//! use keyward_keys::{transition, Event, Effect, KeyStatus, KeyFacts};
+//! use keyward_model::EmployeeId;
+//!
+//! let owner = EmployeeId::new_v7();
+//! let t = transition(Some(KeyStatus::Ready), &Event::Assign { employee: owner }, KeyFacts::default()).unwrap();
+//! assert_eq!(t.to, Some(KeyStatus::Reserved));
+//! assert!(t.effects.contains(&Effect::IssueActivationCode));
+//! assert!(transition(Some(KeyStatus::Ready), &Event::Activate, KeyFacts::default()).is_err());
+//! ```
+
+mod code;
+mod error;
+mod key;
+mod lifecycle;
+mod serial;
+mod status;
+
+pub use code::{
+    ActivationCode, ActivationCodePolicy, CodeCheck, CodeHash, DEFAULT_CODE_ITERATIONS, IssuedCode,
+};
+pub use error::{Error, Result};
+pub use key::Key;
+pub use lifecycle::{Effect, Event, EventKind, KeyFacts, Transition, transition};
+pub use serial::KeySerial;
+pub use status::{KeyStatus, Reason};

@@ -1,0 +1,453 @@
+//! Hardware-key operations: the lifecycle of PRODUCT.md §2 applied with its effects and its
+//! audit record in one transaction.
+//!
+//! Each operation reads the key, asks [`keyward_keys::transition`] what the event does, turns the
+//! returned effects into a [`KeyChange`] and stores it. The change is version-checked, so of two
+//! concurrent operations on one key exactly one wins; the other gets
+//! [`Error::ConcurrentChange`].
+//!
+//! Effects that belong to later work are recorded, not faked: `start_first_rotation` and
+//! `rotate_held_passwords` appear in the audit record's `follow_ups` until the rotation engine
+//! exists, and there are no pending deliveries to drop before the agent API exists.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use keyward_keys::{
+    ActivationCode, CodeCheck, CodeHash, Effect, Event, EventKind, Key, KeySerial, KeyStatus,
+    Reason, Transition, transition,
+};
+use keyward_model::{AuditRecord, Employee, EmployeeId, EmployeeStatus, NewAuditRecord};
+use keyward_store::{CodeChange, KeyChange, KeyState, Store, StoredCode};
+use ring::rand::SystemRandom;
+use serde_json::json;
+
+use crate::{Actor, Employees, Error, Result, Settings};
+
+/// A key with its owner, as shown to administrators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyView {
+    /// The key.
+    pub key: Key,
+    /// Its owner, when it has one.
+    pub owner: Option<Employee>,
+}
+
+/// The outcome of an operation that issues an activation code: shown once, never stored.
+#[derive(Debug)]
+pub struct WithCode {
+    /// The key after the operation.
+    pub key: KeyView,
+    /// The new code.
+    pub activation_code: ActivationCode,
+}
+
+/// Hardware-key operations.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys<'a> {
+    store: &'a Store,
+    settings: &'a Settings,
+}
+
+impl<'a> Keys<'a> {
+    pub(crate) fn new(store: &'a Store, settings: &'a Settings) -> Self {
+        Self { store, settings }
+    }
+
+    /// Imports keys into stock, all or none. A serial given twice, or one that exists, is
+    /// refused and nothing is imported.
+    pub async fn import(&self, serials: &[String], actor: &Actor) -> Result<Vec<Key>> {
+        if serials.is_empty() {
+            return Err(Error::InvalidInput("no serial numbers given".into()));
+        }
+        let mut parsed = Vec::with_capacity(serials.len());
+        for raw in serials {
+            let serial = KeySerial::parse(raw)?;
+            if parsed.contains(&serial) {
+                return Err(Error::InvalidInput(format!(
+                    "serial {serial} is given twice"
+                )));
+            }
+            // Checks the table's import row (a new serial only) for each key.
+            transition(None, &Event::Import, keyward_keys::KeyFacts::default())?;
+            parsed.push(serial);
+        }
+        let now = Utc::now();
+        let audits: Vec<NewAuditRecord> = parsed
+            .iter()
+            .map(|serial| NewAuditRecord {
+                actor: actor.to_string(),
+                action: "key.import".into(),
+                subject: subject(serial),
+                detail: json!({ "event": "import", "from": null, "to": "ready" }),
+                at: now,
+            })
+            .collect();
+        Ok(self.store.import_keys(&parsed, now, &audits).await?)
+    }
+
+    /// Every key, optionally only those in a status.
+    pub async fn list(&self, status: Option<&str>) -> Result<Vec<KeyView>> {
+        let status = status.map(str::parse::<KeyStatus>).transpose()?;
+        let keys = self.store.list_keys(status).await?;
+        let mut owners: HashMap<EmployeeId, Employee> = HashMap::new();
+        let mut views = Vec::with_capacity(keys.len());
+        for key in keys {
+            let owner = match key.employee_id {
+                Some(id) => match owners.get(&id) {
+                    Some(e) => Some(e.clone()),
+                    None => {
+                        let e = self.employees().get(id).await?;
+                        owners.insert(id, e.clone());
+                        Some(e)
+                    }
+                },
+                None => None,
+            };
+            views.push(KeyView { key, owner });
+        }
+        Ok(views)
+    }
+
+    /// One key with its owner.
+    pub async fn show(&self, serial: &str) -> Result<KeyView> {
+        let key = self.load(&KeySerial::parse(serial)?).await?;
+        self.view(key).await
+    }
+
+    /// The audit records of a key, oldest first.
+    pub async fn history(&self, serial: &str) -> Result<Vec<AuditRecord>> {
+        let serial = KeySerial::parse(serial)?;
+        let records = self
+            .store
+            .list_audit(Some(&subject(&serial)), 0, 100_000)
+            .await?;
+        if records.is_empty() && self.store.key(&serial).await?.is_none() {
+            return Err(not_found(&serial));
+        }
+        Ok(records)
+    }
+
+    /// Hands a Ready key to an employee (by id or e-mail) and issues its activation code.
+    pub async fn assign(&self, serial: &str, employee: &str, actor: &Actor) -> Result<WithCode> {
+        let serial = KeySerial::parse(serial)?;
+        let owner = self.employees().find(employee).await?;
+        if owner.status != EmployeeStatus::Active {
+            return Err(Error::InvalidInput(format!(
+                "employee {} is disabled and cannot receive a key",
+                owner.id
+            )));
+        }
+        let held = self
+            .store
+            .keys_of(owner.id)
+            .await?
+            .into_iter()
+            .filter(|k| k.status.has_owner() && k.serial != serial)
+            .count();
+        let limit = usize::from(self.settings.keys.per_employee);
+        if held >= limit {
+            return Err(Error::Conflict {
+                what: "a key for employee",
+                key: format!(
+                    "{} (they hold {held}; keys.per_employee = {limit})",
+                    owner.id
+                ),
+            });
+        }
+        let (key, code) = self
+            .step(&serial, &Event::Assign { employee: owner.id }, actor)
+            .await?;
+        self.with_code(key, code).await
+    }
+
+    /// Takes back a Reserved key that was never linked to a workstation.
+    pub async fn cancel(&self, serial: &str, actor: &Actor) -> Result<KeyView> {
+        self.simple(serial, &Event::CancelIssuance, actor).await
+    }
+
+    /// Submits an activation code: activates a Reserved key or resumes a Suspended one.
+    pub async fn submit_code(&self, serial: &str, code: &str, actor: &Actor) -> Result<KeyView> {
+        let serial = KeySerial::parse(serial)?;
+        let key = self.load(&serial).await?;
+        let event = if key.status == KeyStatus::Suspended {
+            Event::Resume
+        } else {
+            Event::Activate
+        };
+        self.code_step(key, event, code, actor).await
+    }
+
+    /// Activates a Reserved key with its code.
+    pub async fn activate(&self, serial: &str, code: &str, actor: &Actor) -> Result<KeyView> {
+        let key = self.load(&KeySerial::parse(serial)?).await?;
+        self.code_step(key, Event::Activate, code, actor).await
+    }
+
+    /// Resumes a Suspended key with its code.
+    pub async fn resume(&self, serial: &str, code: &str, actor: &Actor) -> Result<KeyView> {
+        let key = self.load(&KeySerial::parse(serial)?).await?;
+        self.code_step(key, Event::Resume, code, actor).await
+    }
+
+    /// Locks an Active key (reason `locked_by_invalid_pin` or `admin`).
+    pub async fn lock(&self, serial: &str, reason: &str, actor: &Actor) -> Result<KeyView> {
+        let reason: Reason = reason.parse()?;
+        self.simple(serial, &Event::Lock { reason }, actor).await
+    }
+
+    /// Suspends an Active key and issues the code that resumes it.
+    pub async fn suspend(
+        &self,
+        serial: &str,
+        description: &str,
+        actor: &Actor,
+    ) -> Result<WithCode> {
+        let serial = KeySerial::parse(serial)?;
+        let event = Event::Suspend {
+            description: description.trim().to_owned(),
+        };
+        let (key, code) = self.step(&serial, &event, actor).await?;
+        self.with_code(key, code).await
+    }
+
+    /// Removes the Locked status: the key becomes Suspended with a new code.
+    pub async fn unlock(&self, serial: &str, actor: &Actor) -> Result<WithCode> {
+        let serial = KeySerial::parse(serial)?;
+        let (key, code) = self.step(&serial, &Event::Unlock, actor).await?;
+        self.with_code(key, code).await
+    }
+
+    /// Takes the key from its owner and queues a wipe.
+    pub async fn deactivate(&self, serial: &str, reason: &str, actor: &Actor) -> Result<KeyView> {
+        let reason: Reason = reason.parse()?;
+        self.simple(serial, &Event::Deactivate { reason }, actor)
+            .await
+    }
+
+    /// Records that the key was wiped: back to stock.
+    pub async fn confirm_wipe(&self, serial: &str, actor: &Actor) -> Result<KeyView> {
+        self.simple(serial, &Event::ConfirmWipe, actor).await
+    }
+
+    /// Marks the key lost or stolen (terminal).
+    pub async fn compromise(&self, serial: &str, reason: &str, actor: &Actor) -> Result<KeyView> {
+        let reason: Reason = reason.parse()?;
+        self.simple(serial, &Event::MarkCompromised { reason }, actor)
+            .await
+    }
+
+    /// Removes a Ready or Compromised key from the inventory (its history stays in the audit log).
+    pub async fn delete(&self, serial: &str, actor: &Actor) -> Result<()> {
+        let serial = KeySerial::parse(serial)?;
+        self.step(&serial, &Event::Delete, actor).await?;
+        Ok(())
+    }
+
+    fn employees(&self) -> Employees<'a> {
+        Employees::new(self.store)
+    }
+
+    async fn load(&self, serial: &KeySerial) -> Result<Key> {
+        self.store
+            .key(serial)
+            .await?
+            .ok_or_else(|| not_found(serial))
+    }
+
+    async fn view(&self, key: Key) -> Result<KeyView> {
+        let owner = match key.employee_id {
+            Some(id) => Some(self.employees().get(id).await?),
+            None => None,
+        };
+        Ok(KeyView { key, owner })
+    }
+
+    async fn with_code(&self, key: Option<Key>, code: Option<ActivationCode>) -> Result<WithCode> {
+        let (Some(key), Some(activation_code)) = (key, code) else {
+            return Err(Error::Internal {
+                source: "the transition issued no activation code".into(),
+            });
+        };
+        Ok(WithCode {
+            key: self.view(key).await?,
+            activation_code,
+        })
+    }
+
+    async fn simple(&self, serial: &str, event: &Event, actor: &Actor) -> Result<KeyView> {
+        let serial = KeySerial::parse(serial)?;
+        let (key, _) = self.step(&serial, event, actor).await?;
+        let key = key.ok_or_else(|| not_found(&serial))?;
+        self.view(key).await
+    }
+
+    /// Reads the key, applies `event` and stores the result.
+    async fn step(
+        &self,
+        serial: &KeySerial,
+        event: &Event,
+        actor: &Actor,
+    ) -> Result<(Option<Key>, Option<ActivationCode>)> {
+        let key = self.load(serial).await?;
+        let t = transition(Some(key.status), event, key.facts())?;
+        self.store_transition(&key, event, &t, actor).await
+    }
+
+    /// Turns a transition's effects into a stored change with its audit record.
+    async fn store_transition(
+        &self,
+        key: &Key,
+        event: &Event,
+        t: &Transition,
+        actor: &Actor,
+    ) -> Result<(Option<Key>, Option<ActivationCode>)> {
+        let now = Utc::now();
+        let mut owner = key.employee_id;
+        let mut wipe_pending = key.wipe_pending;
+        let mut code = CodeChange::Keep;
+        let mut issued: Option<ActivationCode> = None;
+        let mut follow_ups: Vec<&str> = Vec::new();
+        let mut deleted = false;
+        for effect in &t.effects {
+            match effect {
+                Effect::SetOwner(id) => owner = Some(*id),
+                Effect::RemoveOwner => owner = None,
+                Effect::IssueActivationCode => {
+                    let policy = self.settings.activation_code_policy()?;
+                    let new = policy.issue(now, &SystemRandom::new())?;
+                    code = CodeChange::Replace(StoredCode {
+                        code_hash: new.hash.encode(),
+                        expires_at: new.expires_at,
+                        attempts_used: 0,
+                        issued_at: now,
+                    });
+                    issued = Some(new.code);
+                }
+                Effect::ConsumeActivationCode | Effect::CancelActivationCode => {
+                    code = CodeChange::Delete;
+                }
+                Effect::QueueWipe => wipe_pending = true,
+                Effect::DropPendingDeliveries => wipe_pending = false,
+                Effect::StartFirstRotation => follow_ups.push("start_first_rotation"),
+                Effect::RotateHeldPasswords => follow_ups.push("rotate_held_passwords"),
+                Effect::DeleteKey => deleted = true,
+            }
+        }
+        if t.event == EventKind::ConfirmWipe {
+            wipe_pending = false;
+        }
+        let description = match event {
+            Event::Suspend { description } if !description.is_empty() => Some(description.clone()),
+            _ => None,
+        };
+        let state = match (deleted, t.to) {
+            (false, Some(status)) => Some(KeyState {
+                status,
+                employee_id: owner,
+                reason: t.reason,
+                description: description.clone(),
+                wipe_pending,
+            }),
+            _ => None,
+        };
+        let audit = NewAuditRecord {
+            actor: actor.to_string(),
+            action: format!("key.{}", t.event),
+            subject: subject(&key.serial),
+            detail: json!({
+                "event": t.event.as_str(),
+                "from": t.from.map(KeyStatus::as_str),
+                "to": t.to.map(KeyStatus::as_str),
+                "reason": t.reason.map(Reason::as_str),
+                "description": description,
+                "owner_before": key.employee_id,
+                "owner_after": state.as_ref().and_then(|s| s.employee_id),
+                "activation_code_issued": issued.is_some(),
+                "wipe_queued": wipe_pending && !key.wipe_pending,
+                "follow_ups": follow_ups,
+            }),
+            at: now,
+        };
+        let change = KeyChange {
+            serial: key.serial.clone(),
+            expected_version: key.version,
+            state,
+            code,
+            audit,
+            now,
+        };
+        let after = self.store.apply_key_change(&change).await?;
+        Ok((after, issued))
+    }
+
+    /// Checks a code and applies `event` (Activate or Resume) when it is right; counts a wrong
+    /// one; locks the key when the last attempt is wrong.
+    async fn code_step(
+        &self,
+        key: Key,
+        event: Event,
+        presented: &str,
+        actor: &Actor,
+    ) -> Result<KeyView> {
+        // The status must allow the event before a code is even looked at.
+        let t = transition(Some(key.status), &event, key.facts())?;
+        let stored = self
+            .store
+            .activation_code(&key.serial)
+            .await?
+            .ok_or_else(|| {
+                Error::InvalidTransition(format!(
+                    "key {} has no live activation code; an administrator must issue one",
+                    key.serial
+                ))
+            })?;
+        let hash = CodeHash::decode(&stored.code_hash)?;
+        let policy = self.settings.activation_code_policy()?;
+        let now = Utc::now();
+        match policy.check(
+            &hash,
+            stored.expires_at,
+            stored.attempts_used,
+            presented,
+            now,
+        ) {
+            CodeCheck::Accepted => {
+                let (after, _) = self.store_transition(&key, &event, &t, actor).await?;
+                self.view(after.ok_or_else(|| not_found(&key.serial))?)
+                    .await
+            }
+            CodeCheck::Expired => Err(Error::ActivationCodeExpired),
+            CodeCheck::Wrong { attempts_left } => {
+                let record = NewAuditRecord {
+                    actor: actor.to_string(),
+                    action: "key.activation_code_rejected".into(),
+                    subject: subject(&key.serial),
+                    detail: json!({ "status": key.status.as_str(), "attempts_left": attempts_left }),
+                    at: now,
+                };
+                self.store
+                    .count_failed_attempt(&key.serial, stored.attempts_used, &record)
+                    .await?;
+                Err(Error::WrongActivationCode { attempts_left })
+            }
+            CodeCheck::Exhausted => {
+                let fail = Event::FailActivation;
+                let t = transition(Some(key.status), &fail, key.facts())?;
+                self.store_transition(&key, &fail, &t, actor).await?;
+                Err(Error::ActivationAttemptsExhausted)
+            }
+        }
+    }
+}
+
+fn subject(serial: &KeySerial) -> String {
+    format!("key:{serial}")
+}
+
+fn not_found(serial: &KeySerial) -> Error {
+    Error::NotFound {
+        what: "key",
+        key: serial.to_string(),
+    }
+}

@@ -1,0 +1,293 @@
+//! Hardware keys and activation codes.
+//!
+//! Changes are optimistic: each carries the version it was computed from, and the first
+//! statement of its transaction is the version-checked write. A change computed from a stale
+//! version affects no row and is refused as [`Error::Stale`], so of two concurrent operations
+//! on one key exactly one wins. Writing first (instead of reading inside the transaction) also
+//! lets SQLite wait for the write lock instead of failing on a stale read snapshot.
+
+use chrono::{DateTime, Utc};
+use keyward_keys::{Key, KeySerial, KeyStatus, Reason};
+use keyward_model::{EmployeeId, NewAuditRecord};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+
+use crate::entity::{activation_code, key};
+use crate::{Error, Result, Store, audit};
+
+/// A live activation code as stored (its hash, never the code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCode {
+    /// The encoded slow hash.
+    pub code_hash: String,
+    /// After this instant the code is refused.
+    pub expires_at: DateTime<Utc>,
+    /// Wrong attempts so far.
+    pub attempts_used: u8,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// What a change does to the key's activation code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeChange {
+    /// Leave it as it is.
+    Keep,
+    /// Replace any live code with this one.
+    Replace(StoredCode),
+    /// Delete any live code.
+    Delete,
+}
+
+/// The key's state after a change; `None` deletes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    /// New status.
+    pub status: KeyStatus,
+    /// New owner.
+    pub employee_id: Option<EmployeeId>,
+    /// New reason.
+    pub reason: Option<Reason>,
+    /// New description.
+    pub description: Option<String>,
+    /// New wipe flag.
+    pub wipe_pending: bool,
+}
+
+/// One lifecycle step to store atomically with its audit record.
+#[derive(Debug, Clone)]
+pub struct KeyChange {
+    /// The key.
+    pub serial: KeySerial,
+    /// The version the change was computed from.
+    pub expected_version: i64,
+    /// The new state, or `None` to delete the key.
+    pub state: Option<KeyState>,
+    /// What happens to the activation code.
+    pub code: CodeChange,
+    /// The audit record of the step.
+    pub audit: NewAuditRecord,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
+impl Store {
+    /// Imports keys in stock (Ready), all or none: a serial that exists already is
+    /// [`Error::Conflict`] and nothing is written.
+    pub async fn import_keys(
+        &self,
+        serials: &[KeySerial],
+        now: DateTime<Utc>,
+        audits: &[NewAuditRecord],
+    ) -> Result<Vec<Key>> {
+        let txn = self.db.begin().await?;
+        let mut imported = Vec::with_capacity(serials.len());
+        for serial in serials {
+            let row = key::ActiveModel {
+                serial: Set(serial.as_str().to_owned()),
+                status: Set(KeyStatus::Ready.as_str().to_owned()),
+                employee_id: Set(None),
+                reason: Set(None),
+                description: Set(None),
+                linked_workstation: Set(None),
+                wipe_pending: Set(false),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await
+            .map_err(|e| Error::from_write(e, "key with serial", serial.as_str()))?;
+            imported.push(to_model(&row)?);
+        }
+        for record in audits {
+            audit::append(&txn, record).await?;
+        }
+        txn.commit().await?;
+        Ok(imported)
+    }
+
+    /// The key with this serial, if any.
+    pub async fn key(&self, serial: &KeySerial) -> Result<Option<Key>> {
+        key::Entity::find_by_id(serial.as_str().to_owned())
+            .one(&self.db)
+            .await?
+            .as_ref()
+            .map(to_model)
+            .transpose()
+    }
+
+    /// Every key, by serial, optionally only those in `status`.
+    pub async fn list_keys(&self, status: Option<KeyStatus>) -> Result<Vec<Key>> {
+        let mut query = key::Entity::find().order_by_asc(key::Column::Serial);
+        if let Some(status) = status {
+            query = query.filter(key::Column::Status.eq(status.as_str()));
+        }
+        query.all(&self.db).await?.iter().map(to_model).collect()
+    }
+
+    /// The keys an employee holds in any status.
+    pub async fn keys_of(&self, employee: EmployeeId) -> Result<Vec<Key>> {
+        key::Entity::find()
+            .filter(key::Column::EmployeeId.eq(employee.as_uuid()))
+            .order_by_asc(key::Column::Serial)
+            .all(&self.db)
+            .await?
+            .iter()
+            .map(to_model)
+            .collect()
+    }
+
+    /// The live activation code of a key, if any.
+    pub async fn activation_code(&self, serial: &KeySerial) -> Result<Option<StoredCode>> {
+        let row = activation_code::Entity::find_by_id(serial.as_str().to_owned())
+            .one(&self.db)
+            .await?;
+        Ok(row.map(|r| StoredCode {
+            code_hash: r.code_hash,
+            expires_at: r.expires_at,
+            attempts_used: u8::try_from(r.attempts_used).unwrap_or(u8::MAX),
+            issued_at: r.issued_at,
+        }))
+    }
+
+    /// Counts a wrong activation attempt, if the count is still `attempts_before` (so two
+    /// concurrent wrong attempts are both counted or one is refused), with its audit record.
+    pub async fn count_failed_attempt(
+        &self,
+        serial: &KeySerial,
+        attempts_before: u8,
+        audit_record: &NewAuditRecord,
+    ) -> Result<()> {
+        let txn = self.db.begin().await?;
+        let updated = activation_code::Entity::update_many()
+            .col_expr(
+                activation_code::Column::AttemptsUsed,
+                Expr::value(i32::from(attempts_before) + 1),
+            )
+            .filter(activation_code::Column::Serial.eq(serial.as_str()))
+            .filter(activation_code::Column::AttemptsUsed.eq(i32::from(attempts_before)))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Err(Error::Stale {
+                what: "key",
+                key: serial.as_str().to_owned(),
+            });
+        }
+        audit::append(&txn, audit_record).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Stores one lifecycle step atomically: the version-checked key write, the code change and
+    /// the audit record. Returns the key after the change (`None` when deleted).
+    pub async fn apply_key_change(&self, change: &KeyChange) -> Result<Option<Key>> {
+        let txn = self.db.begin().await?;
+        let serial = change.serial.as_str();
+        let stale = || Error::Stale {
+            what: "key",
+            key: serial.to_owned(),
+        };
+        match &change.state {
+            Some(state) => {
+                let updated = key::Entity::update_many()
+                    .col_expr(key::Column::Status, Expr::value(state.status.as_str()))
+                    .col_expr(
+                        key::Column::EmployeeId,
+                        Expr::value(state.employee_id.map(|e| e.as_uuid())),
+                    )
+                    .col_expr(
+                        key::Column::Reason,
+                        Expr::value(state.reason.map(|r| r.as_str().to_owned())),
+                    )
+                    .col_expr(
+                        key::Column::Description,
+                        Expr::value(state.description.clone()),
+                    )
+                    .col_expr(key::Column::WipePending, Expr::value(state.wipe_pending))
+                    .col_expr(
+                        key::Column::Version,
+                        Expr::value(change.expected_version + 1),
+                    )
+                    .col_expr(key::Column::UpdatedAt, Expr::value(change.now))
+                    .filter(key::Column::Serial.eq(serial))
+                    .filter(key::Column::Version.eq(change.expected_version))
+                    .exec(&txn)
+                    .await?;
+                if updated.rows_affected != 1 {
+                    return Err(stale());
+                }
+            }
+            None => {
+                let deleted = key::Entity::delete_many()
+                    .filter(key::Column::Serial.eq(serial))
+                    .filter(key::Column::Version.eq(change.expected_version))
+                    .exec(&txn)
+                    .await?;
+                if deleted.rows_affected != 1 {
+                    return Err(stale());
+                }
+            }
+        }
+        apply_code_change(&txn, serial, &change.code).await?;
+        audit::append(&txn, &change.audit).await?;
+        let after = key::Entity::find_by_id(serial.to_owned()).one(&txn).await?;
+        txn.commit().await?;
+        after.as_ref().map(to_model).transpose()
+    }
+}
+
+async fn apply_code_change(
+    db: &impl ConnectionTrait,
+    serial: &str,
+    code: &CodeChange,
+) -> Result<()> {
+    match code {
+        CodeChange::Keep => {}
+        CodeChange::Delete => {
+            activation_code::Entity::delete_by_id(serial.to_owned())
+                .exec(db)
+                .await?;
+        }
+        CodeChange::Replace(new) => {
+            activation_code::Entity::delete_by_id(serial.to_owned())
+                .exec(db)
+                .await?;
+            activation_code::ActiveModel {
+                serial: Set(serial.to_owned()),
+                code_hash: Set(new.code_hash.clone()),
+                expires_at: Set(new.expires_at),
+                attempts_used: Set(i32::from(new.attempts_used)),
+                issued_at: Set(new.issued_at),
+            }
+            .insert(db)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn to_model(row: &key::Model) -> Result<Key> {
+    let corrupt = |e: keyward_keys::Error| Error::corrupt("keys", &e);
+    Ok(Key {
+        serial: KeySerial::parse(&row.serial).map_err(corrupt)?,
+        status: row.status.parse().map_err(corrupt)?,
+        employee_id: row.employee_id.map(EmployeeId::from_uuid),
+        reason: row
+            .reason
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        description: row.description.clone(),
+        linked_workstation: row.linked_workstation.clone(),
+        wipe_pending: row.wipe_pending,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
