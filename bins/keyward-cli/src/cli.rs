@@ -47,6 +47,105 @@ pub enum Command {
     /// Employees.
     #[command(subcommand)]
     Employees(EmployeesCommand),
+    /// Hardware keys and their lifecycle.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Import keys into stock (status ready): all or none.
+    Import {
+        /// Serial numbers.
+        serials: Vec<String>,
+        /// A CSV file whose first column is the serial (a header row `serial` is skipped).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// List keys.
+    List {
+        /// Only keys in this status.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show one key.
+    Show {
+        /// Serial number.
+        serial: String,
+    },
+    /// Give a ready key to an employee; prints the activation code once.
+    Assign {
+        /// Serial number.
+        serial: String,
+        /// Employee id or e-mail.
+        #[arg(long)]
+        employee: String,
+    },
+    /// Cancel the issuance of a reserved key not yet linked to a workstation.
+    Cancel {
+        /// Serial number.
+        serial: String,
+    },
+    /// Enter an activation code: activates a reserved key or resumes a suspended one.
+    Activate {
+        /// Serial number.
+        serial: String,
+        /// The activation code.
+        #[arg(long)]
+        code: String,
+    },
+    /// Lock an active key.
+    Lock {
+        /// Serial number.
+        serial: String,
+        /// locked_by_invalid_pin or admin.
+        #[arg(long, default_value = "admin")]
+        reason: String,
+    },
+    /// Suspend an active key; prints the code that resumes it.
+    Suspend {
+        /// Serial number.
+        serial: String,
+        /// Why, for people.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Remove the locked status: the key becomes suspended; prints its new code.
+    Unlock {
+        /// Serial number.
+        serial: String,
+    },
+    /// Take a key from its owner and queue a wipe.
+    Deactivate {
+        /// Serial number.
+        serial: String,
+        /// withdrawal, broken, lost, stolen or admin.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record that a deactivated key was wiped (back to stock).
+    ConfirmWipe {
+        /// Serial number.
+        serial: String,
+    },
+    /// Mark a key lost or stolen (terminal).
+    Compromise {
+        /// Serial number.
+        serial: String,
+        /// lost or stolen.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Remove a ready or compromised key from the inventory.
+    Delete {
+        /// Serial number.
+        serial: String,
+    },
+    /// The key's audit records.
+    History {
+        /// Serial number.
+        serial: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

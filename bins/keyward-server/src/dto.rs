@@ -148,3 +148,154 @@ pub struct HealthDto {
     /// `ok`, or `unavailable` when not ready.
     pub status: String,
 }
+
+/// The owner of a key, in brief.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyOwnerDto {
+    /// Employee id.
+    pub id: Uuid,
+    /// Normalized e-mail.
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// A hardware key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyDto {
+    /// Serial number (upper-cased).
+    pub serial: String,
+    /// `ready`, `reserved`, `active`, `locked`, `suspended`, `deactivated` or `compromised`.
+    pub status: String,
+    /// The owner, in Reserved, Active, Locked and Suspended.
+    pub employee: Option<KeyOwnerDto>,
+    /// The reason of the last status change, if any.
+    pub reason: Option<String>,
+    /// The suspension description, if suspended with one.
+    pub description: Option<String>,
+    /// A wipe is queued for the key's agent.
+    pub wipe_pending: bool,
+    /// Import time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<keyward_service::KeyView> for KeyDto {
+    fn from(v: keyward_service::KeyView) -> Self {
+        Self {
+            serial: v.key.serial.to_string(),
+            status: v.key.status.as_str().to_owned(),
+            employee: v.owner.map(|e| KeyOwnerDto {
+                id: e.id.as_uuid(),
+                email: e.email.map(|m| m.as_str().to_owned()),
+                display_name: e.display_name.as_str().to_owned(),
+            }),
+            reason: v.key.reason.map(|r| r.as_str().to_owned()),
+            description: v.key.description,
+            wipe_pending: v.key.wipe_pending,
+            created_at: v.key.created_at,
+            updated_at: v.key.updated_at,
+        }
+    }
+}
+
+/// A key and the activation code just issued for it (shown only in this response).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyWithCodeDto {
+    /// The key.
+    #[serde(flatten)]
+    pub key: KeyDto,
+    /// The activation code; it is not stored and cannot be shown again.
+    pub activation_code: String,
+}
+
+impl From<keyward_service::WithCode> for KeyWithCodeDto {
+    fn from(w: keyward_service::WithCode) -> Self {
+        Self {
+            activation_code: w.activation_code.expose().to_owned(),
+            key: w.key.into(),
+        }
+    }
+}
+
+/// Keys to import into stock.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportKeysRequest {
+    /// Serial numbers; all are imported or none.
+    pub serials: Vec<String>,
+}
+
+/// Whom to give a key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignKeyRequest {
+    /// Employee id or e-mail address.
+    pub employee: String,
+}
+
+/// An activation code typed by the key's owner.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationCodeRequest {
+    /// The code (spaces and dashes are ignored).
+    pub code: String,
+}
+
+/// A reason for a status change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    /// `withdrawal`, `broken`, `lost`, `stolen`, `locked_by_invalid_pin` or `admin`, as the
+    /// operation allows.
+    pub reason: String,
+}
+
+/// Why a key is suspended.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendKeyRequest {
+    /// Free text for people, up to 500 characters.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Key list filter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeyListParams {
+    /// Only keys in this status.
+    pub status: Option<String>,
+}
+
+/// One audit record.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecordDto {
+    /// Position in the log.
+    pub seq: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: `cli`, `token:<name>`, `system`.
+    pub actor: String,
+    /// What, e.g. `key.assign`.
+    pub action: String,
+    /// About what, e.g. `key:ST10123`.
+    pub subject: String,
+    /// Details (never a secret).
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+impl From<keyward_model::AuditRecord> for AuditRecordDto {
+    fn from(r: keyward_model::AuditRecord) -> Self {
+        Self {
+            seq: r.seq,
+            at: r.record.at,
+            actor: r.record.actor,
+            action: r.record.action,
+            subject: r.record.subject,
+            detail: r.record.detail,
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub(crate) const ADMIN_TOKEN: &str = "admin_token";
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "employees", description = "People keyward manages"),
+        (name = "keys", description = "Hardware keys and their lifecycle"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -15,7 +15,7 @@ use crate::auth::require_admin_token;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
 use crate::openapi::ApiDoc;
-use crate::routes::{employees, health, meta};
+use crate::routes::{employees, health, keys, meta};
 use crate::state::AppState;
 
 /// The route sets: public (health, metrics, this document) and admin (everything else).
@@ -35,7 +35,20 @@ pub(crate) fn route_sets() -> RouteSets {
             employees::list_employees,
             employees::create_employee
         ))
-        .routes(routes!(employees::get_employee));
+        .routes(routes!(employees::get_employee))
+        .routes(routes!(keys::list_keys, keys::import_keys))
+        .routes(routes!(keys::get_key, keys::delete_key))
+        .routes(routes!(keys::key_history))
+        .routes(routes!(keys::assign_key))
+        .routes(routes!(keys::cancel_key))
+        .routes(routes!(keys::activate_key))
+        .routes(routes!(keys::resume_key))
+        .routes(routes!(keys::lock_key))
+        .routes(routes!(keys::suspend_key))
+        .routes(routes!(keys::unlock_key))
+        .routes(routes!(keys::deactivate_key))
+        .routes(routes!(keys::confirm_wipe))
+        .routes(routes!(keys::compromise_key));
     RouteSets { public, admin }
 }
 

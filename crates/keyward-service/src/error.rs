@@ -92,6 +92,9 @@ pub enum Error {
         #[source]
         source: keyward_store::Error,
     },
+    /// A configured limit would be exceeded (e.g. keys per employee).
+    #[error("{0}")]
+    LimitReached(String),
     /// The key's status does not allow the operation.
     #[error("{0}")]
     InvalidTransition(String),
@@ -131,6 +134,7 @@ impl Error {
             Self::Unauthorized => ErrorCode::Unauthorized,
             Self::Config(_) => ErrorCode::InvalidConfig,
             Self::Unavailable { .. } => ErrorCode::Unavailable,
+            Self::LimitReached(_) => ErrorCode::Conflict,
             Self::InvalidTransition(_) => ErrorCode::InvalidTransition,
             Self::ConcurrentChange(_) => ErrorCode::ConcurrentChange,
             Self::WrongActivationCode { .. } => ErrorCode::WrongActivationCode,

@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use keyward_keys::{
     ActivationCode, CodeCheck, CodeHash, Effect, Event, EventKind, Key, KeySerial, KeyStatus,
     Reason, Transition, transition,
@@ -22,7 +21,7 @@ use keyward_store::{CodeChange, KeyChange, KeyState, Store, StoredCode};
 use ring::rand::SystemRandom;
 use serde_json::json;
 
-use crate::{Actor, Employees, Error, Result, Settings};
+use crate::{Actor, Clock, Employees, Error, Result, Settings};
 
 /// A key with its owner, as shown to administrators.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,15 +42,20 @@ pub struct WithCode {
 }
 
 /// Hardware-key operations.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Keys<'a> {
     store: &'a Store,
     settings: &'a Settings,
+    clock: &'a dyn Clock,
 }
 
 impl<'a> Keys<'a> {
-    pub(crate) fn new(store: &'a Store, settings: &'a Settings) -> Self {
-        Self { store, settings }
+    pub(crate) fn new(store: &'a Store, settings: &'a Settings, clock: &'a dyn Clock) -> Self {
+        Self {
+            store,
+            settings,
+            clock,
+        }
     }
 
     /// Imports keys into stock, all or none. A serial given twice, or one that exists, is
@@ -72,7 +76,7 @@ impl<'a> Keys<'a> {
             transition(None, &Event::Import, keyward_keys::KeyFacts::default())?;
             parsed.push(serial);
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let audits: Vec<NewAuditRecord> = parsed
             .iter()
             .map(|serial| NewAuditRecord {
@@ -131,6 +135,7 @@ impl<'a> Keys<'a> {
     /// Hands a Ready key to an employee (by id or e-mail) and issues its activation code.
     pub async fn assign(&self, serial: &str, employee: &str, actor: &Actor) -> Result<WithCode> {
         let serial = KeySerial::parse(serial)?;
+        self.load(&serial).await?;
         let owner = self.employees().find(employee).await?;
         if owner.status != EmployeeStatus::Active {
             return Err(Error::InvalidInput(format!(
@@ -147,13 +152,11 @@ impl<'a> Keys<'a> {
             .count();
         let limit = usize::from(self.settings.keys.per_employee);
         if held >= limit {
-            return Err(Error::Conflict {
-                what: "a key for employee",
-                key: format!(
-                    "{} (they hold {held}; keys.per_employee = {limit})",
-                    owner.id
-                ),
-            });
+            return Err(Error::LimitReached(format!(
+                "employee {} already holds {held} key(s) and keys.per_employee is {limit}; \
+                 deactivate a key first or raise the limit",
+                owner.id
+            )));
         }
         let (key, code) = self
             .step(&serial, &Event::Assign { employee: owner.id }, actor)
@@ -302,7 +305,7 @@ impl<'a> Keys<'a> {
         t: &Transition,
         actor: &Actor,
     ) -> Result<(Option<Key>, Option<ActivationCode>)> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut owner = key.employee_id;
         let mut wipe_pending = key.wipe_pending;
         let mut code = CodeChange::Keep;
@@ -404,7 +407,7 @@ impl<'a> Keys<'a> {
             })?;
         let hash = CodeHash::decode(&stored.code_hash)?;
         let policy = self.settings.activation_code_policy()?;
-        let now = Utc::now();
+        let now = self.clock.now();
         match policy.check(
             &hash,
             stored.expires_at,
@@ -438,6 +441,12 @@ impl<'a> Keys<'a> {
                 Err(Error::ActivationAttemptsExhausted)
             }
         }
+    }
+}
+
+impl std::fmt::Debug for Keys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys").finish_non_exhaustive()
     }
 }
 

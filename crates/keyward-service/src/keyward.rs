@@ -1,14 +1,17 @@
 //! The entry point: one value that holds the store and hands out the use cases.
 
+use std::sync::Arc;
+
 use keyward_store::Store;
 
-use crate::{Employees, Keys, Result, Settings, Tokens};
+use crate::{Clock, Employees, Keys, Result, Settings, SystemClock, Tokens};
 
 /// An open keyward installation: its settings and its database.
 #[derive(Debug, Clone)]
 pub struct Keyward {
     store: Store,
     settings: Settings,
+    clock: Arc<dyn Clock>,
 }
 
 /// What `migrate` found and did.
@@ -34,7 +37,16 @@ impl Keyward {
         Ok(Self {
             store,
             settings: settings.clone(),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same installation reading time from `clock` (tests move time with a
+    /// [`ManualClock`](crate::ManualClock) instead of waiting).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Applies pending migrations and says which.
@@ -69,7 +81,7 @@ impl Keyward {
 
     /// Hardware-key operations.
     pub fn keys(&self) -> Keys<'_> {
-        Keys::new(&self.store, &self.settings)
+        Keys::new(&self.store, &self.settings, self.clock.as_ref())
     }
 
     /// Admin API token operations.

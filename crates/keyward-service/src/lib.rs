@@ -21,6 +21,7 @@
 //! ```
 
 mod actor;
+mod clock;
 pub mod config;
 mod employees;
 mod error;
@@ -29,6 +30,7 @@ mod keyward;
 mod tokens;
 
 pub use actor::Actor;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{KeySettings, LogFormat, Overrides, Settings};
 pub use employees::Employees;
 pub use error::{Error, ErrorCode, Result};

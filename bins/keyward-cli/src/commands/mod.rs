@@ -1,6 +1,7 @@
 //! One module per command group; each returns data and prints it in the chosen format.
 
 mod employees;
+mod keys;
 mod migrate;
 mod token;
 
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Employees(cmd) => {
             employees::run(&open(&settings).await?, cmd, cli.global.output).await
         }
+        Command::Keys(cmd) => keys::run(&open(&settings).await?, cmd, cli.global.output).await,
     }
 }
 

@@ -2,4 +2,5 @@
 
 pub(crate) mod employees;
 pub(crate) mod health;
+pub(crate) mod keys;
 pub(crate) mod meta;

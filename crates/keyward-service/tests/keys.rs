@@ -1,0 +1,369 @@
+//! Key lifecycle operations on every storage backend: codes, races, limits and the audit trail.
+
+// Test code: a panic is a failed test with its location, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use keyward_keys::KeyStatus;
+use keyward_service::{Actor, Error, Keyward, ManualClock, Settings};
+use keyward_test_support::TestDb;
+
+async fn open_all() -> Vec<(TestDb, Keyward, ManualClock)> {
+    let mut out = Vec::new();
+    for db in TestDb::all().await {
+        let settings = Settings {
+            database_url: db.url.clone(),
+            ..Settings::default()
+        };
+        let clock = ManualClock::starting_at(Utc::now());
+        let keyward = Keyward::open(&settings)
+            .await
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()));
+        out.push((db, keyward, clock));
+    }
+    out
+}
+
+fn wrong_code(right: &str) -> String {
+    right
+        .chars()
+        .map(|c| if c == '9' { '0' } else { '9' })
+        .collect()
+}
+
+#[tokio::test]
+async fn codes_activate_count_wrong_tries_lock_and_expire() {
+    for (db, k, clock) in open_all().await {
+        let l = db.label;
+        let actor = Actor::Cli;
+        k.employees()
+            .create("ada@example.com", "Ada", &actor)
+            .await
+            .unwrap();
+        k.keys()
+            .import(&["st-1".into(), "st-2".into(), "st-3".into()], &actor)
+            .await
+            .unwrap();
+
+        // Wrong twice, then right: activated.
+        let issued = k
+            .keys()
+            .assign("st-1", "ada@example.com", &actor)
+            .await
+            .unwrap();
+        let code = issued.activation_code.expose().to_owned();
+        assert_eq!(code.len(), 8, "{l}");
+        assert_eq!(issued.key.key.status, KeyStatus::Reserved);
+        for left in [2, 1] {
+            let err = k
+                .keys()
+                .activate("ST-1", &wrong_code(&code), &actor)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::WrongActivationCode { attempts_left } if attempts_left == left),
+                "{l}: {err}"
+            );
+        }
+        let active = k.keys().activate("st-1", &code, &actor).await.unwrap();
+        assert_eq!(active.key.status, KeyStatus::Active, "{l}");
+        let again = k.keys().activate("st-1", &code, &actor).await.unwrap_err();
+        assert!(
+            matches!(again, Error::InvalidTransition(_)),
+            "{l}: a used code activates nothing: {again}"
+        );
+
+        // Deactivate, wipe, and give the key to someone else; exhaust the attempts: Locked.
+        k.keys()
+            .deactivate("st-1", "withdrawal", &actor)
+            .await
+            .unwrap();
+        k.keys().confirm_wipe("st-1", &actor).await.unwrap();
+        k.employees()
+            .create("bob@example.com", "Bob", &actor)
+            .await
+            .unwrap();
+        let issued = k
+            .keys()
+            .assign("st-1", "bob@example.com", &actor)
+            .await
+            .unwrap();
+        let code = issued.activation_code.expose().to_owned();
+        for _ in 0..2 {
+            k.keys()
+                .activate("st-1", &wrong_code(&code), &actor)
+                .await
+                .unwrap_err();
+        }
+        let err = k
+            .keys()
+            .activate("st-1", &wrong_code(&code), &actor)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::ActivationAttemptsExhausted),
+            "{l}: {err}"
+        );
+        let locked = k.keys().show("st-1").await.unwrap();
+        assert_eq!(locked.key.status, KeyStatus::Locked, "{l}");
+        assert_eq!(
+            locked.key.reason.unwrap().as_str(),
+            "invalid_activation_code"
+        );
+        assert_eq!(
+            locked.owner.unwrap().email.unwrap().as_str(),
+            "bob@example.com",
+            "{l}: a locked key keeps its owner"
+        );
+        let err = k.keys().activate("st-1", &code, &actor).await.unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidTransition(_)),
+            "{l}: the old code is gone: {err}"
+        );
+
+        // Unlock gives a new code; resume with it.
+        let unlocked = k.keys().unlock("st-1", &actor).await.unwrap();
+        assert_eq!(unlocked.key.key.status, KeyStatus::Suspended);
+        let resumed = k
+            .keys()
+            .submit_code("st-1", unlocked.activation_code.expose(), &actor)
+            .await
+            .unwrap();
+        assert_eq!(resumed.key.status, KeyStatus::Active, "{l}");
+
+        // Expiry: refused without counting an attempt, the key stays Reserved.
+        k.employees()
+            .create("cy@example.com", "Cy", &actor)
+            .await
+            .unwrap();
+        let issued = k
+            .keys()
+            .assign("st-2", "cy@example.com", &actor)
+            .await
+            .unwrap();
+        clock.advance(Duration::hours(72) + Duration::seconds(1));
+        let err = k
+            .keys()
+            .activate("st-2", issued.activation_code.expose(), &actor)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::ActivationCodeExpired), "{l}: {err}");
+        assert_eq!(
+            k.keys().show("st-2").await.unwrap().key.status,
+            KeyStatus::Reserved,
+            "{l}"
+        );
+
+        // A code never reaches the audit log.
+        for serial in ["st-1", "st-2"] {
+            let history = serde_json::to_string(&k.keys().history(serial).await.unwrap()).unwrap();
+            assert!(!history.contains(issued.activation_code.expose()), "{l}");
+            assert!(!history.contains(unlocked.activation_code.expose()), "{l}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn history_holds_every_transition_in_order() {
+    for (db, k, _) in open_all().await {
+        let actor = Actor::Cli;
+        k.employees()
+            .create("ada@example.com", "Ada", &actor)
+            .await
+            .unwrap();
+        k.keys().import(&["h1".into()], &actor).await.unwrap();
+        let code = k
+            .keys()
+            .assign("h1", "ada@example.com", &actor)
+            .await
+            .unwrap()
+            .activation_code;
+        k.keys()
+            .activate("h1", code.expose(), &actor)
+            .await
+            .unwrap();
+        k.keys()
+            .lock("h1", "locked_by_invalid_pin", &actor)
+            .await
+            .unwrap();
+        k.keys().deactivate("h1", "broken", &actor).await.unwrap();
+        assert!(
+            k.keys().unlock("h1", &actor).await.is_err(),
+            "refused steps leave no record"
+        );
+        k.keys().compromise("h1", "stolen", &actor).await.unwrap();
+        k.keys().delete("h1", &actor).await.unwrap();
+        let history = k.keys().history("h1").await.unwrap();
+        let steps: Vec<(String, String, String)> = history
+            .iter()
+            .map(|r| {
+                let d = &r.record.detail;
+                (
+                    r.record.action.clone(),
+                    d["from"].as_str().unwrap_or("-").into(),
+                    d["to"].as_str().unwrap_or("-").into(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String, String)> = [
+            ("key.import", "-", "ready"),
+            ("key.assign", "ready", "reserved"),
+            ("key.activate", "reserved", "active"),
+            ("key.lock", "active", "locked"),
+            ("key.deactivate", "locked", "deactivated"),
+            ("key.mark_compromised", "deactivated", "compromised"),
+            ("key.delete", "compromised", "-"),
+        ]
+        .iter()
+        .map(|(a, f, t)| ((*a).into(), (*f).into(), (*t).into()))
+        .collect();
+        assert_eq!(steps, expected, "{}", db.label);
+        assert!(history.iter().all(|r| r.record.actor == "cli"));
+        assert_eq!(
+            history[5].record.detail["follow_ups"],
+            serde_json::json!(["rotate_held_passwords"])
+        );
+        assert!(
+            matches!(k.keys().show("h1").await, Err(Error::NotFound { .. })),
+            "{}",
+            db.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_conflicting_operations_on_one_key_exactly_one_wins() {
+    for (db, k, _) in open_all().await {
+        let actor = Actor::Cli;
+        let serials: Vec<String> = (0..8).map(|i| format!("race-{i}")).collect();
+        k.keys().import(&serials, &actor).await.unwrap();
+        for (i, serial) in serials.iter().enumerate() {
+            k.employees()
+                .create(&format!("p{i}@example.com"), "P", &actor)
+                .await
+                .unwrap();
+            let code = k
+                .keys()
+                .assign(serial, &format!("p{i}@example.com"), &actor)
+                .await
+                .unwrap()
+                .activation_code;
+            k.keys()
+                .activate(serial, code.expose(), &actor)
+                .await
+                .unwrap();
+            let keys = k.keys();
+            let (a, b) = tokio::join!(
+                keys.lock(serial, "admin", &actor),
+                keys.deactivate(serial, "withdrawal", &actor),
+            );
+            let wins = usize::from(a.is_ok()) + usize::from(b.is_ok());
+            assert_eq!(wins, 1, "{}: {a:?} / {b:?}", db.label);
+            let loser = a.err().or(b.err()).unwrap();
+            assert!(
+                matches!(
+                    loser,
+                    Error::ConcurrentChange(_) | Error::InvalidTransition(_)
+                ),
+                "{}: the loser is a conflict: {loser}",
+                db.label
+            );
+            let history = k.keys().history(serial).await.unwrap();
+            let last = &history.last().unwrap().record.action;
+            let status = k.keys().show(serial).await.unwrap().key.status;
+            match status {
+                KeyStatus::Locked => assert_eq!(last, "key.lock"),
+                KeyStatus::Deactivated => assert_eq!(last, "key.deactivate"),
+                other => panic!("{}: unexpected {other}", db.label),
+            }
+            assert_eq!(
+                history.len(),
+                4,
+                "{}: import, assign, activate and the one winner",
+                db.label
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn imports_are_all_or_nothing_and_employees_hold_one_key() {
+    for (db, k, _) in open_all().await {
+        let l = db.label;
+        let actor = Actor::Cli;
+        k.keys().import(&["a1".into()], &actor).await.unwrap();
+        let err = k
+            .keys()
+            .import(&["a2".into(), "A1".into()], &actor)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict { .. }), "{l}: {err}");
+        let err = k
+            .keys()
+            .import(&["a3".into(), "a3".into()], &actor)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{l}: {err}");
+        let err = k
+            .keys()
+            .import(&["bad serial".into()], &actor)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{l}: {err}");
+        let all = k.keys().list(None).await.unwrap();
+        assert_eq!(all.len(), 1, "{l}: failed imports wrote nothing");
+
+        k.keys().import(&["a2".into()], &actor).await.unwrap();
+        k.employees()
+            .create("ada@example.com", "Ada", &actor)
+            .await
+            .unwrap();
+        k.keys()
+            .assign("a1", "ada@example.com", &actor)
+            .await
+            .unwrap();
+        let err = k
+            .keys()
+            .assign("a2", "ada@example.com", &actor)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::LimitReached(_)), "{l}: {err}");
+        let err = k
+            .keys()
+            .assign("a2", "nobody@example.com", &actor)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{l}: {err}");
+        let err = k
+            .keys()
+            .assign("zz", "ada@example.com", &actor)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{l}: {err}");
+        assert_eq!(
+            k.keys().list(Some("reserved")).await.unwrap().len(),
+            1,
+            "{l}"
+        );
+        assert!(
+            matches!(
+                k.keys().list(Some("bogus")).await,
+                Err(Error::InvalidInput(_))
+            ),
+            "{l}"
+        );
+
+        let err = k
+            .keys()
+            .compromise("a2", "broken", &actor)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidInput(_)),
+            "{l}: reason must fit: {err}"
+        );
+    }
+}
