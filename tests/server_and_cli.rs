@@ -296,3 +296,230 @@ fn an_unreachable_database_is_exit_code_7() {
     );
     assert!(!Path::new("none").exists());
 }
+
+#[test]
+fn the_key_lifecycle_through_the_cli() {
+    let db = TestDb::sqlite_file();
+    let url = db.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("keys.csv");
+    std::fs::write(&csv, "serial,model\nst-100,HK2\n# a comment\nst-101,HK2\n").unwrap();
+    let imported = json_of(&keyward(
+        url,
+        &[
+            "keys",
+            "import",
+            "st-102",
+            "--file",
+            csv.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(imported.as_array().unwrap().len(), 3);
+    json_of(&keyward(
+        url,
+        &[
+            "employees",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--display-name",
+            "Ada",
+            "--output",
+            "json",
+        ],
+    ));
+
+    let assigned = json_of(&keyward(
+        url,
+        &[
+            "keys",
+            "assign",
+            "ST-100",
+            "--employee",
+            "ada@example.com",
+            "--output",
+            "json",
+        ],
+    ));
+    let code = assigned["activation_code"].as_str().unwrap().to_owned();
+    assert_eq!(assigned["status"], "reserved");
+
+    let wrong = keyward(
+        url,
+        &[
+            "keys",
+            "activate",
+            "st-100",
+            "--code",
+            "00000000x",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(
+        wrong.status.code(),
+        Some(6),
+        "a wrong code is invalid input"
+    );
+    let err: Value = serde_json::from_slice(&wrong.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "wrong_activation_code");
+
+    let active = json_of(&keyward(
+        url,
+        &[
+            "keys", "activate", "st-100", "--code", &code, "--output", "json",
+        ],
+    ));
+    assert_eq!(active["status"], "active");
+    let shown = json_of(&keyward(
+        url,
+        &["keys", "show", "st-100", "--output", "json"],
+    ));
+    assert_eq!(shown["serial"], "ST-100");
+    assert_eq!(shown["employee"]["email"], "ada@example.com");
+    assert!(shown["employee"]["id"].is_string());
+    assert_eq!(shown["reason"], Value::Null);
+
+    let suspended = json_of(&keyward(
+        url,
+        &[
+            "keys",
+            "suspend",
+            "st-100",
+            "--description",
+            "on leave",
+            "--output",
+            "json",
+        ],
+    ));
+    let resume_code = suspended["activation_code"].as_str().unwrap().to_owned();
+    json_of(&keyward(
+        url,
+        &[
+            "keys",
+            "activate",
+            "st-100",
+            "--code",
+            &resume_code,
+            "--output",
+            "json",
+        ],
+    ));
+    json_of(&keyward(
+        url,
+        &[
+            "keys",
+            "lock",
+            "st-100",
+            "--reason",
+            "locked_by_invalid_pin",
+            "--output",
+            "json",
+        ],
+    ));
+    let unlocked = json_of(&keyward(
+        url,
+        &["keys", "unlock", "st-100", "--output", "json"],
+    ));
+    assert_eq!(unlocked["status"], "suspended");
+    assert!(unlocked["activation_code"].as_str().unwrap().len() >= 6);
+
+    let refused = keyward(url, &["keys", "confirm-wipe", "st-100", "--output", "json"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(5),
+        "a transition the table forbids is a conflict"
+    );
+    let err: Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "invalid_transition");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("suspended")
+    );
+
+    json_of(&keyward(
+        url,
+        &[
+            "keys",
+            "deactivate",
+            "st-100",
+            "--reason",
+            "withdrawal",
+            "--output",
+            "json",
+        ],
+    ));
+    json_of(&keyward(
+        url,
+        &["keys", "confirm-wipe", "st-100", "--output", "json"],
+    ));
+    let compromised = json_of(&keyward(
+        url,
+        &[
+            "keys",
+            "compromise",
+            "st-100",
+            "--reason",
+            "lost",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(compromised["status"], "compromised");
+    assert_eq!(compromised["reason"], "lost");
+    json_of(&keyward(
+        url,
+        &["keys", "delete", "st-100", "--output", "json"],
+    ));
+
+    let history = json_of(&keyward(
+        url,
+        &["keys", "history", "st-100", "--output", "json"],
+    ));
+    let actions: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "key.import",
+            "key.assign",
+            "key.activation_code_rejected",
+            "key.activate",
+            "key.suspend",
+            "key.resume",
+            "key.lock",
+            "key.unlock",
+            "key.deactivate",
+            "key.confirm_wipe",
+            "key.mark_compromised",
+            "key.delete",
+        ]
+    );
+    let text = String::from_utf8_lossy(
+        &keyward(url, &["keys", "history", "st-100", "--output", "json"]).stdout,
+    )
+    .into_owned();
+    for secret in [&code, &resume_code] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "the history never holds an activation code"
+        );
+    }
+    let listed = json_of(&keyward(
+        url,
+        &["keys", "list", "--status", "ready", "--output", "json"],
+    ));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(
+        keyward(url, &["keys", "show", "st-100"]).status.code(),
+        Some(4)
+    );
+}

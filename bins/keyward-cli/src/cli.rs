@@ -98,7 +98,7 @@ pub enum KeysCommand {
     Lock {
         /// Serial number.
         serial: String,
-        /// locked_by_invalid_pin or admin.
+        /// `locked_by_invalid_pin` or `admin`.
         #[arg(long, default_value = "admin")]
         reason: String,
     },

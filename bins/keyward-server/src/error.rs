@@ -43,12 +43,12 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         let code = err.code();
         let status = match code {
-            ErrorCode::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict | ErrorCode::InvalidTransition | ErrorCode::ConcurrentChange => {
                 StatusCode::CONFLICT
             }
-            ErrorCode::WrongActivationCode
+            ErrorCode::InvalidInput
+            | ErrorCode::WrongActivationCode
             | ErrorCode::ActivationCodeExpired
             | ErrorCode::ActivationAttemptsExhausted => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,

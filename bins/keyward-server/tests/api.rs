@@ -274,6 +274,21 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         ("GET", "/metrics"),
         ("GET", "/readyz"),
         ("POST", "/api/v1/employees"),
+        ("GET", "/api/v1/keys"),
+        ("POST", "/api/v1/keys"),
+        ("GET", "/api/v1/keys/{serial}"),
+        ("DELETE", "/api/v1/keys/{serial}"),
+        ("GET", "/api/v1/keys/{serial}/history"),
+        ("POST", "/api/v1/keys/{serial}/assign"),
+        ("POST", "/api/v1/keys/{serial}/cancel"),
+        ("POST", "/api/v1/keys/{serial}/activate"),
+        ("POST", "/api/v1/keys/{serial}/resume"),
+        ("POST", "/api/v1/keys/{serial}/lock"),
+        ("POST", "/api/v1/keys/{serial}/suspend"),
+        ("POST", "/api/v1/keys/{serial}/unlock"),
+        ("POST", "/api/v1/keys/{serial}/deactivate"),
+        ("POST", "/api/v1/keys/{serial}/confirm-wipe"),
+        ("POST", "/api/v1/keys/{serial}/compromise"),
     ];
     let mut served: Vec<(String, String)> = served
         .iter()
@@ -282,7 +297,9 @@ async fn openapi_document_lists_exactly_the_served_routes() {
     served.sort();
     assert_eq!(documented, served);
     for (method, path) in &documented {
-        let uri = path.replace("{id}", "01a210d0-1ef4-750a-b561-900de409afd3");
+        let uri = path
+            .replace("{id}", "01a210d0-1ef4-750a-b561-900de409afd3")
+            .replace("{serial}", "NO-SUCH-KEY");
         let (status, body) = h.admin(method, &uri, Some("{}")).await;
         assert!(
             status != StatusCode::METHOD_NOT_ALLOWED

@@ -195,21 +195,18 @@ impl EnvSettings {
 /// `keys__per_employee=2` becomes `{keys: {per_employee: 2}}`. Values are parsed the way figment
 /// parses environment values (numbers, booleans), so numeric settings work from the environment.
 fn insert_nested(dict: &mut Dict, key: &str, value: String) {
-    match key.split_once("__") {
-        Some((head, rest)) => {
-            let entry = dict
-                .entry(head.to_owned())
-                .or_insert_with(|| Value::from(Dict::new()));
-            if let Value::Dict(_, inner) = entry {
-                insert_nested(inner, rest, value);
-            }
+    if let Some((head, rest)) = key.split_once("__") {
+        let entry = dict
+            .entry(head.to_owned())
+            .or_insert_with(|| Value::from(Dict::new()));
+        if let Value::Dict(_, inner) = entry {
+            insert_nested(inner, rest, value);
         }
-        None => {
-            let parsed = value
-                .parse::<Value>()
-                .unwrap_or_else(|_| Value::from(value));
-            dict.insert(key.to_owned(), parsed);
-        }
+    } else {
+        let parsed = value
+            .parse::<Value>()
+            .unwrap_or_else(|_| Value::from(value));
+        dict.insert(key.to_owned(), parsed);
     }
 }
 

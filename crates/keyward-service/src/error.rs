@@ -130,11 +130,10 @@ impl Error {
         match self {
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
             Self::NotFound { .. } => ErrorCode::NotFound,
-            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::Conflict { .. } | Self::LimitReached(_) => ErrorCode::Conflict,
             Self::Unauthorized => ErrorCode::Unauthorized,
             Self::Config(_) => ErrorCode::InvalidConfig,
             Self::Unavailable { .. } => ErrorCode::Unavailable,
-            Self::LimitReached(_) => ErrorCode::Conflict,
             Self::InvalidTransition(_) => ErrorCode::InvalidTransition,
             Self::ConcurrentChange(_) => ErrorCode::ConcurrentChange,
             Self::WrongActivationCode { .. } => ErrorCode::WrongActivationCode,

@@ -95,21 +95,18 @@ impl<'a> Keys<'a> {
         let status = status.map(str::parse::<KeyStatus>).transpose()?;
         let keys = self.store.list_keys(status).await?;
         let mut owners: HashMap<EmployeeId, Employee> = HashMap::new();
-        let mut views = Vec::with_capacity(keys.len());
-        for key in keys {
-            let owner = match key.employee_id {
-                Some(id) => match owners.get(&id) {
-                    Some(e) => Some(e.clone()),
-                    None => {
-                        let e = self.employees().get(id).await?;
-                        owners.insert(id, e.clone());
-                        Some(e)
-                    }
-                },
-                None => None,
-            };
-            views.push(KeyView { key, owner });
+        for id in keys.iter().filter_map(|k| k.employee_id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(id) {
+                slot.insert(self.employees().get(id).await?);
+            }
         }
+        let views = keys
+            .into_iter()
+            .map(|key| KeyView {
+                owner: key.employee_id.and_then(|id| owners.get(&id).cloned()),
+                key,
+            })
+            .collect();
         Ok(views)
     }
 

@@ -188,50 +188,12 @@ impl Store {
     pub async fn apply_key_change(&self, change: &KeyChange) -> Result<Option<Key>> {
         let txn = self.db.begin().await?;
         let serial = change.serial.as_str();
-        let stale = || Error::Stale {
-            what: "key",
-            key: serial.to_owned(),
-        };
-        match &change.state {
-            Some(state) => {
-                let updated = key::Entity::update_many()
-                    .col_expr(key::Column::Status, Expr::value(state.status.as_str()))
-                    .col_expr(
-                        key::Column::EmployeeId,
-                        Expr::value(state.employee_id.map(|e| e.as_uuid())),
-                    )
-                    .col_expr(
-                        key::Column::Reason,
-                        Expr::value(state.reason.map(|r| r.as_str().to_owned())),
-                    )
-                    .col_expr(
-                        key::Column::Description,
-                        Expr::value(state.description.clone()),
-                    )
-                    .col_expr(key::Column::WipePending, Expr::value(state.wipe_pending))
-                    .col_expr(
-                        key::Column::Version,
-                        Expr::value(change.expected_version + 1),
-                    )
-                    .col_expr(key::Column::UpdatedAt, Expr::value(change.now))
-                    .filter(key::Column::Serial.eq(serial))
-                    .filter(key::Column::Version.eq(change.expected_version))
-                    .exec(&txn)
-                    .await?;
-                if updated.rows_affected != 1 {
-                    return Err(stale());
-                }
-            }
-            None => {
-                let deleted = key::Entity::delete_many()
-                    .filter(key::Column::Serial.eq(serial))
-                    .filter(key::Column::Version.eq(change.expected_version))
-                    .exec(&txn)
-                    .await?;
-                if deleted.rows_affected != 1 {
-                    return Err(stale());
-                }
-            }
+        // The version-checked write comes first: see the module documentation.
+        if write_key_row(&txn, change).await? != 1 {
+            return Err(Error::Stale {
+                what: "key",
+                key: serial.to_owned(),
+            });
         }
         apply_code_change(&txn, serial, &change.code).await?;
         audit::append(&txn, &change.audit).await?;
@@ -239,6 +201,46 @@ impl Store {
         txn.commit().await?;
         after.as_ref().map(to_model).transpose()
     }
+}
+
+/// Updates or deletes the key row if it still has the expected version; returns rows affected.
+async fn write_key_row(db: &impl ConnectionTrait, change: &KeyChange) -> Result<u64> {
+    let serial = change.serial.as_str();
+    let affected = if let Some(next) = &change.state {
+        key::Entity::update_many()
+            .col_expr(key::Column::Status, Expr::value(next.status.as_str()))
+            .col_expr(
+                key::Column::EmployeeId,
+                Expr::value(next.employee_id.map(|e| e.as_uuid())),
+            )
+            .col_expr(
+                key::Column::Reason,
+                Expr::value(next.reason.map(|r| r.as_str().to_owned())),
+            )
+            .col_expr(
+                key::Column::Description,
+                Expr::value(next.description.clone()),
+            )
+            .col_expr(key::Column::WipePending, Expr::value(next.wipe_pending))
+            .col_expr(
+                key::Column::Version,
+                Expr::value(change.expected_version + 1),
+            )
+            .col_expr(key::Column::UpdatedAt, Expr::value(change.now))
+            .filter(key::Column::Serial.eq(serial))
+            .filter(key::Column::Version.eq(change.expected_version))
+            .exec(db)
+            .await?
+            .rows_affected
+    } else {
+        key::Entity::delete_many()
+            .filter(key::Column::Serial.eq(serial))
+            .filter(key::Column::Version.eq(change.expected_version))
+            .exec(db)
+            .await?
+            .rows_affected
+    };
+    Ok(affected)
 }
 
 async fn apply_code_change(
