@@ -20,11 +20,11 @@ LAB_DIR="${LAB_DIR%/}"
 [ -d "$LAB_DIR" ] || { log "$LAB_DIR does not exist; nothing to stop"; exit 0; }
 
 exec 9>"$LAB_DIR/.lock"
-flock -w 600 9 || die "timed out waiting for another up.sh/down.sh on $LAB_DIR"
+flock -w 300 9 || die "another up.sh/down.sh has held $LAB_DIR/.lock for 300 s; giving up"
 
 pids=() failed=0
 for name in corp1 corp2; do
-  "$HERE/stop-ad.sh" "$LAB_DIR/$name" "${purge[@]}" &
+  "$HERE/stop-ad.sh" "$LAB_DIR/$name" "${purge[@]}" 9>&- &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || failed=1; done

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers for the keyward lab scripts (sourced, not executed).
 
+# shellcheck disable=SC2034  # used by the sourcing scripts
 LAB_MARKER=.keyward-lab-ad          # written by start-ad.sh into every DATADIR it creates
 LAB_PACKAGES=(samba-ad-dc samba-ad-provision ldap-utils openssl)
 
@@ -47,7 +48,7 @@ is_our_samba() {
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
   [ "${exe##*/}" = samba ] || return 1
-  ls -l "/proc/$pid/fd" 2>/dev/null | grep -qF -- " $datadir/"
+  [ -n "$(find "/proc/$pid/fd" -mindepth 1 -lname "$datadir/*" -print -quit 2>/dev/null)" ]
 }
 
 # Quote VALUE for a shell: 'value' with embedded ' escaped.

@@ -139,7 +139,25 @@ write_conf() {
 CONF
 }
 
+# `samba -D` keeps every descriptor it inherits for its whole life: a caller's lock file (up.sh's
+# flock) or a test harness' pipe would stay held/open. Close everything but 0-2 before exec.
+launch_samba() {
+  local fd
+  for fd in "/proc/$BASHPID/fd/"*; do
+    fd="${fd##*/}"
+    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+  exec samba -s "$CONF" -D
+}
+
 # ------------------------------------------------------------------ provision (first run) ---
+# another server on this address (another domain, a leftover samba, slapd ...)? Checked before
+# provisioning too, so a clash costs no provisioning time.
+port_free() { ! (exec 3<>"/dev/tcp/$IP/389") 2>/dev/null; }
+if ! running_pid >/dev/null && ! port_free; then
+  die "something already listens on $IP:389 (another lab domain or a leftover server); stop it or use another IP"
+fi
+
 t0="$(now_ns)"
 provisioned_now=no
 if [ ! -f "$DATADIR/.provisioned" ]; then
@@ -150,7 +168,7 @@ if [ ! -f "$DATADIR/.provisioned" ]; then
     rm -rf "$DATADIR"
   fi
   mkdir -p "$DATADIR"
-  chmod 700 "$DATADIR"
+  chmod 755 "$DATADIR"   # the CA cert in tls/ must be readable by non-root test runs
   printf 'keyward lab AD data directory (start-ad.sh %s %s %s)\n' "$NAME" "$REALM" "$IP" >"$DATADIR/$LAB_MARKER"
   mkdir -p "$DATADIR"/{etc,private,lock,state/sysvol,cache,bind-dns,run,log}
   make_tls
@@ -188,13 +206,10 @@ if PID="$(running_pid)"; then
   started=no
 else
   started=yes
-  # another server on this address (another domain, a leftover samba, slapd ...)?
-  if (exec 3<>"/dev/tcp/$IP/389") 2>/dev/null; then
-    die "something already listens on $IP:389 (another lab domain or a leftover server); stop it or use another IP"
-  fi
+  port_free || die "something already listens on $IP:389 (another lab domain or a leftover server); stop it or use another IP"
   rm -f "$PIDFILE"
   mkdir -p "$DATADIR/run" "$DATADIR/log"
-  samba -s "$CONF" -D </dev/null >>"$DATADIR/log/samba.stdout" 2>&1 ||
+  ( launch_samba ) </dev/null >>"$DATADIR/log/samba.stdout" 2>&1 ||
     { tail -n 25 "$LOG" >&2 2>/dev/null; die "samba -D failed (see $LOG)"; }
   for _ in $(seq 1 100); do PID="$(running_pid)" && break; sleep 0.05; done
   [ -n "${PID:-}" ] || { tail -n 25 "$LOG" >&2 2>/dev/null; die "samba did not write $PIDFILE (see $LOG)"; }

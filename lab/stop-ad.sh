@@ -35,7 +35,8 @@ if [ ! -d "$DATADIR" ]; then
   exit 0
 fi
 
-pid="$( [ -s "$PIDFILE" ] && tr -dc '0-9' <"$PIDFILE" || true)"
+pid=""
+if [ -s "$PIDFILE" ]; then pid="$(tr -dc '0-9' <"$PIDFILE")"; fi
 if [ -z "$pid" ]; then
   log "no $PIDFILE: samba is not running for $DATADIR"
 elif ! is_our_samba "$pid" "$DATADIR"; then

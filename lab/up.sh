@@ -27,7 +27,7 @@ t_all="$(now_ns)"
 mkdir -p "$LAB_DIR"
 # one up/down at a time per lab dir (parallel test processes may all call up.sh)
 exec 9>"$LAB_DIR/.lock"
-flock -w 600 9 || die "timed out waiting for another up.sh/down.sh on $LAB_DIR"
+flock -w 300 9 || die "another up.sh/down.sh has held $LAB_DIR/.lock for 300 s; giving up"
 
 # once, before the parallel starts, so two apt-get runs do not race
 ensure_packages
@@ -37,7 +37,7 @@ run_parallel() {  # run_parallel STEP_NAME FUNC: FUNC idx name realm ip for ever
   local pids=() names=()
   for d in "${DOMAINS[@]}"; do
     read -r idx name realm ip <<<"$d"
-    "$fn" "$idx" "$name" "$realm" "$ip" >"$LAB_DIR/${name,,}.$step.log" 2>&1 &
+    "$fn" "$idx" "$name" "$realm" "$ip" >"$LAB_DIR/${name,,}.$step.log" 2>&1 9>&- &
     pids+=($!); names+=("$name")
   done
   for p in "${!pids[@]}"; do

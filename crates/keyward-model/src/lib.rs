@@ -20,6 +20,7 @@
 
 mod account;
 mod audit;
+mod directory_user;
 mod email;
 mod employee;
 mod error;
@@ -29,6 +30,7 @@ mod token;
 
 pub use account::DirectoryAccount;
 pub use audit::{AuditRecord, NewAuditRecord};
+pub use directory_user::DirectoryUser;
 pub use email::Email;
 pub use employee::{DisplayName, Employee, EmployeeOrigin, EmployeeStatus, NewEmployee};
 pub use error::{Error, Result};

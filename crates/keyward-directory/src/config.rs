@@ -1,0 +1,183 @@
+//! How one directory is configured (`[[directories]]` in keyward's configuration file).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The default name of the group whose (transitive) members are synchronized.
+pub const DEFAULT_SYNC_GROUP: &str = "Hideez Users Sync";
+/// The default name of the group whose members' passwords keyward rotates.
+pub const DEFAULT_ROTATION_GROUP: &str = "Security Key Auto Password Change";
+
+/// How transitive group membership is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipMethod {
+    /// `in_chain` on Active Directory, `walk` elsewhere.
+    #[default]
+    Auto,
+    /// The `LDAP_MATCHING_RULE_IN_CHAIN` filter (Active Directory).
+    InChain,
+    /// A breadth-first walk of the groups' `member` attributes with range retrieval.
+    Walk,
+}
+
+/// One directory (an AD domain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// keyward's name for it, e.g. `corp1`.
+    pub name: String,
+    /// `ldaps://host[:port]` or `ldap://host[:port]` (StartTLS unless `starttls = false`); tried
+    /// in order until one answers.
+    pub urls: Vec<String>,
+    /// PEM file of the CA(s) that signed the domain controllers' certificates; the system roots
+    /// when absent.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Use StartTLS on `ldap://` URLs (default true). Turning it off sends binds in clear; password
+    /// operations are refused on such connections.
+    #[serde(default = "yes")]
+    pub starttls: bool,
+    /// Accept any server certificate. Dangerous; logs a warning on every connect.
+    #[serde(default)]
+    pub insecure_skip_tls_verify: bool,
+    /// DN (or UPN) of the service account keyward binds as.
+    pub bind_dn: String,
+    /// File holding the bind password (its first line).
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    /// Environment variable holding the bind password.
+    #[serde(default)]
+    pub bind_password_env: Option<String>,
+    /// Where users are searched; the rootDSE's defaultNamingContext when absent.
+    #[serde(default)]
+    pub base_dn: Option<String>,
+    /// The sync group, by name or DN.
+    #[serde(default = "default_sync_group")]
+    pub sync_group: String,
+    /// The password rotation group, by name or DN.
+    #[serde(default = "default_rotation_group")]
+    pub rotation_group: String,
+    /// Entries per page of a paged search (RFC 2696).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Higher wins when directories disagree on a profile field.
+    #[serde(default)]
+    pub priority: i32,
+    /// Seconds to wait for a TCP and TLS connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for one LDAP operation (one page of a search).
+    #[serde(default = "default_operation_timeout")]
+    pub operation_timeout_secs: u64,
+    /// How transitive membership is computed.
+    #[serde(default)]
+    pub membership: MembershipMethod,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_sync_group() -> String {
+    DEFAULT_SYNC_GROUP.into()
+}
+fn default_rotation_group() -> String {
+    DEFAULT_ROTATION_GROUP.into()
+}
+fn default_page_size() -> u32 {
+    500
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_operation_timeout() -> u64 {
+    120
+}
+
+impl DirectoryConfig {
+    /// A configuration with defaults for everything but the essentials.
+    pub fn new(name: &str, urls: Vec<String>, bind_dn: &str) -> Self {
+        Self {
+            name: name.into(),
+            urls,
+            ca_file: None,
+            starttls: true,
+            insecure_skip_tls_verify: false,
+            bind_dn: bind_dn.into(),
+            bind_password_file: None,
+            bind_password_env: None,
+            base_dn: None,
+            sync_group: default_sync_group(),
+            rotation_group: default_rotation_group(),
+            page_size: default_page_size(),
+            priority: 0,
+            connect_timeout_secs: default_connect_timeout(),
+            operation_timeout_secs: default_operation_timeout(),
+            membership: MembershipMethod::Auto,
+        }
+    }
+
+    /// Checks what can be checked without a network.
+    pub fn validate(&self) -> crate::Result<()> {
+        let fail = |reason: String| crate::Error::Config {
+            directory: self.name.clone(),
+            reason,
+        };
+        keyward_model::DirectoryName::parse(&self.name).map_err(|e| fail(e.to_string()))?;
+        if self.urls.is_empty() {
+            return Err(fail(
+                "urls is empty: give at least one ldaps:// or ldap:// URL".into(),
+            ));
+        }
+        for url in &self.urls {
+            if !(url.starts_with("ldaps://") || url.starts_with("ldap://")) {
+                return Err(fail(format!(
+                    "url {url:?} must start with ldaps:// or ldap://"
+                )));
+            }
+        }
+        if self.bind_dn.trim().is_empty() {
+            return Err(fail("bind_dn is empty".into()));
+        }
+        if self.bind_password_file.is_some() == self.bind_password_env.is_some() {
+            return Err(fail(
+                "give exactly one of bind_password_file and bind_password_env".into(),
+            ));
+        }
+        if !(1..=5000).contains(&self.page_size) {
+            return Err(fail("page_size must be 1 to 5000".into()));
+        }
+        if self.connect_timeout_secs == 0 || self.operation_timeout_secs == 0 {
+            return Err(fail("timeouts must be at least 1 second".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_problem() {
+        let mut c = DirectoryConfig::new("corp1", vec!["ldaps://dc1".into()], "CN=svc");
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("exactly one")
+        );
+        c.bind_password_env = Some("PW".into());
+        assert!(c.validate().is_ok());
+        c.urls = vec!["http://dc1".into()];
+        assert!(c.validate().unwrap_err().to_string().contains("ldaps://"));
+        c.urls = vec![];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("urls is empty")
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! Facts about a domain that every read needs: its rootDSE, base DN, NetBIOS name, the
+//! domain controller's identity, and how to select the users of a group.
+
+use uuid::Uuid;
+
+use crate::config::MembershipMethod;
+use crate::users::{Scoping, UserQuery};
+use crate::{DirectoryConfig, Group, Result, RootDse, Session};
+
+/// What a session learned about the domain it is connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainInfo {
+    /// The rootDSE.
+    pub root: RootDse,
+    /// The search base: configured, or the defaultNamingContext.
+    pub base_dn: String,
+    /// The NetBIOS name, when the directory has one.
+    pub netbios_name: Option<String>,
+    /// The answering DC's invocationId (AD only).
+    pub invocation_id: Option<Uuid>,
+}
+
+impl DomainInfo {
+    /// Whether nested membership is evaluated by the server.
+    pub fn uses_in_chain(&self, method: MembershipMethod) -> bool {
+        match method {
+            MembershipMethod::InChain => true,
+            MembershipMethod::Walk => false,
+            MembershipMethod::Auto => self.root.is_active_directory(),
+        }
+    }
+}
+
+impl Session {
+    /// Reads the rootDSE, the NetBIOS name and the DC's invocationId.
+    pub async fn domain_info(&mut self, config: &DirectoryConfig) -> Result<DomainInfo> {
+        let root = self.root_dse().await?;
+        let base_dn = config
+            .base_dn
+            .clone()
+            .unwrap_or_else(|| root.default_naming_context.clone());
+        let netbios_name = self.netbios_name(&root).await?;
+        let invocation_id = self.invocation_id(&root).await?;
+        Ok(DomainInfo {
+            root,
+            base_dn,
+            netbios_name,
+            invocation_id,
+        })
+    }
+
+    /// The group named `group` and how to select its transitive user members.
+    pub async fn scoping(
+        &mut self,
+        config: &DirectoryConfig,
+        info: &DomainInfo,
+        group: &str,
+    ) -> Result<(Group, Scoping)> {
+        let group = self.resolve_group(&info.base_dn, group).await?;
+        let scoping = if info.uses_in_chain(config.membership) {
+            Scoping::InChain(group.clone())
+        } else {
+            Scoping::Members(self.walk_members(&info.base_dn, &group).await?)
+        };
+        Ok((group, scoping))
+    }
+
+    /// A query for every user in `scoping`, with every attribute keyward keeps.
+    pub fn full_query(info: &DomainInfo, scoping: Scoping) -> UserQuery {
+        UserQuery {
+            base: info.base_dn.clone(),
+            scoping,
+            changed_after_usn: None,
+            attributes: UserQuery::all_attributes(),
+            paged: paging(info),
+        }
+    }
+}
+
+/// Paged results when the server has them. Without them a plain search is still correct: the
+/// server either returns everything or fails with sizeLimitExceeded, which is an error for the
+/// whole read.
+fn paging(info: &DomainInfo) -> bool {
+    if info.root.supports_paged_results() {
+        true
+    } else {
+        tracing::warn!(
+            "the directory does not support paged results; reading in one search (a size limit will fail the read, never shorten it)"
+        );
+        false
+    }
+}

@@ -1,0 +1,115 @@
+//! Streaming the users in scope: paged, with an explicit attribute list, so that memory stays
+//! flat at any directory size.
+
+use std::collections::HashSet;
+
+use futures_util::Stream;
+use keyward_model::DirectoryUser;
+use ldap3::Scope;
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+
+use crate::entry::{BadEntry, RawEntry, USER_ATTRIBUTES};
+use crate::rootdse::OID_MATCHING_RULE_IN_CHAIN;
+use crate::{Error, Group, Result, Session};
+
+/// One item of a user stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// A decoded user.
+    User(Box<DirectoryUser>),
+    /// An entry that could not be decoded; the stream goes on.
+    Skipped(BadEntry),
+}
+
+/// How the users in scope are selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scoping {
+    /// The server evaluates nesting: LDAP_MATCHING_RULE_IN_CHAIN on the group's DN.
+    InChain(Group),
+    /// Keyward walked the nesting: keep users whose (lower-cased) DN is in the set.
+    Members(HashSet<String>),
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    /// Search base.
+    pub base: String,
+    /// Which users.
+    pub scoping: Scoping,
+    /// Only users with uSNChanged above this (incremental reads).
+    pub changed_after_usn: Option<i64>,
+    /// Attributes to read; [`USER_ATTRIBUTES`] for full reads. objectGUID and uSNChanged must be
+    /// among them.
+    pub attributes: Vec<String>,
+    /// Use RFC 2696 paging (false only for servers without it: then a size limit is an error).
+    pub paged: bool,
+}
+
+impl UserQuery {
+    /// Every attribute keyward keeps.
+    pub fn all_attributes() -> Vec<String> {
+        USER_ATTRIBUTES.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    fn filter(&self) -> String {
+        let mut filter = String::from("(&(objectCategory=person)(objectClass=user)");
+        if let Scoping::InChain(group) = &self.scoping {
+            filter.push_str(&format!(
+                "(memberOf:{OID_MATCHING_RULE_IN_CHAIN}:={})",
+                ldap3::ldap_escape(&group.dn)
+            ));
+        }
+        if let Some(usn) = self.changed_after_usn {
+            filter.push_str(&format!("(uSNChanged>={})", usn.saturating_add(1)));
+        }
+        filter.push(')');
+        filter
+    }
+}
+
+impl Session {
+    /// Streams the users `query` selects. Any search error ends the stream with an error, and
+    /// the caller must treat everything it read as void: a short result never looks complete.
+    /// Entries that cannot be decoded arrive as [`Read::Skipped`] and the stream goes on.
+    pub fn users<'a>(&'a mut self, query: UserQuery) -> impl Stream<Item = Result<Read>> + 'a {
+        async_stream::try_stream! {
+            let filter = query.filter();
+            let mut adapters: Vec<Box<dyn Adapter<'a, String, Vec<String>>>> =
+                vec![Box::new(EntriesOnly::new())];
+            if query.paged {
+                let page = i32::try_from(self.page_size).unwrap_or(500);
+                adapters.push(Box::new(PagedResults::new(page)));
+            }
+            let timeout = self.operation_timeout;
+            let mut stream = self
+                .ldap
+                .with_timeout(timeout)
+                .streaming_search_with(adapters, &query.base, Scope::Subtree, &filter, query.attributes.clone())
+                .await?;
+            while let Some(entry) = stream.next().await? {
+                match RawEntry::from_result(entry) {
+                    Err(bad) => yield Read::Skipped(bad),
+                    Ok(raw) => {
+                        if let Scoping::Members(members) = &query.scoping {
+                            if !members.contains(&raw.dn.to_ascii_lowercase()) {
+                                continue;
+                            }
+                        }
+                        match raw.into_user() {
+                            Ok(user) => yield Read::User(Box::new(user)),
+                            Err(bad) => yield Read::Skipped(bad),
+                        }
+                    }
+                }
+            }
+            let result = stream.finish().await;
+            if result.rc != 0 {
+                Err(Error::Search {
+                    code: result.rc,
+                    detail: crate::error::one_line(&result.text),
+                })?;
+            }
+        }
+    }
+}
