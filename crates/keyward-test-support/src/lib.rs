@@ -128,6 +128,37 @@ impl TestDb {
     }
 }
 
+/// The running lab of two Samba AD domains started by `lab/up.sh`: its `lab.env` as a map.
+///
+/// Returns `None` (with a loud note) when the lab is not running, and panics under `CI=true`,
+/// where a missing lab is a failure, never a silent skip.
+pub fn lab() -> Option<std::collections::HashMap<String, String>> {
+    let dir = std::env::var("KEYWARD_LAB_DIR").unwrap_or_else(|_| "/tmp/keyward-lab".into());
+    let path = std::path::Path::new(&dir).join("lab.env");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        assert!(
+            !in_ci(),
+            "the AD lab is required under CI=true and {} is missing; run lab/up.sh",
+            path.display()
+        );
+        eprintln!(
+            "NOTE: {} missing; AD lab tests not run. Start it with lab/up.sh.",
+            path.display()
+        );
+        return None;
+    };
+    let mut env = std::collections::HashMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("export ") else {
+            continue;
+        };
+        if let Some((key, value)) = rest.split_once('=') {
+            env.insert(key.to_owned(), value.trim_matches('\'').to_owned());
+        }
+    }
+    Some(env)
+}
+
 /// The path of the workspace binary `name` in the target directory of the running test.
 ///
 /// # Panics
