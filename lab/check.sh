@@ -4,7 +4,7 @@
 # transitive sync-group filter returning exactly the expected users (also per fixtures.json).
 # Read-only. Prints one line per check and "N passed, M failed"; exit status 1 on any failure.
 set -uo pipefail
-LAB_DIR="${KEYWARD_LAB_DIR:-/tmp/keyward-lab}"
+LAB_DIR="${KWLAB_DIR:-/tmp/keyward-lab}"
 [ -r "$LAB_DIR/lab.env" ] || { echo "check.sh: no $LAB_DIR/lab.env; run up.sh first" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$LAB_DIR/lab.env"
@@ -15,7 +15,7 @@ no_bind() { ! bind "$@"; }
 sorted() { tr ' ' '\n' | sed '/^$/d' | sort | xargs; }
 
 for n in 1 2; do
-  v() { local k="KEYWARD_AD${n}_$1"; printf '%s' "${!k}"; }
+  v() { local k="KWLAB_AD${n}_$1"; printf '%s' "${!k}"; }
   export LDAPTLS_CACERT; LDAPTLS_CACERT="$(v CA_CERT)"
   realm="$(v REALM)"; base="$(v BASE_DN)"; dn="$(v BIND_DN)"; pw="$(v BIND_PASSWORD)"
   check "AD$n Administrator bind over $(v LDAPS_URL)" bind -H "$(v LDAPS_URL)" -D "$dn" -w "$pw"
@@ -24,10 +24,10 @@ for n in 1 2; do
   if [ $n = 1 ]; then with_pw="alice bob"; without_pw="carol dave erin"; want="alice bob carol dave erin frank frank2"
   else with_pw="alice grace"; without_pw="heidi"; want="alice grace heidi"; fi
   for u in $with_pw; do
-    check "AD$n $u binds with \$KEYWARD_LAB_USER_PASSWORD" bind -H "$(v LDAPS_URL)" -D "$u@${realm,,}" -w "$KEYWARD_LAB_USER_PASSWORD"
+    check "AD$n $u binds with \$KWLAB_USER_PASSWORD" bind -H "$(v LDAPS_URL)" -D "$u@${realm,,}" -w "$KWLAB_USER_PASSWORD"
   done
   for u in $without_pw; do
-    check "AD$n $u (no password) cannot bind" no_bind -H "$(v LDAPS_URL)" -D "$u@${realm,,}" -w "$KEYWARD_LAB_USER_PASSWORD"
+    check "AD$n $u (no password) cannot bind" no_bind -H "$(v LDAPS_URL)" -D "$u@${realm,,}" -w "$KWLAB_USER_PASSWORD"
   done
   filter="(&(objectCategory=person)(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=$(v SYNC_GROUP_DN)))"
   got="$(ldapsearch -x -LLL -o ldif-wrap=no -E pr=1000/noprompt -H "$(v LDAPS_URL)" -D "$dn" -w "$pw" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# down.sh [--purge] — stops the lab domains started by up.sh (under $KEYWARD_LAB_DIR, default
+# down.sh [--purge] — stops the lab domains started by up.sh (under $KWLAB_DIR, default
 # /tmp/keyward-lab), by their recorded PIDs. --purge also deletes their data directories and lab.env.
 set -euo pipefail
 LAB_PROG=down
@@ -14,7 +14,7 @@ case "${1:-}" in
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) die "usage: $0 [--purge]" ;;
 esac
-LAB_DIR="${KEYWARD_LAB_DIR:-/tmp/keyward-lab}"
+LAB_DIR="${KWLAB_DIR:-/tmp/keyward-lab}"
 case "$LAB_DIR" in /*) ;; *) LAB_DIR="$PWD/$LAB_DIR" ;; esac
 LAB_DIR="${LAB_DIR%/}"
 [ -d "$LAB_DIR" ] || { log "$LAB_DIR does not exist; nothing to stop"; exit 0; }

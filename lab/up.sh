@@ -2,9 +2,9 @@
 # up.sh — the one command tests and CI use to get keyward's two lab AD domains.
 #
 # Starts (provisioning on first use) CORP1 (realm CORP1.TEST, 127.0.0.2) and CORP2 (CORP2.TEST,
-# 127.0.0.3) in parallel under $KEYWARD_LAB_DIR (default /tmp/keyward-lab), seeds each with the
+# 127.0.0.3) in parallel under $KWLAB_DIR (default /tmp/keyward-lab), seeds each with the
 # fixtures of seed.py once (again only when seed.py changed), and writes
-# $KEYWARD_LAB_DIR/lab.env with `export KEYWARD_AD1_*=...` / `KEYWARD_AD2_*=...` lines for `. lab.env`.
+# $KWLAB_DIR/lab.env with `export KWLAB_AD1_*=...` / `KWLAB_AD2_*=...` lines for `. lab.env`.
 # Prints the path of lab.env on stdout (everything else goes to stderr).
 # Already running and seeded: well under 2 s. Needs root. Stop with down.sh [--purge].
 set -euo pipefail
@@ -14,9 +14,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
 
 case "${1:-}" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
-[ $# -eq 0 ] || die "usage: $0   (settings come from the environment: KEYWARD_LAB_DIR)"
+[ $# -eq 0 ] || die "usage: $0   (settings come from the environment: KWLAB_DIR)"
 
-LAB_DIR="${KEYWARD_LAB_DIR:-/tmp/keyward-lab}"
+LAB_DIR="${KWLAB_DIR:-/tmp/keyward-lab}"
 case "$LAB_DIR" in /*) ;; *) LAB_DIR="$PWD/$LAB_DIR" ;; esac
 LAB_DIR="${LAB_DIR%/}"
 # index NAME REALM IP
@@ -73,8 +73,8 @@ t_seed="$(since "$t0")"
 ENV_OUT="$LAB_DIR/lab.env"
 {
   echo "# keyward lab: two Samba AD domains, written by lab/up.sh. Use: . $ENV_OUT"
-  printf 'export KEYWARD_LAB_DIR=%s\n' "$(shq "$LAB_DIR")"
-  printf 'export KEYWARD_LAB_USER_PASSWORD=%s\n' "$(shq "Start#Pass1")"
+  printf 'export KWLAB_DIR=%s\n' "$(shq "$LAB_DIR")"
+  printf 'export KWLAB_USER_PASSWORD=%s\n' "$(shq "Start#Pass1")"
   for d in "${DOMAINS[@]}"; do
     read -r idx name _ _ <<<"$d"
     dir="$LAB_DIR/${name,,}"
@@ -84,11 +84,11 @@ ENV_OUT="$LAB_DIR/lab.env"
       for k in NAME NETBIOS REALM IP BASE_DN BIND_DN BIND_UPN BIND_PASSWORD LDAP_URL LDAPS_URL \
                CA_CERT DC_HOSTNAME DATADIR PID; do
         v="AD_$k"
-        printf 'export KEYWARD_AD%s_%s=%s\n' "$idx" "$k" "$(shq "${!v}")"
+        printf 'export KWLAB_AD%s_%s=%s\n' "$idx" "$k" "$(shq "${!v}")"
       done
-      printf 'export KEYWARD_AD%s_MANIFEST=%s\n' "$idx" "$(shq "$dir/fixtures.json")"
-      printf 'export KEYWARD_AD%s_SYNC_GROUP_DN=%s\n' "$idx" "$(shq "CN=Hideez Users Sync,OU=KeywardLab,$AD_BASE_DN")"
-      printf 'export KEYWARD_AD%s_ROTATION_GROUP_DN=%s\n' "$idx" \
+      printf 'export KWLAB_AD%s_MANIFEST=%s\n' "$idx" "$(shq "$dir/fixtures.json")"
+      printf 'export KWLAB_AD%s_SYNC_GROUP_DN=%s\n' "$idx" "$(shq "CN=Hideez Users Sync,OU=KeywardLab,$AD_BASE_DN")"
+      printf 'export KWLAB_AD%s_ROTATION_GROUP_DN=%s\n' "$idx" \
         "$(shq "CN=Security Key Auto Password Change,OU=KeywardLab,$AD_BASE_DN")"
     )
   done

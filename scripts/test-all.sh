@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against real services: SQLite, and PostgreSQL (installed and
-# started if needed). This is the README's test command and what CI runs.
+# Runs every test of the workspace against real services: SQLite, PostgreSQL and two Samba AD
+# domain controllers (installed and started if needed). This is the README's test command and
+# what CI runs. Needs root (apt-get, samba).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 eval "export $(scripts/ensure-postgres.sh)"
 echo "test-all: PostgreSQL for tests at ${KEYWARD_TEST_POSTGRES_URL%%:*}://…@127.0.0.1:5432"
+
+# Two real Samba AD domains on 127.0.0.2 and 127.0.0.3 (installed, provisioned and seeded on
+# first use; left running for the next run, stop them with lab/down.sh).
+lab_env=$(lab/up.sh)
+echo "test-all: AD lab ready ($lab_env)"
+export KWLAB_DIR
+KWLAB_DIR=$(dirname "$lab_env")
 
 # The end-to-end tests run the built binaries.
 cargo build --workspace --bins

@@ -50,6 +50,20 @@ pub enum Command {
     /// Hardware keys and their lifecycle.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Configured directories (AD domains).
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// List the configured directories (never their passwords).
+    List,
+    /// Connect, bind, and report what the server supports and each group's member count.
+    Test {
+        /// The directory's name in the configuration.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

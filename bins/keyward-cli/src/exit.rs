@@ -10,6 +10,7 @@
 //! | 5 | conflict: already exists, a key status that does not allow the operation, or a concurrent change |
 //! | 6 | invalid input, including a wrong, expired or exhausted activation code |
 //! | 7 | database unavailable |
+//! | 8 | directory error (cannot connect, TLS, bind refused, group not found, search failed) |
 
 use keyward_service::{Error, ErrorCode};
 
@@ -25,6 +26,8 @@ pub const CONFLICT: u8 = 5;
 pub const INVALID_INPUT: u8 = 6;
 /// Database unavailable.
 pub const UNAVAILABLE: u8 = 7;
+/// Directory error.
+pub const DIRECTORY: u8 = 8;
 
 /// A failed command: its stable code, its exit code and a one-line message.
 #[derive(Debug)]
@@ -48,6 +51,7 @@ impl From<Error> for Failure {
             }
             ErrorCode::InvalidConfig => CONFIG,
             ErrorCode::Unavailable => UNAVAILABLE,
+            ErrorCode::Directory => DIRECTORY,
             ErrorCode::Unauthorized | ErrorCode::Internal => INTERNAL,
         };
         Self {

@@ -53,6 +53,7 @@ impl From<Error> for ApiError {
             | ErrorCode::ActivationAttemptsExhausted => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Directory => StatusCode::BAD_GATEWAY,
             ErrorCode::InvalidConfig | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = if status.is_server_error() {
@@ -60,6 +61,7 @@ impl From<Error> for ApiError {
             tracing::error!(code = code.as_str(), error = %err, "request failed");
             match code {
                 ErrorCode::Unavailable => "the database is unavailable; see the server log".into(),
+                ErrorCode::Directory => "a directory operation failed; see the server log".into(),
                 _ => "internal error; see the server log".into(),
             }
         } else {

@@ -116,7 +116,7 @@ impl Session {
     }
 
     /// The DNs (lower-cased) of every non-group member of `group`, transitively: a breadth-first
-    /// walk over nested groups. For servers without LDAP_MATCHING_RULE_IN_CHAIN.
+    /// walk over nested groups. For servers without `LDAP_MATCHING_RULE_IN_CHAIN`.
     pub async fn walk_members(&mut self, base: &str, group: &Group) -> Result<HashSet<String>> {
         let groups: HashSet<String> = self
             .search_small(

@@ -9,7 +9,7 @@
 //!   operation has a timeout ([`DirectoryClient`], [`Session`]);
 //! - reads the rootDSE, the NetBIOS name and the DC's invocationId ([`DomainInfo`]);
 //! - resolves groups by name or DN and selects their transitive user members, with
-//!   LDAP_MATCHING_RULE_IN_CHAIN on AD or a breadth-first walk with range retrieval elsewhere;
+//!   `LDAP_MATCHING_RULE_IN_CHAIN` on AD or a breadth-first walk with range retrieval elsewhere;
 //! - streams users with RFC 2696 paging and an explicit attribute list ([`Session::users`]);
 //! - resets, changes and verifies passwords with AD's answers as distinct errors;
 //! - reads LDIF exports as the same stream ([`users_from_ldif`]).

@@ -12,10 +12,10 @@ pub const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
 pub const OID_VLV: &str = "2.16.840.1.113730.3.4.9";
 /// Active Directory DirSync.
 pub const OID_DIRSYNC: &str = "1.2.840.113556.1.4.841";
-/// The server is Active Directory (LDAP_CAP_ACTIVE_DIRECTORY_OID), which implies
-/// LDAP_MATCHING_RULE_IN_CHAIN.
+/// The server is Active Directory (`LDAP_CAP_ACTIVE_DIRECTORY_OID`), which implies
+/// `LDAP_MATCHING_RULE_IN_CHAIN`.
 pub const OID_CAP_ACTIVE_DIRECTORY: &str = "1.2.840.113556.1.4.800";
-/// LDAP_MATCHING_RULE_IN_CHAIN.
+/// `LDAP_MATCHING_RULE_IN_CHAIN`.
 pub const OID_MATCHING_RULE_IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 
 /// What the domain controller says about itself.
@@ -52,7 +52,7 @@ impl RootDse {
     pub fn supports_dirsync(&self) -> bool {
         self.supported_controls.iter().any(|c| c == OID_DIRSYNC)
     }
-    /// Active Directory, and so LDAP_MATCHING_RULE_IN_CHAIN.
+    /// Active Directory, and so `LDAP_MATCHING_RULE_IN_CHAIN`.
     pub fn is_active_directory(&self) -> bool {
         self.supported_capabilities
             .iter()

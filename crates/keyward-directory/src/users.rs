@@ -2,6 +2,7 @@
 //! flat at any directory size.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 
 use futures_util::Stream;
 use keyward_model::DirectoryUser;
@@ -24,7 +25,7 @@ pub enum Read {
 /// How the users in scope are selected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scoping {
-    /// The server evaluates nesting: LDAP_MATCHING_RULE_IN_CHAIN on the group's DN.
+    /// The server evaluates nesting: `LDAP_MATCHING_RULE_IN_CHAIN` on the group's DN.
     InChain(Group),
     /// Keyward walked the nesting: keep users whose (lower-cased) DN is in the set.
     Members(HashSet<String>),
@@ -55,13 +56,14 @@ impl UserQuery {
     fn filter(&self) -> String {
         let mut filter = String::from("(&(objectCategory=person)(objectClass=user)");
         if let Scoping::InChain(group) = &self.scoping {
-            filter.push_str(&format!(
+            let _ = write!(
+                filter,
                 "(memberOf:{OID_MATCHING_RULE_IN_CHAIN}:={})",
                 ldap3::ldap_escape(&group.dn)
-            ));
+            );
         }
         if let Some(usn) = self.changed_after_usn {
-            filter.push_str(&format!("(uSNChanged>={})", usn.saturating_add(1)));
+            let _ = write!(filter, "(uSNChanged>={})", usn.saturating_add(1));
         }
         filter.push(')');
         filter
@@ -91,10 +93,10 @@ impl Session {
                 match RawEntry::from_result(entry) {
                     Err(bad) => yield Read::Skipped(bad),
                     Ok(raw) => {
-                        if let Scoping::Members(members) = &query.scoping {
-                            if !members.contains(&raw.dn.to_ascii_lowercase()) {
-                                continue;
-                            }
+                        if let Scoping::Members(members) = &query.scoping
+                            && !members.contains(&raw.dn.to_ascii_lowercase())
+                        {
+                            continue;
                         }
                         match raw.into_user() {
                             Ok(user) => yield Read::User(Box::new(user)),

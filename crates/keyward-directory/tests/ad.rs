@@ -21,8 +21,8 @@ struct Domain {
 impl Domain {
     fn get(&self, key: &str) -> String {
         self.env
-            .get(&format!("KEYWARD_AD{}_{key}", self.n))
-            .unwrap_or_else(|| panic!("lab.env lacks KEYWARD_AD{}_{key}", self.n))
+            .get(&format!("KWLAB_AD{}_{key}", self.n))
+            .unwrap_or_else(|| panic!("lab.env lacks KWLAB_AD{}_{key}", self.n))
             .clone()
     }
 
@@ -42,7 +42,7 @@ impl Domain {
     }
 
     fn user_password(&self) -> SecretString {
-        SecretString::from(self.env["KEYWARD_LAB_USER_PASSWORD"].clone())
+        SecretString::from(self.env["KWLAB_USER_PASSWORD"].clone())
     }
 
     fn user_dn(&self, sam: &str) -> String {
@@ -353,7 +353,7 @@ async fn a_connection_dropped_mid_search_fails_the_read() {
             }
         }
     }
-    assert!(users >= 1 && users < 7, "read {users} users before the cut");
+    assert!((1..7).contains(&users), "read {users} users before the cut");
     let err = failure.expect("the stream must end with an error, not quietly");
     assert!(
         matches!(err, Error::Connection { .. } | Error::Search { .. }),

@@ -38,7 +38,7 @@ pub struct DirectoryUser {
     pub enabled: bool,
     /// lockoutTime is set (the account is locked out by bad passwords).
     pub locked_out: bool,
-    /// userAccountControl has DONT_EXPIRE_PASSWORD.
+    /// userAccountControl has `DONT_EXPIRE_PASSWORD`.
     pub password_never_expires: bool,
     /// whenChanged.
     pub when_changed: Option<DateTime<Utc>>,

@@ -49,6 +49,8 @@ pub struct Settings {
     pub log_level: String,
     /// Hardware-key rules.
     pub keys: KeySettings,
+    /// The directories (AD domains) keyward reads: `[[directories]]` tables in the file.
+    pub directories: Vec<keyward_directory::DirectoryConfig>,
 }
 
 /// Hardware-key rules (`[keys]` in the file, `KEYWARD_KEYS__<NAME>` in the environment).
@@ -84,6 +86,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             keys: KeySettings::default(),
+            directories: Vec::new(),
         }
     }
 }
@@ -115,6 +118,18 @@ impl Settings {
             ));
         }
         self.activation_code_policy()?;
+        let mut names = std::collections::HashSet::new();
+        for directory in &self.directories {
+            directory
+                .validate()
+                .map_err(|e| Error::Config(format!("[[directories]]: {e}")))?;
+            if !names.insert(directory.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "[[directories]]: the name {:?} is used twice",
+                    directory.name
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -410,6 +425,29 @@ mod tests {
     }
 
     #[test]
+    fn directories_come_from_the_file_and_are_checked() {
+        let f = file(
+            "[[directories]]\nname = \"corp1\"\nurls = [\"ldaps://dc1.corp1.test\"]\nbind_dn = \"CN=svc\"\nbind_password_env = \"CORP1_PW\"\n",
+        );
+        let s = Settings::load_from(Some(f.path()), &[], &Overrides::default()).unwrap();
+        assert_eq!(s.directories.len(), 1);
+        assert_eq!(s.directories[0].sync_group, "Hideez Users Sync");
+        assert_eq!(s.directories[0].page_size, 500);
+        let twice = file(
+            "[[directories]]\nname = \"corp1\"\nurls = [\"ldaps://a\"]\nbind_dn = \"x\"\nbind_password_env = \"P\"\n[[directories]]\nname = \"corp1\"\nurls = [\"ldaps://b\"]\nbind_dn = \"x\"\nbind_password_env = \"P\"\n",
+        );
+        let err = Settings::load_from(Some(twice.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("used twice"), "{err}");
+        let typo = file("[[directories]]\nname = \"corp1\"\nurl = [\"ldaps://a\"]\n");
+        let err = Settings::load_from(Some(typo.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("url") && !err.contains('\n'), "{err}");
+    }
+
+    #[test]
     fn missing_file_and_bad_urls_are_refused() {
         let err = Settings::load_from(
             Some(Path::new("/nonexistent/keyward.toml")),
@@ -446,6 +484,18 @@ mod documentation {
         let value = serde_json::to_value(Settings::default()).unwrap();
         let mut keys: Vec<String> = Vec::new();
         for (key, v) in value.as_object().unwrap() {
+            if key == "directories" {
+                let sample = keyward_directory::DirectoryConfig::new("x", vec![], "x");
+                let fields = serde_json::to_value(sample).unwrap();
+                keys.extend(
+                    fields
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .map(|k| format!("directories[].{k}")),
+                );
+                continue;
+            }
             match v.as_object() {
                 Some(table) => keys.extend(table.keys().map(|k| format!("{key}.{k}"))),
                 None => keys.push(key.clone()),

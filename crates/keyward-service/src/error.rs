@@ -27,6 +27,8 @@ pub enum ErrorCode {
     ActivationCodeExpired,
     /// The last attempt was wrong: the key is now Locked.
     ActivationAttemptsExhausted,
+    /// A directory (LDAP/AD) could not be reached or refused an operation.
+    Directory,
     /// Anything else; details are in the log, not in the message.
     Internal,
 }
@@ -46,6 +48,7 @@ impl ErrorCode {
             Self::WrongActivationCode => "wrong_activation_code",
             Self::ActivationCodeExpired => "activation_code_expired",
             Self::ActivationAttemptsExhausted => "activation_attempts_exhausted",
+            Self::Directory => "directory_error",
             Self::Internal => "internal",
         }
     }
@@ -115,6 +118,9 @@ pub enum Error {
         "wrong activation code and no attempts left: the key is now locked; an administrator must unlock it"
     )]
     ActivationAttemptsExhausted,
+    /// A directory operation failed; the message says what to do.
+    #[error("{0}")]
+    Directory(#[from] keyward_directory::Error),
     /// Anything else.
     #[error("internal error: {source}")]
     Internal {
@@ -139,6 +145,7 @@ impl Error {
             Self::WrongActivationCode { .. } => ErrorCode::WrongActivationCode,
             Self::ActivationCodeExpired => ErrorCode::ActivationCodeExpired,
             Self::ActivationAttemptsExhausted => ErrorCode::ActivationAttemptsExhausted,
+            Self::Directory(_) => ErrorCode::Directory,
             Self::Internal { .. } => ErrorCode::Internal,
         }
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use keyward_store::Store;
 
-use crate::{Clock, Employees, Keys, Result, Settings, SystemClock, Tokens};
+use crate::{Clock, Directories, Employees, Keys, Result, Settings, SystemClock, Tokens};
 
 /// An open keyward installation: its settings and its database.
 #[derive(Debug, Clone)]
@@ -77,6 +77,11 @@ impl Keyward {
     /// Employee operations.
     pub fn employees(&self) -> Employees<'_> {
         Employees::new(&self.store)
+    }
+
+    /// The configured directories.
+    pub fn directories(&self) -> Directories<'_> {
+        Directories::new(&self.settings)
     }
 
     /// Hardware-key operations.

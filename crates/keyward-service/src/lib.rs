@@ -23,6 +23,7 @@
 mod actor;
 mod clock;
 pub mod config;
+mod directories;
 mod employees;
 mod error;
 mod keys;
@@ -32,6 +33,7 @@ mod tokens;
 pub use actor::Actor;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{KeySettings, LogFormat, Overrides, Settings};
+pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{KeyView, Keys, WithCode};

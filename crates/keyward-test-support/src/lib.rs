@@ -133,7 +133,7 @@ impl TestDb {
 /// Returns `None` (with a loud note) when the lab is not running, and panics under `CI=true`,
 /// where a missing lab is a failure, never a silent skip.
 pub fn lab() -> Option<std::collections::HashMap<String, String>> {
-    let dir = std::env::var("KEYWARD_LAB_DIR").unwrap_or_else(|_| "/tmp/keyward-lab".into());
+    let dir = std::env::var("KWLAB_DIR").unwrap_or_else(|_| "/tmp/keyward-lab".into());
     let path = std::path::Path::new(&dir).join("lab.env");
     let Ok(text) = std::fs::read_to_string(&path) else {
         assert!(

@@ -1,5 +1,6 @@
 //! One module per command group; each returns data and prints it in the chosen format.
 
+mod directory;
 mod employees;
 mod keys;
 mod migrate;
@@ -20,6 +21,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             employees::run(&open(&settings).await?, cmd, cli.global.output).await
         }
         Command::Keys(cmd) => keys::run(&open(&settings).await?, cmd, cli.global.output).await,
+        Command::Directory(cmd) => {
+            directory::run(&Keyward::connect(&settings).await?, cmd, cli.global.output).await
+        }
     }
 }
 
