@@ -53,6 +53,41 @@ pub enum Command {
     /// Configured directories (AD domains).
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// Synchronize directories: `keyward sync [DIRECTORY...]`, `keyward sync runs`, `keyward sync show RUN_ID`.
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: Option<SyncCommand>,
+    /// Directories to synchronize (default: all configured).
+    pub directories: Vec<String>,
+    /// Read everything, even when an incremental run is possible.
+    #[arg(long)]
+    pub full: bool,
+    /// Plan and report, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply the removals that this earlier run held (removal threshold).
+    #[arg(long, value_name = "RUN_ID")]
+    pub confirm_removals: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Recent runs, newest first.
+    Runs {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// One run's report.
+    Show {
+        /// The run id.
+        run_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

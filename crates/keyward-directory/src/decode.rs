@@ -62,6 +62,17 @@ pub fn generalized_time(text: &str) -> Option<DateTime<Utc>> {
     Some(Utc.from_utc_datetime(&naive))
 }
 
+/// An LDAP filter component matching one objectGUID, e.g. `(objectGUID=\04\03…)`.
+pub fn guid_filter(id: Uuid) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("(objectGUID=");
+    for b in object_guid_bytes(id) {
+        let _ = write!(out, "\\{b:02x}");
+    }
+    out.push(')');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,28 @@ impl Session {
         Ok((group, scoping))
     }
 
+    /// The highest uSNChanged of `group` and every group nested in it: when it has not moved,
+    /// the transitive membership has not changed (AD only: uses `LDAP_MATCHING_RULE_IN_CHAIN`).
+    pub async fn group_tree_usn(&mut self, info: &DomainInfo, group: &Group) -> Result<i64> {
+        let filter = format!(
+            "(&(objectClass=group)(memberOf:{}:={}))",
+            crate::rootdse::OID_MATCHING_RULE_IN_CHAIN,
+            ldap3::ldap_escape(&group.dn)
+        );
+        let nested = self
+            .search_small(
+                &info.base_dn,
+                ldap3::Scope::Subtree,
+                &filter,
+                vec!["uSNChanged".into()],
+            )
+            .await?;
+        Ok(nested
+            .iter()
+            .filter_map(|e| e.text("uSNChanged").and_then(|t| t.parse::<i64>().ok()))
+            .fold(group.usn_changed, i64::max))
+    }
+
     /// A query for every user in `scoping`, with every attribute keyward keeps.
     pub fn full_query(info: &DomainInfo, scoping: Scoping) -> UserQuery {
         UserQuery {
@@ -73,6 +95,7 @@ impl Session {
             changed_after_usn: None,
             attributes: UserQuery::all_attributes(),
             paged: paging(info),
+            extra_filter: None,
         }
     }
 }

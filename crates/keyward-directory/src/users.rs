@@ -45,6 +45,8 @@ pub struct UserQuery {
     pub attributes: Vec<String>,
     /// Use RFC 2696 paging (false only for servers without it: then a size limit is an error).
     pub paged: bool,
+    /// One more LDAP filter component ANDed in (e.g. `(|(objectGUID=…)(objectGUID=…))`).
+    pub extra_filter: Option<String>,
 }
 
 impl UserQuery {
@@ -64,6 +66,9 @@ impl UserQuery {
         }
         if let Some(usn) = self.changed_after_usn {
             let _ = write!(filter, "(uSNChanged>={})", usn.saturating_add(1));
+        }
+        if let Some(extra) = &self.extra_filter {
+            filter.push_str(extra);
         }
         filter.push(')');
         filter

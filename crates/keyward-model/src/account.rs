@@ -36,4 +36,7 @@ pub struct DirectoryAccount {
     pub usn_changed: i64,
     /// When keyward last saw the account in scope.
     pub last_seen_at: DateTime<Utc>,
+    /// Since when the account is out of scope (left the group, deleted, moved); `None` while in
+    /// scope. It is removed when this is older than the grace period.
+    pub missing_since: Option<DateTime<Utc>>,
 }

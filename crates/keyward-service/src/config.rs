@@ -49,8 +49,38 @@ pub struct Settings {
     pub log_level: String,
     /// Hardware-key rules.
     pub keys: KeySettings,
+    /// Sync rules.
+    pub sync: SyncSettings,
     /// The directories (AD domains) keyward reads: `[[directories]]` tables in the file.
     pub directories: Vec<keyward_directory::DirectoryConfig>,
+}
+
+/// Sync rules (`[sync]` in the file, `KEYWARD_SYNC__<NAME>` in the environment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSettings {
+    /// Days an account that left scope is kept (marked missing) before it is removed.
+    pub grace_days: u32,
+    /// A run that would mark more accounts missing than this holds them for confirmation.
+    pub max_removals: u32,
+    /// ... or more than this percentage of the directory's accounts.
+    pub max_removal_percent: u8,
+    /// Seconds between scheduled incremental runs of every directory (0: no schedule).
+    pub incremental_interval_secs: u64,
+    /// Seconds between scheduled full runs (0: none).
+    pub full_interval_secs: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            grace_days: 7,
+            max_removals: 100,
+            max_removal_percent: 20,
+            incremental_interval_secs: 300,
+            full_interval_secs: 86_400,
+        }
+    }
 }
 
 /// Hardware-key rules (`[keys]` in the file, `KEYWARD_KEYS__<NAME>` in the environment).
@@ -86,6 +116,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             keys: KeySettings::default(),
+            sync: SyncSettings::default(),
             directories: Vec::new(),
         }
     }
@@ -118,6 +149,11 @@ impl Settings {
             ));
         }
         self.activation_code_policy()?;
+        if self.sync.max_removal_percent > 100 {
+            return Err(Error::Config(
+                "key `sync.max_removal_percent`: must be 0 to 100".into(),
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for directory in &self.directories {
             directory

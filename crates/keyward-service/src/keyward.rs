@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use keyward_store::Store;
 
-use crate::{Clock, Directories, Employees, Keys, Result, Settings, SystemClock, Tokens};
+use crate::{Clock, Directories, Employees, Keys, Result, Settings, SyncRuns, SystemClock, Tokens};
 
 /// An open keyward installation: its settings and its database.
 #[derive(Debug, Clone)]
@@ -82,6 +82,11 @@ impl Keyward {
     /// The configured directories.
     pub fn directories(&self) -> Directories<'_> {
         Directories::new(&self.settings)
+    }
+
+    /// Directory sync runs.
+    pub fn sync(&self) -> SyncRuns<'_> {
+        SyncRuns::new(&self.store, &self.settings, self.clock.as_ref())
     }
 
     /// Hardware-key operations.

@@ -28,14 +28,16 @@ mod employees;
 mod error;
 mod keys;
 mod keyward;
+mod sync;
 mod tokens;
 
 pub use actor::Actor;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{KeySettings, LogFormat, Overrides, Settings};
+pub use config::{KeySettings, LogFormat, Overrides, Settings, SyncSettings};
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport};
+pub use sync::{ConflictReport, Outcome, Progress, Skipped, SyncOptions, SyncReport, SyncRuns};
 pub use tokens::Tokens;

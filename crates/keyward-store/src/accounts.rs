@@ -65,6 +65,7 @@ impl Store {
             in_rotation_group: Set(account.in_rotation_group),
             usn_changed: Set(account.usn_changed),
             last_seen_at: Set(account.last_seen_at),
+            missing_since: Set(account.missing_since),
         };
         let exists = directory_account::Entity::find_by_id(key.clone())
             .one(&self.db)
@@ -81,7 +82,7 @@ impl Store {
     }
 }
 
-fn account_to_model(row: directory_account::Model) -> Result<DirectoryAccount> {
+pub(crate) fn account_to_model(row: directory_account::Model) -> Result<DirectoryAccount> {
     let corrupt = |e: keyward_model::Error| Error::corrupt("directory_accounts", &e);
     Ok(DirectoryAccount {
         directory: DirectoryName::parse(&row.directory).map_err(corrupt)?,
@@ -101,5 +102,6 @@ fn account_to_model(row: directory_account::Model) -> Result<DirectoryAccount> {
         in_rotation_group: row.in_rotation_group,
         usn_changed: row.usn_changed,
         last_seen_at: row.last_seen_at,
+        missing_since: row.missing_since,
     })
 }

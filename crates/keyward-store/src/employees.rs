@@ -86,7 +86,7 @@ impl Store {
     }
 }
 
-fn to_model(row: &employee::Model) -> Result<Employee> {
+pub(crate) fn to_model(row: &employee::Model) -> Result<Employee> {
     let corrupt = |e: keyward_model::Error| Error::corrupt("employees", &e);
     Ok(Employee {
         id: EmployeeId::from_uuid(row.id),

@@ -33,9 +33,11 @@ mod error;
 mod keys;
 pub mod migration;
 mod settings;
+mod sync;
 mod tokens;
 
 pub use connect::{Backend, Store};
 pub use error::{Error, Result};
 pub use keys::{CodeChange, KeyChange, KeyState, StoredCode};
+pub use sync::{SyncCursor, SyncRunRecord, SyncWrite};
 pub use tokens::StoredToken;

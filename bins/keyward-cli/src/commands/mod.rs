@@ -4,6 +4,7 @@ mod directory;
 mod employees;
 mod keys;
 mod migrate;
+mod sync;
 mod token;
 
 use keyward_service::{Keyward, Overrides, Settings};
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             employees::run(&open(&settings).await?, cmd, cli.global.output).await
         }
         Command::Keys(cmd) => keys::run(&open(&settings).await?, cmd, cli.global.output).await,
+        Command::Sync(args) => sync::run(&open(&settings).await?, args, cli.global.output).await,
         Command::Directory(cmd) => {
             directory::run(&Keyward::connect(&settings).await?, cmd, cli.global.output).await
         }

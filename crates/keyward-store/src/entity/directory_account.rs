@@ -17,6 +17,7 @@ pub struct Model {
     pub in_rotation_group: bool,
     pub usn_changed: i64,
     pub last_seen_at: DateTimeUtc,
+    pub missing_since: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

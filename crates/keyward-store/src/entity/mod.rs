@@ -7,3 +7,6 @@ pub(crate) mod directory_account;
 pub(crate) mod employee;
 pub(crate) mod key;
 pub(crate) mod setting;
+pub(crate) mod sync_cursor;
+pub(crate) mod sync_lease;
+pub(crate) mod sync_run;

@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261125_000002_keys;
+mod m20261125_000003_sync;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_keys::Migration),
+            Box::new(m20261125_000003_sync::Migration),
         ]
     }
 }

@@ -1,0 +1,209 @@
+//! `keyward sync [DIRECTORY...] [--full] [--dry-run] [--confirm-removals RUN_ID]`,
+//! `keyward sync runs`, `keyward sync show RUN_ID`.
+
+use std::io::IsTerminal as _;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use keyward_service::{Actor, Error, Keyward, SyncOptions, SyncReport};
+use serde_json::json;
+
+use crate::cli::{OutputFormat, SyncArgs, SyncCommand};
+use crate::exit::Failure;
+use crate::output;
+
+pub async fn run(keyward: &Keyward, args: SyncArgs, format: OutputFormat) -> Result<(), Failure> {
+    match args.command {
+        Some(SyncCommand::Runs { limit }) => {
+            let runs = keyward.sync().runs(limit).await?;
+            match format {
+                OutputFormat::Json => output::json(
+                    &runs.iter()
+                        .map(|r| json!({
+                            "id": r.id, "directory": r.directory, "mode": r.mode, "dry_run": r.dry_run,
+                            "status": r.status, "started_at": r.started_at, "finished_at": r.finished_at,
+                            "error": r.error,
+                        }))
+                        .collect::<Vec<_>>(),
+                ),
+                OutputFormat::Text => output::table(
+                    &["RUN", "DIRECTORY", "MODE", "STATUS", "STARTED", "CHANGES"],
+                    &runs.iter()
+                        .map(|r| {
+                            let n = |k: &str| r.report[k].as_u64().unwrap_or(0);
+                            vec![
+                                r.id.to_string(),
+                                r.directory.clone(),
+                                format!("{}{}", r.mode, if r.dry_run { " (dry run)" } else { "" }),
+                                r.status.clone(),
+                                r.started_at.to_rfc3339(),
+                                format!("+{} ~{} -{}", n("created"), n("updated"), n("missing") + n("removed")),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+            Ok(())
+        }
+        Some(SyncCommand::Show { run_id }) => {
+            let run = keyward.sync().show(&run_id).await?;
+            match format {
+                OutputFormat::Json => output::json(&run.report),
+                OutputFormat::Text => {
+                    if let Ok(report) = serde_json::from_value::<SyncReport>(run.report.clone()) {
+                        print_report(&report);
+                        for o in &report.outcomes {
+                            println!(
+                                "  {:<16} {} {}{}",
+                                o.change,
+                                o.subject,
+                                o.dn.as_deref().unwrap_or(""),
+                                if o.reasons.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" ({})", o.reasons.join(", "))
+                                }
+                            );
+                        }
+                    } else {
+                        output::json(&run.report);
+                    }
+                }
+            }
+            Ok(())
+        }
+        None => sync_directories(keyward, &args, format).await,
+    }
+}
+
+async fn sync_directories(
+    keyward: &Keyward,
+    args: &SyncArgs,
+    format: OutputFormat,
+) -> Result<(), Failure> {
+    let confirm = match &args.confirm_removals {
+        None => None,
+        Some(id) => Some(uuid::Uuid::parse_str(id.trim()).map_err(|_| {
+            Failure::from(Error::InvalidInput(format!(
+                "{id:?} is not a run id (a UUID)"
+            )))
+        })?),
+    };
+    let options = SyncOptions {
+        full: args.full,
+        dry_run: args.dry_run,
+        confirm_removals_of: confirm,
+    };
+    let names: Vec<String> = if args.directories.is_empty() {
+        keyward
+            .directories()
+            .list()
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    } else {
+        args.directories.clone()
+    };
+    if names.is_empty() {
+        return Err(Error::InvalidInput(
+            "no directory is configured; add a [[directories]] table to the configuration".into(),
+        )
+        .into());
+    }
+    let mut results = Vec::new();
+    let mut first_failure: Option<Failure> = None;
+    for name in &names {
+        let bar = progress_bar(format, name);
+        let tick = |n: u64| bar.set_message(format!("{name}: {n} users read"));
+        let outcome = keyward.sync().run(name, &options, &Actor::Cli, &tick).await;
+        bar.finish_and_clear();
+        match outcome {
+            Ok(report) => {
+                if format == OutputFormat::Text {
+                    print_report(&report);
+                }
+                results.push(serde_json::to_value(&report).unwrap_or_default());
+            }
+            Err(e) => {
+                let failure = Failure::from(e);
+                if format == OutputFormat::Text {
+                    eprintln!("keyward: {name}: {}", failure.message);
+                }
+                results.push(json!({ "directory": name, "status": "failed", "error": { "code": failure.code, "message": failure.message } }));
+                first_failure.get_or_insert(failure);
+            }
+        }
+    }
+    if format == OutputFormat::Json {
+        output::json(&results);
+    }
+    match first_failure {
+        Some(mut f) => {
+            // Already printed per directory; the exit code still tells scripts.
+            f.message = format!(
+                "{} of {} directories failed",
+                results.iter().filter(|r| r["status"] == "failed").count(),
+                names.len()
+            );
+            Err(f)
+        }
+        None => Ok(()),
+    }
+}
+
+fn progress_bar(format: OutputFormat, name: &str) -> ProgressBar {
+    if format == OutputFormat::Json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}") {
+        bar.set_style(style);
+    }
+    bar.set_message(format!("{name}: connecting"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+fn print_report(r: &SyncReport) {
+    println!(
+        "{}: {} run {}{} {}: read {}, created {}, updated {}, merged {}, unchanged {}, missing {}, removed {}, held {}, skipped {}, conflicts {}, not mergeable {}",
+        r.directory,
+        r.mode,
+        r.run_id,
+        if r.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        },
+        r.status,
+        r.read,
+        r.created,
+        r.updated,
+        r.merged,
+        r.unchanged,
+        r.missing,
+        r.removed,
+        r.held,
+        r.skipped.len(),
+        r.conflicts.len(),
+        r.not_mergeable,
+    );
+    if let Some(reason) = &r.full_reason {
+        println!("  full run because {reason}");
+    }
+    for c in &r.conflicts {
+        println!(
+            "  conflict: {} is used by {}",
+            c.email,
+            c.accounts.join(" and ")
+        );
+    }
+    for s in &r.skipped {
+        println!("  skipped {}: {}", s.dn, s.reason);
+    }
+    if r.held > 0 {
+        println!(
+            "  {} removals held: confirm with `keyward sync {} --confirm-removals {}`",
+            r.held, r.directory, r.run_id
+        );
+    }
+}

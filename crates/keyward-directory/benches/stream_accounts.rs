@@ -1,0 +1,244 @@
+//! Benchmark: streaming every user of the sync group from a real Samba AD domain, next to
+//! `ldapsearch -E pr=1000/noprompt` for the same filter and attributes on the same server in the
+//! same run, at 1,000 and 10,000 users; and the connector's peak memory at both sizes, measured
+//! in a child process that does nothing but stream.
+//!
+//! Run: `cargo bench -p keyward-directory --bench stream_accounts` (needs root: it starts a
+//! third lab domain, CORP3 on 127.0.0.4, and seeds it; seeding 10,000 users takes about a minute
+//! the first time and is kept for later runs). Prints its figures; asserts nothing.
+
+// A benchmark driver: failing loudly is what it should do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt, pin_mut};
+use keyward_directory::{
+    DirectoryClient, DirectoryConfig, MembershipMethod, Read, Session, USER_ATTRIBUTES,
+};
+use keyward_password::SecretString;
+
+const RUNS: usize = 3;
+const PAGE: u32 = 1000;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn lab_dir() -> PathBuf {
+    std::env::var("KWLAB_DIR").map_or_else(|_| PathBuf::from("/tmp/keyward-lab"), PathBuf::from)
+}
+
+fn read_env(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim_start_matches("export ").split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect()
+}
+
+fn start_bench_domain() -> HashMap<String, String> {
+    let datadir = lab_dir().join("corp3");
+    let status = Command::new(repo_root().join("lab/start-ad.sh"))
+        .args(["CORP3", "CORP3.TEST", "127.0.0.4"])
+        .arg(&datadir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "lab/start-ad.sh failed");
+    read_env(&datadir.join("ad.env"))
+}
+
+fn seed(env: &HashMap<String, String>, total: usize) {
+    let started = Instant::now();
+    let out = Command::new("python3")
+        .arg(repo_root().join("lab/seed.py"))
+        .args([
+            "--env",
+            &format!("{}/ad.env", env["AD_DATADIR"]),
+            "--domain-index",
+            "3",
+            "--bulk-only",
+        ])
+        .args(["--bulk", &total.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "seeded CORP3 to {total} bulk users in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn config(env: &HashMap<String, String>, membership: MembershipMethod) -> DirectoryConfig {
+    let mut c = DirectoryConfig::new(
+        "corp3",
+        vec![env["AD_LDAPS_URL"].clone()],
+        &env["AD_BIND_DN"],
+    );
+    c.ca_file = Some(env["AD_CA_CERT"].clone().into());
+    c.bind_password_env = Some("UNUSED".into());
+    c.page_size = PAGE;
+    c.membership = membership;
+    c
+}
+
+fn group_dn(env: &HashMap<String, String>) -> String {
+    format!("CN=Hideez Users Sync,OU=KeywardLab,{}", env["AD_BASE_DN"])
+}
+
+/// Time of `ldapsearch -E pr=1000/noprompt` for the in-scope filter, output discarded.
+fn ldapsearch(env: &HashMap<String, String>) -> (Duration, usize) {
+    let filter = format!(
+        "(&(objectCategory=person)(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:={}))",
+        group_dn(env)
+    );
+    let started = Instant::now();
+    let out = Command::new("ldapsearch")
+        .env("LDAPTLS_CACERT", &env["AD_CA_CERT"])
+        .args([
+            "-LLL",
+            "-x",
+            "-E",
+            "pr=1000/noprompt",
+            "-H",
+            &env["AD_LDAPS_URL"],
+            "-D",
+            &env["AD_BIND_DN"],
+        ])
+        .args([
+            "-w",
+            &env["AD_BIND_PASSWORD"],
+            "-b",
+            &env["AD_BASE_DN"],
+            &filter,
+        ])
+        .args(USER_ATTRIBUTES)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"dn:"))
+        .count();
+    (elapsed, entries)
+}
+
+/// Time to connect, bind and stream every user with the connector.
+async fn stream(env: &HashMap<String, String>, membership: MembershipMethod) -> (Duration, usize) {
+    let config = config(env, membership);
+    let started = Instant::now();
+    let client = DirectoryClient::new(
+        config.clone(),
+        SecretString::from(env["AD_BIND_PASSWORD"].clone()),
+    )
+    .unwrap();
+    let mut session = client.connect().await.unwrap();
+    let info = session.domain_info(&config).await.unwrap();
+    let (_, scoping) = session
+        .scoping(&config, &info, &config.sync_group)
+        .await
+        .unwrap();
+    let users = session.users(Session::full_query(&info, scoping));
+    pin_mut!(users);
+    let mut count = 0;
+    while let Some(item) = users.next().await {
+        if let Read::User(_) = item.unwrap() {
+            count += 1;
+        }
+    }
+    (started.elapsed(), count)
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn best(mut runs: Vec<(Duration, usize)>) -> (Duration, usize) {
+    runs.sort();
+    runs[0]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--child") {
+        // Child mode: stream once and report the peak resident memory of this process only.
+        let env = read_env(&lab_dir().join("corp3/ad.env"));
+        let (_, count) = runtime.block_on(stream(&env, MembershipMethod::InChain));
+        println!("{count} {}", peak_rss_kib());
+        return;
+    }
+    let env = start_bench_domain();
+    println!(
+        "stream_accounts: Samba AD CORP3 at {}, page size {PAGE}, best of {RUNS}",
+        env["AD_LDAPS_URL"]
+    );
+    println!(
+        "{:>7} {:>12} {:>12} {:>7} {:>12} {:>14}",
+        "users", "ldapsearch", "connector", "ratio", "walk", "peak RSS"
+    );
+    for total in [1_000usize, 10_000] {
+        seed(&env, total);
+        let raw = best((0..RUNS).map(|_| ldapsearch(&env)).collect());
+        let ours = best(
+            (0..RUNS)
+                .map(|_| runtime.block_on(stream(&env, MembershipMethod::InChain)))
+                .collect(),
+        );
+        let walk = best(
+            (0..RUNS)
+                .map(|_| runtime.block_on(stream(&env, MembershipMethod::Walk)))
+                .collect(),
+        );
+        assert_eq!(
+            raw.1, ours.1,
+            "ldapsearch and the connector must see the same users"
+        );
+        assert_eq!(
+            walk.1, ours.1,
+            "the member walk (range retrieval) must find the same users"
+        );
+        let child = Command::new(std::env::current_exe().unwrap())
+            .arg("--child")
+            .output()
+            .unwrap();
+        let child = String::from_utf8_lossy(&child.stdout).into_owned();
+        let peak_kib: u64 = child
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        println!(
+            "{:>7} {:>10.3} s {:>10.3} s {:>7.2} {:>10.3} s {:>10.1} MiB",
+            ours.1,
+            raw.0.as_secs_f64(),
+            ours.0.as_secs_f64(),
+            ours.0.as_secs_f64() / raw.0.as_secs_f64(),
+            walk.0.as_secs_f64(),
+            peak_kib as f64 / 1024.0
+        );
+    }
+}

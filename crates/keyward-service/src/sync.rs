@@ -1,0 +1,921 @@
+//! Directory sync runs: read a directory (fully or what changed), plan against the stored state
+//! with `keyward-identity`, and apply the plan in one transaction.
+//!
+//! Safety rules (PRODUCT.md §1):
+//! - any search error fails the run before anything is written, so it removes nothing;
+//! - an entry that cannot be decoded is skipped with its reason and the run goes on;
+//! - accounts that leave scope are marked missing, and removed after `sync.grace_days`;
+//! - a run that would mark too many accounts missing holds them for an administrator;
+//! - one run per directory at a time, through a lease in the database that expires, so a
+//!   crashed holder cannot keep it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::{StreamExt, pin_mut};
+use keyward_directory::{DirectoryConfig, DomainInfo, Read, Scoping, Session, UserQuery};
+use keyward_identity::{
+    AccountChange, EmployeeChange, EmployeeRef, Observed, Plan, PlanInput, StoredEmployee, plan,
+};
+use keyward_model::{
+    DirectoryAccount, DirectoryName, DirectoryUser, DisplayName, Employee, EmployeeId,
+    EmployeeOrigin, NewAuditRecord,
+};
+use keyward_store::{Store, SyncCursor, SyncRunRecord, SyncWrite};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{Actor, Clock, Directories, Error, Result, Settings};
+
+/// How long a run's lease lasts before another process may take over (renewed while reading).
+const LEASE_SECONDS: i64 = 600;
+/// Per-entry outcomes kept in a run's report; the counts are always complete.
+const MAX_OUTCOMES: usize = 1000;
+/// GUIDs per `(|(objectGUID=…)…)` filter when fetching new members of an incremental run.
+const GUID_BATCH: usize = 50;
+
+/// What the caller asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Read everything even when an incremental run is possible.
+    pub full: bool,
+    /// Plan only; write nothing but the run record.
+    pub dry_run: bool,
+    /// Apply the removals that this earlier run held.
+    pub confirm_removals_of: Option<Uuid>,
+}
+
+/// One entry that was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Its DN.
+    pub dn: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A same-directory e-mail conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictReport {
+    /// The shared e-mail.
+    pub email: String,
+    /// The accounts (`directory/objectGUID`).
+    pub accounts: Vec<String>,
+}
+
+/// One planned or applied change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `create`, `update`, `link`, `missing`, `remove`, `held`, `employee_create`, `employee_update`.
+    pub change: String,
+    /// The account (`directory/objectGUID`) or employee it is about.
+    pub subject: String,
+    /// The DN, when it is an account.
+    pub dn: Option<String>,
+    /// Why.
+    pub reasons: Vec<String>,
+}
+
+/// The report of one run of one directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Run id.
+    pub run_id: Uuid,
+    /// Directory.
+    pub directory: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// Why a full run was done when an incremental one was asked for.
+    pub full_reason: Option<String>,
+    /// Planned only.
+    pub dry_run: bool,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// Users read from the directory.
+    pub read: u64,
+    /// Accounts created.
+    pub created: u64,
+    /// Accounts updated.
+    pub updated: u64,
+    /// Employees created.
+    pub employees_created: u64,
+    /// Employees updated (name, e-mail, status).
+    pub employees_updated: u64,
+    /// Accounts linked to an existing employee of another origin (by hand) or moved to the
+    /// employee their e-mail now converges on.
+    pub merged: u64,
+    /// Accounts that need nothing.
+    pub unchanged: u64,
+    /// Accounts marked missing (left scope).
+    pub missing: u64,
+    /// Accounts removed after the grace period.
+    pub removed: u64,
+    /// Accounts that left scope but are held for confirmation (removal threshold).
+    pub held: u64,
+    /// Entries skipped, with reasons.
+    pub skipped: Vec<Skipped>,
+    /// Same-directory e-mail conflicts.
+    pub conflicts: Vec<ConflictReport>,
+    /// Accounts without a usable e-mail.
+    pub not_mergeable: u64,
+    /// Changes (at most 1000 listed).
+    pub outcomes: Vec<Outcome>,
+    /// Accounts whose removal is held (`directory/objectGUID`).
+    pub held_accounts: Vec<String>,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+/// A progress callback: called with the number of users read so far.
+pub type Progress<'p> = &'p (dyn Fn(u64) + Send + Sync);
+
+/// Sync operations.
+#[derive(Clone, Copy)]
+pub struct SyncRuns<'a> {
+    store: &'a Store,
+    settings: &'a Settings,
+    clock: &'a dyn Clock,
+}
+
+impl std::fmt::Debug for SyncRuns<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncRuns").finish_non_exhaustive()
+    }
+}
+
+struct Read_ {
+    observed: Vec<Observed>,
+    skipped: Vec<Skipped>,
+    read: u64,
+}
+
+impl<'a> SyncRuns<'a> {
+    pub(crate) fn new(store: &'a Store, settings: &'a Settings, clock: &'a dyn Clock) -> Self {
+        Self {
+            store,
+            settings,
+            clock,
+        }
+    }
+
+    /// Runs one directory. Returns the report of a run that succeeded; a failed run is recorded
+    /// (with its error) and returned as the error.
+    pub async fn run(
+        &self,
+        directory: &str,
+        options: &SyncOptions,
+        actor: &Actor,
+        progress: Progress<'_>,
+    ) -> Result<SyncReport> {
+        let directories = Directories::new(self.settings);
+        let config = directories.config(directory)?;
+        let name = DirectoryName::parse(&config.name)?;
+        let mut bypass_threshold = false;
+        if let Some(held_run) = options.confirm_removals_of {
+            let run = self
+                .store
+                .run(held_run)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    what: "sync run",
+                    key: held_run.to_string(),
+                })?;
+            if run.directory != config.name || run.report["held"].as_u64().unwrap_or(0) == 0 {
+                return Err(Error::InvalidInput(format!(
+                    "run {held_run} of {} held no removals of {}",
+                    run.directory, config.name
+                )));
+            }
+            bypass_threshold = true;
+        }
+        let holder = format!("{}:{}", std::process::id(), Uuid::new_v4());
+        let now = self.clock.now();
+        if !self
+            .store
+            .acquire_lease(&name, &holder, now, now + Duration::seconds(LEASE_SECONDS))
+            .await?
+        {
+            return Err(Error::InvalidTransition(format!(
+                "a sync of {} is already running (another process holds its lease); try again later",
+                config.name
+            )));
+        }
+        let run_id = Uuid::now_v7();
+        let result = self
+            .run_with_lease(
+                config,
+                &name,
+                run_id,
+                options,
+                bypass_threshold,
+                actor,
+                progress,
+                &holder,
+            )
+            .await;
+        self.store.release_lease(&name, &holder).await?;
+        result
+    }
+
+    /// Runs every configured directory in turn; returns one report (or error) per directory.
+    pub async fn run_all(
+        &self,
+        options: &SyncOptions,
+        actor: &Actor,
+        progress: Progress<'_>,
+    ) -> Vec<(String, Result<SyncReport>)> {
+        let mut out = Vec::new();
+        for d in &self.settings.directories {
+            out.push((
+                d.name.clone(),
+                self.run(&d.name, options, actor, progress).await,
+            ));
+        }
+        out
+    }
+
+    /// The newest runs first.
+    pub async fn runs(&self, limit: u64) -> Result<Vec<SyncRunRecord>> {
+        Ok(self.store.list_runs(limit).await?)
+    }
+
+    /// One run.
+    pub async fn show(&self, id: &str) -> Result<SyncRunRecord> {
+        let id = Uuid::parse_str(id.trim())
+            .map_err(|_| Error::InvalidInput(format!("{id:?} is not a run id (a UUID)")))?;
+        self.store.run(id).await?.ok_or_else(|| Error::NotFound {
+            what: "sync run",
+            key: id.to_string(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_with_lease(
+        &self,
+        config: &DirectoryConfig,
+        name: &DirectoryName,
+        run_id: Uuid,
+        options: &SyncOptions,
+        bypass_threshold: bool,
+        actor: &Actor,
+        progress: Progress<'_>,
+        holder: &str,
+    ) -> Result<SyncReport> {
+        let started_at = self.clock.now();
+        let mut report = SyncReport {
+            run_id,
+            directory: config.name.clone(),
+            mode: "full".into(),
+            full_reason: None,
+            dry_run: options.dry_run,
+            status: "running".into(),
+            started_at,
+            finished_at: started_at,
+            read: 0,
+            created: 0,
+            updated: 0,
+            employees_created: 0,
+            employees_updated: 0,
+            merged: 0,
+            unchanged: 0,
+            missing: 0,
+            removed: 0,
+            held: 0,
+            skipped: Vec::new(),
+            conflicts: Vec::new(),
+            not_mergeable: 0,
+            outcomes: Vec::new(),
+            held_accounts: Vec::new(),
+            error: None,
+        };
+        self.save(&report).await?;
+        let outcome = self
+            .read_plan_apply(
+                config,
+                name,
+                options,
+                bypass_threshold,
+                actor,
+                progress,
+                holder,
+                &mut report,
+            )
+            .await;
+        report.finished_at = self.clock.now();
+        match outcome {
+            Ok(()) => {
+                report.status = "succeeded".into();
+                self.save(&report).await?;
+                Ok(report)
+            }
+            Err(e) => {
+                report.status = "failed".into();
+                report.error = Some(e.to_string());
+                self.save(&report).await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn save(&self, report: &SyncReport) -> Result<()> {
+        let record = SyncRunRecord {
+            id: report.run_id,
+            directory: report.directory.clone(),
+            mode: report.mode.clone(),
+            dry_run: report.dry_run,
+            status: report.status.clone(),
+            started_at: report.started_at,
+            finished_at: (report.status != "running").then_some(report.finished_at),
+            report: serde_json::to_value(report).map_err(|e| Error::Internal {
+                source: Box::new(e),
+            })?,
+            error: report.error.clone(),
+        };
+        Ok(self.store.save_run(&record).await?)
+    }
+
+    #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+    async fn read_plan_apply(
+        &self,
+        config: &DirectoryConfig,
+        name: &DirectoryName,
+        options: &SyncOptions,
+        bypass_threshold: bool,
+        actor: &Actor,
+        progress: Progress<'_>,
+        holder: &str,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let client = Directories::new(self.settings).client(&config.name)?;
+        let mut session = client.connect().await?;
+        let info = session.domain_info(config).await?;
+        let now = self.clock.now();
+        let stored_accounts = self.store.all_accounts().await?;
+        let cursor = self.store.sync_cursor(name).await?;
+        let in_chain = info.uses_in_chain(config.membership);
+        let invocation = info
+            .invocation_id
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let highest_usn = info.root.highest_committed_usn.unwrap_or(0);
+        let full_reason = if options.full {
+            Some("a full run was requested".to_owned())
+        } else if !in_chain {
+            Some("incremental runs need LDAP_MATCHING_RULE_IN_CHAIN (Active Directory)".to_owned())
+        } else {
+            match &cursor {
+                None => Some("no previous run of this directory".to_owned()),
+                Some(c) if c.invocation_id != invocation || invocation.is_empty() => Some(format!(
+                    "the domain controller is not the one of the last run ({} then, {} now) or was restored",
+                    c.dc_host,
+                    info.root.dns_host_name.as_deref().unwrap_or("?")
+                )),
+                Some(c) if c.highest_usn > highest_usn => Some(
+                    "the domain controller's USN is below the cursor (restored from backup)"
+                        .to_owned(),
+                ),
+                Some(_) => None,
+            }
+        };
+        let (sync_group, sync_scoping) = session.scoping(config, &info, &config.sync_group).await?;
+        let (rotation_group, rotation_scoping) = session
+            .scoping(config, &info, &config.rotation_group)
+            .await?;
+        let ours_present: HashMap<Uuid, &DirectoryAccount> = stored_accounts
+            .iter()
+            .filter(|a| &a.directory == name && a.missing_since.is_none())
+            .map(|a| (a.object_guid, a))
+            .collect();
+
+        let read = if let Some(reason) = full_reason {
+            report.mode = "full".into();
+            report.full_reason = Some(reason);
+            let rotation = guids(&mut session, &info, rotation_scoping).await?;
+            let mut read = read_users(
+                &mut session,
+                Session::full_query(&info, sync_scoping),
+                progress,
+            )
+            .await?;
+            for o in &mut read.observed {
+                o.in_rotation_group = rotation.contains(&o.user.object_guid);
+            }
+            read
+        } else {
+            report.mode = "incremental".into();
+            let since = cursor.as_ref().map_or(0, |c| c.highest_usn);
+            let mut query = Session::full_query(&info, sync_scoping.clone());
+            query.changed_after_usn = Some(since);
+            let mut changed = read_users(&mut session, query, progress).await?;
+            let sync_tree = session.group_tree_usn(&info, &sync_group).await?;
+            let members: HashSet<Uuid> = if sync_tree > since {
+                guids(&mut session, &info, sync_scoping.clone()).await?
+            } else {
+                ours_present.keys().copied().collect()
+            };
+            let rotation_tree = session.group_tree_usn(&info, &rotation_group).await?;
+            let rotation: Option<HashSet<Uuid>> = if rotation_tree > since {
+                Some(guids(&mut session, &info, rotation_scoping).await?)
+            } else {
+                None
+            };
+            let changed_ids: HashSet<Uuid> = changed
+                .observed
+                .iter()
+                .map(|o| o.user.object_guid)
+                .collect();
+            // Members that are new to keyward but whose own entry did not change (added to the
+            // group): fetch them by objectGUID.
+            let new_ids: Vec<Uuid> = members
+                .iter()
+                .filter(|g| !ours_present.contains_key(g) && !changed_ids.contains(g))
+                .copied()
+                .collect();
+            for batch in new_ids.chunks(GUID_BATCH) {
+                let filter = format!(
+                    "(|{})",
+                    batch
+                        .iter()
+                        .map(|g| keyward_directory::decode::guid_filter(*g))
+                        .collect::<String>()
+                );
+                let query = UserQuery {
+                    extra_filter: Some(filter),
+                    ..Session::full_query(&info, sync_scoping.clone())
+                };
+                let more = read_users(&mut session, query, progress).await?;
+                changed.read += more.read;
+                changed.skipped.extend(more.skipped);
+                changed.observed.extend(more.observed);
+            }
+            let mut observed: Vec<Observed> = Vec::new();
+            for mut o in changed.observed {
+                if members.contains(&o.user.object_guid) {
+                    o.in_rotation_group = match &rotation {
+                        Some(set) => set.contains(&o.user.object_guid),
+                        None => ours_present
+                            .get(&o.user.object_guid)
+                            .is_some_and(|a| a.in_rotation_group),
+                    };
+                    observed.push(o);
+                }
+            }
+            let seen: HashSet<Uuid> = observed.iter().map(|o| o.user.object_guid).collect();
+            for (guid, stored) in &ours_present {
+                if members.contains(guid) && !seen.contains(guid) {
+                    let in_rotation = rotation
+                        .as_ref()
+                        .map_or(stored.in_rotation_group, |s| s.contains(guid));
+                    observed.push(Observed {
+                        user: user_from_stored(stored),
+                        in_rotation_group: in_rotation,
+                    });
+                }
+            }
+            Read_ {
+                observed,
+                skipped: changed.skipped,
+                read: changed.read,
+            }
+        };
+        session.close().await;
+        // Still ours? A run that lost its lease must not write.
+        if !self
+            .store
+            .renew_lease(
+                name,
+                holder,
+                self.clock.now() + Duration::seconds(LEASE_SECONDS),
+            )
+            .await?
+        {
+            return Err(Error::ConcurrentChange(format!(
+                "the lease of {} expired during the run; nothing was written",
+                config.name
+            )));
+        }
+        report.read = read.read;
+        report.skipped = read.skipped;
+
+        let employees = self.store.all_employees().await?;
+        let priorities: BTreeMap<DirectoryName, i32> = self
+            .settings
+            .directories
+            .iter()
+            .filter_map(|d| DirectoryName::parse(&d.name).ok().map(|n| (n, d.priority)))
+            .collect();
+        let mut the_plan = plan(&PlanInput {
+            directory: name.clone(),
+            observed: read.observed,
+            stored_accounts: stored_accounts.clone(),
+            stored_employees: employees
+                .iter()
+                .map(|e| StoredEmployee {
+                    id: e.id,
+                    email: e.email.clone(),
+                    display_name: e.display_name.as_str().to_owned(),
+                    status: e.status,
+                    origin: e.origin,
+                })
+                .collect(),
+            priorities,
+            now,
+            grace: Duration::days(i64::from(self.settings.sync.grace_days)),
+        });
+        self.hold_mass_removals(&mut the_plan, ours_present.len(), bypass_threshold, report);
+        summarize(&the_plan, report);
+        if options.dry_run {
+            return Ok(());
+        }
+        let write = self.write_of(
+            &the_plan,
+            &employees,
+            name,
+            actor,
+            now,
+            report.run_id,
+            &info,
+            highest_usn,
+            &stored_accounts,
+        );
+        self.store.apply_sync(&write).await?;
+        Ok(())
+    }
+
+    fn hold_mass_removals(
+        &self,
+        plan: &mut Plan,
+        present: usize,
+        bypass: bool,
+        report: &mut SyncReport,
+    ) {
+        let leaving = plan
+            .accounts
+            .iter()
+            .filter(|c| matches!(c, AccountChange::MarkMissing { .. }))
+            .count();
+        let limits = &self.settings.sync;
+        let too_many = leaving > limits.max_removals as usize
+            || (present > 0 && leaving * 100 > usize::from(limits.max_removal_percent) * present);
+        if leaving == 0 || !too_many || bypass {
+            return;
+        }
+        plan.accounts.retain(|c| {
+            if let AccountChange::MarkMissing { key, .. } = c {
+                report.held_accounts.push(key.to_string());
+                false
+            } else {
+                true
+            }
+        });
+        report.held = leaving as u64;
+    }
+
+    #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+    fn write_of(
+        &self,
+        plan: &Plan,
+        employees: &[Employee],
+        name: &DirectoryName,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        run_id: Uuid,
+        info: &DomainInfo,
+        highest_usn: i64,
+        stored: &[DirectoryAccount],
+    ) -> SyncWrite {
+        let mut write = SyncWrite::default();
+        let mut ids: HashMap<EmployeeRef, EmployeeId> = HashMap::new();
+        let by_id: HashMap<EmployeeId, &Employee> = employees.iter().map(|e| (e.id, e)).collect();
+        let audit = |action: &str, subject: String, detail: serde_json::Value| NewAuditRecord {
+            actor: actor.to_string(),
+            action: action.to_owned(),
+            subject,
+            detail,
+            at: now,
+        };
+        for change in &plan.employees {
+            match change {
+                EmployeeChange::Create {
+                    employee,
+                    email,
+                    display_name,
+                    status,
+                } => {
+                    let id = EmployeeId::new_v7();
+                    ids.insert(employee.clone(), id);
+                    let display_name = DisplayName::parse(display_name)
+                        .or_else(|_| DisplayName::parse(&id.to_string()))
+                        .unwrap_or_else(|_| unreachable_name());
+                    write.new_employees.push(Employee {
+                        id,
+                        email: email.clone(),
+                        display_name,
+                        status: *status,
+                        origin: EmployeeOrigin::Directory,
+                        created_at: now,
+                        updated_at: now,
+                    });
+                    write.audits.push(audit("employee.created", format!("employee:{id}"), json!({ "origin": "directory", "directory": name.as_str(), "run": run_id, "email": email })));
+                }
+                EmployeeChange::Update {
+                    id,
+                    email,
+                    display_name,
+                    status,
+                    reasons,
+                } => {
+                    if let Some(before) = by_id.get(id) {
+                        let mut after = (*before).clone();
+                        after.email.clone_from(email);
+                        if let Ok(n) = DisplayName::parse(display_name) {
+                            after.display_name = n;
+                        }
+                        after.status = *status;
+                        after.updated_at = now;
+                        write.updated_employees.push(after);
+                        write.audits.push(audit("employee.updated", format!("employee:{id}"), json!({ "changed": reasons, "directory": name.as_str(), "run": run_id, "status": status })));
+                    }
+                }
+                EmployeeChange::Link { id, account } => {
+                    write.audits.push(audit(
+                        "employee.linked",
+                        format!("employee:{id}"),
+                        json!({ "account": account.to_string(), "run": run_id }),
+                    ));
+                }
+            }
+        }
+        let resolve = |r: &EmployeeRef, ids: &HashMap<EmployeeRef, EmployeeId>| match r {
+            EmployeeRef::Existing(id) => Some(*id),
+            EmployeeRef::New(_) => ids.get(r).copied(),
+        };
+        let stored_by_key: HashMap<(String, Uuid), &DirectoryAccount> = stored
+            .iter()
+            .map(|a| ((a.directory.as_str().to_owned(), a.object_guid), a))
+            .collect();
+        for change in &plan.accounts {
+            match change {
+                AccountChange::Create { account, employee }
+                | AccountChange::Update {
+                    account, employee, ..
+                } => {
+                    let Some(id) = resolve(employee, &ids) else {
+                        continue;
+                    };
+                    let mut a = account.clone();
+                    a.employee_id = id;
+                    // An account of another directory only moves; it keeps what was stored.
+                    if &a.directory != name {
+                        if let Some(before) =
+                            stored_by_key.get(&(a.directory.as_str().to_owned(), a.object_guid))
+                        {
+                            let mut kept = (*before).clone();
+                            kept.employee_id = id;
+                            a = kept;
+                        }
+                    }
+                    write.upsert_accounts.push(a);
+                }
+                AccountChange::MarkMissing { key, dn } => {
+                    write
+                        .mark_missing
+                        .push((key.directory.clone(), key.object_guid, now));
+                    write.audits.push(audit(
+                        "account.missing",
+                        format!("account:{key}"),
+                        json!({ "dn": dn, "run": run_id }),
+                    ));
+                }
+                AccountChange::Remove { key, dn } => {
+                    write
+                        .remove_accounts
+                        .push((key.directory.clone(), key.object_guid));
+                    write.audits.push(audit(
+                        "account.removed",
+                        format!("account:{key}"),
+                        json!({ "dn": dn, "run": run_id }),
+                    ));
+                }
+            }
+        }
+        write.cursor = info.invocation_id.map(|inv| SyncCursor {
+            directory: name.clone(),
+            invocation_id: inv.to_string(),
+            dc_host: info.root.dns_host_name.clone().unwrap_or_default(),
+            highest_usn,
+            updated_at: now,
+        });
+        write
+    }
+}
+
+fn unreachable_name() -> DisplayName {
+    // "unknown" always parses; this exists only to avoid a panic path.
+    DisplayName::parse("unknown").unwrap_or_else(|_| unreachable_name())
+}
+
+fn summarize(plan: &Plan, report: &mut SyncReport) {
+    report.unchanged = plan.unchanged as u64;
+    report.not_mergeable = plan.not_mergeable.len() as u64;
+    report.conflicts = plan
+        .conflicts
+        .iter()
+        .map(|c| ConflictReport {
+            email: c.email.as_str().to_owned(),
+            accounts: c.accounts.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    let push = |report: &mut SyncReport, outcome: Outcome| {
+        if report.outcomes.len() < MAX_OUTCOMES {
+            report.outcomes.push(outcome);
+        }
+    };
+    for change in &plan.employees {
+        match change {
+            EmployeeChange::Create { employee, .. } => {
+                report.employees_created += 1;
+                let subject = match employee {
+                    EmployeeRef::New(key) => key.clone(),
+                    EmployeeRef::Existing(id) => id.to_string(),
+                };
+                push(
+                    report,
+                    Outcome {
+                        change: "employee_create".into(),
+                        subject,
+                        dn: None,
+                        reasons: vec![],
+                    },
+                );
+            }
+            EmployeeChange::Update { id, reasons, .. } => {
+                report.employees_updated += 1;
+                push(
+                    report,
+                    Outcome {
+                        change: "employee_update".into(),
+                        subject: id.to_string(),
+                        dn: None,
+                        reasons: reasons.clone(),
+                    },
+                );
+            }
+            EmployeeChange::Link { id, account } => {
+                report.merged += 1;
+                push(
+                    report,
+                    Outcome {
+                        change: "link".into(),
+                        subject: id.to_string(),
+                        dn: None,
+                        reasons: vec![format!("account {account}")],
+                    },
+                );
+            }
+        }
+    }
+    for change in &plan.accounts {
+        match change {
+            AccountChange::Create { account, .. } => {
+                report.created += 1;
+                push(
+                    report,
+                    Outcome {
+                        change: "create".into(),
+                        subject: format!("{}/{}", account.directory, account.object_guid),
+                        dn: Some(account.dn.clone()),
+                        reasons: vec![],
+                    },
+                );
+            }
+            AccountChange::Update {
+                account, reasons, ..
+            } => {
+                if reasons.iter().any(|r| r == "employee") {
+                    report.merged += 1;
+                }
+                report.updated += 1;
+                push(
+                    report,
+                    Outcome {
+                        change: "update".into(),
+                        subject: format!("{}/{}", account.directory, account.object_guid),
+                        dn: Some(account.dn.clone()),
+                        reasons: reasons.clone(),
+                    },
+                );
+            }
+            AccountChange::MarkMissing { key, dn } => {
+                report.missing += 1;
+                push(
+                    report,
+                    Outcome {
+                        change: "missing".into(),
+                        subject: key.to_string(),
+                        dn: Some(dn.clone()),
+                        reasons: vec!["left scope".into()],
+                    },
+                );
+            }
+            AccountChange::Remove { key, dn } => {
+                report.removed += 1;
+                push(
+                    report,
+                    Outcome {
+                        change: "remove".into(),
+                        subject: key.to_string(),
+                        dn: Some(dn.clone()),
+                        reasons: vec!["missing longer than the grace period".into()],
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Reads users; skipped entries are collected, any error fails the read.
+async fn read_users(
+    session: &mut Session,
+    query: UserQuery,
+    progress: Progress<'_>,
+) -> Result<Read_> {
+    let stream = session.users(query);
+    pin_mut!(stream);
+    let mut out = Read_ {
+        observed: Vec::new(),
+        skipped: Vec::new(),
+        read: 0,
+    };
+    while let Some(item) = stream.next().await {
+        match item? {
+            Read::User(user) => {
+                out.read += 1;
+                if out.read % 500 == 0 {
+                    progress(out.read);
+                }
+                out.observed.push(Observed {
+                    user: *user,
+                    in_rotation_group: false,
+                });
+            }
+            Read::Skipped(bad) => out.skipped.push(Skipped {
+                dn: bad.dn,
+                reason: bad.reason,
+            }),
+        }
+    }
+    progress(out.read);
+    Ok(out)
+}
+
+/// The objectGUIDs of a group's users (two attributes per entry: cheap).
+async fn guids(
+    session: &mut Session,
+    info: &DomainInfo,
+    scoping: Scoping,
+) -> Result<HashSet<Uuid>> {
+    let query = UserQuery {
+        attributes: vec!["objectGUID".into(), "uSNChanged".into()],
+        ..Session::full_query(info, scoping)
+    };
+    let stream = session.users(query);
+    pin_mut!(stream);
+    let mut out = HashSet::new();
+    while let Some(item) = stream.next().await {
+        if let Read::User(user) = item? {
+            out.insert(user.object_guid);
+        }
+    }
+    Ok(out)
+}
+
+/// A stored account seen again unchanged, as the directory would show it.
+fn user_from_stored(a: &DirectoryAccount) -> DirectoryUser {
+    DirectoryUser {
+        dn: a.dn.clone(),
+        object_guid: a.object_guid,
+        object_sid: None,
+        sam_account_name: a.sam_account_name.clone(),
+        user_principal_name: a.user_principal_name.clone(),
+        mail: a.mail.as_ref().map(|m| m.as_str().to_owned()),
+        given_name: None,
+        surname: None,
+        display_name: a.display_name.clone(),
+        phone: None,
+        company: None,
+        department: None,
+        title: None,
+        enabled: a.enabled,
+        locked_out: false,
+        password_never_expires: false,
+        when_changed: None,
+        pwd_last_set: None,
+        usn_changed: a.usn_changed,
+    }
+}

@@ -1,0 +1,17 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sync_cursors")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub directory: String,
+    pub invocation_id: String,
+    pub dc_host: String,
+    pub highest_usn: i64,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

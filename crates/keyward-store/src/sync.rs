@@ -1,0 +1,362 @@
+//! Sync state: all accounts and employees for planning, cursors, leases, runs, and the one
+//! transaction that applies a plan.
+
+use chrono::{DateTime, Utc};
+use keyward_model::{DirectoryAccount, DirectoryName, Employee, NewAuditRecord};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::entity::{directory_account, employee, sync_cursor, sync_lease, sync_run};
+use crate::{Error, Result, Store, audit};
+
+/// Where an incremental run of a directory starts: the domain controller it read from and the
+/// highest USN it had seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncCursor {
+    /// The directory.
+    pub directory: DirectoryName,
+    /// The DC's invocationId at the last run.
+    pub invocation_id: String,
+    /// The DC's host name.
+    pub dc_host: String,
+    /// highestCommittedUSN read before the last run's search.
+    pub highest_usn: i64,
+    /// When it was written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A stored sync run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRunRecord {
+    /// Id.
+    pub id: Uuid,
+    /// Directory.
+    pub directory: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// Planned only.
+    pub dry_run: bool,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The report (counts, per-entry outcomes), as JSON.
+    pub report: serde_json::Value,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Everything one applied plan writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct SyncWrite {
+    /// New employees, ids assigned.
+    pub new_employees: Vec<Employee>,
+    /// Employees whose e-mail, display name or status change.
+    pub updated_employees: Vec<Employee>,
+    /// Accounts to insert or overwrite.
+    pub upsert_accounts: Vec<DirectoryAccount>,
+    /// Accounts to mark missing since the given time.
+    pub mark_missing: Vec<(DirectoryName, Uuid, DateTime<Utc>)>,
+    /// Accounts to delete.
+    pub remove_accounts: Vec<(DirectoryName, Uuid)>,
+    /// The cursor after the run.
+    pub cursor: Option<SyncCursor>,
+    /// Audit records.
+    pub audits: Vec<NewAuditRecord>,
+}
+
+const BATCH: usize = 500;
+
+impl Store {
+    /// Every directory account, missing ones included.
+    pub async fn all_accounts(&self) -> Result<Vec<DirectoryAccount>> {
+        directory_account::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(crate::accounts::account_to_model)
+            .collect()
+    }
+
+    /// Every employee.
+    pub async fn all_employees(&self) -> Result<Vec<Employee>> {
+        employee::Entity::find()
+            .order_by_asc(employee::Column::Id)
+            .all(&self.db)
+            .await?
+            .iter()
+            .map(crate::employees::to_model)
+            .collect()
+    }
+
+    /// The cursor of a directory.
+    pub async fn sync_cursor(&self, directory: &DirectoryName) -> Result<Option<SyncCursor>> {
+        let row = sync_cursor::Entity::find_by_id(directory.as_str().to_owned())
+            .one(&self.db)
+            .await?;
+        row.map(|r| {
+            Ok(SyncCursor {
+                directory: DirectoryName::parse(&r.directory)
+                    .map_err(|e| Error::corrupt("sync_cursors", &e))?,
+                invocation_id: r.invocation_id,
+                dc_host: r.dc_host,
+                highest_usn: r.highest_usn,
+                updated_at: r.updated_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// Takes the lease of `directory` for `holder` until `expires_at`, if it is free or expired
+    /// (a crashed holder cannot keep it). Returns whether it was taken.
+    pub async fn acquire_lease(
+        &self,
+        directory: &DirectoryName,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let row = sync_lease::ActiveModel {
+            directory: Set(directory.as_str().to_owned()),
+            holder: Set(holder.to_owned()),
+            expires_at: Set(expires_at),
+        };
+        // Insert, or take over an expired lease; a live lease of another holder is left alone.
+        let result = sync_lease::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(sync_lease::Column::Directory)
+                    .update_columns([sync_lease::Column::Holder, sync_lease::Column::ExpiresAt])
+                    .action_and_where(
+                        Expr::col((sync_lease::Entity, sync_lease::Column::ExpiresAt)).lt(now),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(result == 1)
+    }
+
+    /// Extends a lease this holder has.
+    pub async fn renew_lease(
+        &self,
+        directory: &DirectoryName,
+        holder: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = sync_lease::Entity::update_many()
+            .col_expr(sync_lease::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(sync_lease::Column::Directory.eq(directory.as_str()))
+            .filter(sync_lease::Column::Holder.eq(holder))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Gives a lease back.
+    pub async fn release_lease(&self, directory: &DirectoryName, holder: &str) -> Result<()> {
+        sync_lease::Entity::delete_many()
+            .filter(sync_lease::Column::Directory.eq(directory.as_str()))
+            .filter(sync_lease::Column::Holder.eq(holder))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a run (insert or overwrite).
+    pub async fn save_run(&self, run: &SyncRunRecord) -> Result<()> {
+        let row = sync_run::ActiveModel {
+            id: Set(run.id),
+            directory: Set(run.directory.clone()),
+            mode: Set(run.mode.clone()),
+            dry_run: Set(run.dry_run),
+            status: Set(run.status.clone()),
+            started_at: Set(run.started_at),
+            finished_at: Set(run.finished_at),
+            report: Set(run.report.clone()),
+            error: Set(run.error.clone()),
+        };
+        sync_run::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(sync_run::Column::Id)
+                    .update_columns([
+                        sync_run::Column::Status,
+                        sync_run::Column::FinishedAt,
+                        sync_run::Column::Report,
+                        sync_run::Column::Error,
+                        sync_run::Column::Mode,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest runs first.
+    pub async fn list_runs(&self, limit: u64) -> Result<Vec<SyncRunRecord>> {
+        Ok(sync_run::Entity::find()
+            .order_by_desc(sync_run::Column::StartedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(run_to_model)
+            .collect())
+    }
+
+    /// One run.
+    pub async fn run(&self, id: Uuid) -> Result<Option<SyncRunRecord>> {
+        Ok(sync_run::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(run_to_model))
+    }
+
+    /// Applies a plan's writes in one transaction.
+    pub async fn apply_sync(&self, write: &SyncWrite) -> Result<()> {
+        let txn = self.db.begin().await?;
+        for chunk in write.new_employees.chunks(BATCH) {
+            let rows = chunk.iter().map(|e| employee::ActiveModel {
+                id: Set(e.id.as_uuid()),
+                email: Set(e.email.as_ref().map(|m| m.as_str().to_owned())),
+                display_name: Set(e.display_name.as_str().to_owned()),
+                status: Set(e.status.as_str().to_owned()),
+                origin: Set(e.origin.as_str().to_owned()),
+                created_at: Set(e.created_at),
+                updated_at: Set(e.updated_at),
+            });
+            employee::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(|err| Error::from_write(err, "employee", "(new employee of a sync)"))?;
+        }
+        for e in &write.updated_employees {
+            employee::Entity::update_many()
+                .col_expr(
+                    employee::Column::Email,
+                    Expr::value(e.email.as_ref().map(|m| m.as_str().to_owned())),
+                )
+                .col_expr(
+                    employee::Column::DisplayName,
+                    Expr::value(e.display_name.as_str()),
+                )
+                .col_expr(employee::Column::Status, Expr::value(e.status.as_str()))
+                .col_expr(employee::Column::UpdatedAt, Expr::value(e.updated_at))
+                .filter(employee::Column::Id.eq(e.id.as_uuid()))
+                .exec(&txn)
+                .await
+                .map_err(|err| {
+                    Error::from_write(
+                        err,
+                        "employee with e-mail",
+                        e.email.as_ref().map_or("", |m| m.as_str()),
+                    )
+                })?;
+        }
+        for chunk in write.upsert_accounts.chunks(BATCH) {
+            let rows = chunk.iter().map(|a| directory_account::ActiveModel {
+                directory: Set(a.directory.as_str().to_owned()),
+                object_guid: Set(a.object_guid),
+                employee_id: Set(a.employee_id.as_uuid()),
+                dn: Set(a.dn.clone()),
+                sam_account_name: Set(a.sam_account_name.clone()),
+                user_principal_name: Set(a.user_principal_name.clone()),
+                mail: Set(a.mail.as_ref().map(|m| m.as_str().to_owned())),
+                display_name: Set(a.display_name.clone()),
+                enabled: Set(a.enabled),
+                in_rotation_group: Set(a.in_rotation_group),
+                usn_changed: Set(a.usn_changed),
+                last_seen_at: Set(a.last_seen_at),
+                missing_since: Set(a.missing_since),
+            });
+            directory_account::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::columns([
+                        directory_account::Column::Directory,
+                        directory_account::Column::ObjectGuid,
+                    ])
+                    .update_columns([
+                        directory_account::Column::EmployeeId,
+                        directory_account::Column::Dn,
+                        directory_account::Column::SamAccountName,
+                        directory_account::Column::UserPrincipalName,
+                        directory_account::Column::Mail,
+                        directory_account::Column::DisplayName,
+                        directory_account::Column::Enabled,
+                        directory_account::Column::InRotationGroup,
+                        directory_account::Column::UsnChanged,
+                        directory_account::Column::LastSeenAt,
+                        directory_account::Column::MissingSince,
+                    ])
+                    .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for (directory, guid, since) in &write.mark_missing {
+            directory_account::Entity::update_many()
+                .col_expr(
+                    directory_account::Column::MissingSince,
+                    Expr::value(Some(*since)),
+                )
+                .filter(directory_account::Column::Directory.eq(directory.as_str()))
+                .filter(directory_account::Column::ObjectGuid.eq(*guid))
+                .exec(&txn)
+                .await?;
+        }
+        for (directory, guid) in &write.remove_accounts {
+            directory_account::Entity::delete_many()
+                .filter(directory_account::Column::Directory.eq(directory.as_str()))
+                .filter(directory_account::Column::ObjectGuid.eq(*guid))
+                .exec(&txn)
+                .await?;
+        }
+        if let Some(cursor) = &write.cursor {
+            let row = sync_cursor::ActiveModel {
+                directory: Set(cursor.directory.as_str().to_owned()),
+                invocation_id: Set(cursor.invocation_id.clone()),
+                dc_host: Set(cursor.dc_host.clone()),
+                highest_usn: Set(cursor.highest_usn),
+                updated_at: Set(cursor.updated_at),
+            };
+            sync_cursor::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(sync_cursor::Column::Directory)
+                        .update_columns([
+                            sync_cursor::Column::InvocationId,
+                            sync_cursor::Column::DcHost,
+                            sync_cursor::Column::HighestUsn,
+                            sync_cursor::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for record in &write.audits {
+            audit::append(&txn, record).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+fn run_to_model(r: sync_run::Model) -> SyncRunRecord {
+    SyncRunRecord {
+        id: r.id,
+        directory: r.directory,
+        mode: r.mode,
+        dry_run: r.dry_run,
+        status: r.status,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        report: r.report,
+        error: r.error,
+    }
+}
