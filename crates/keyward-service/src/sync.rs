@@ -365,6 +365,8 @@ impl<'a> SyncRuns<'a> {
         let highest_usn = info.root.highest_committed_usn.unwrap_or(0);
         let full_reason = if options.full {
             Some("a full run was requested".to_owned())
+        } else if bypass_threshold {
+            Some("confirming held removals needs a complete read".to_owned())
         } else if !in_chain {
             Some("incremental runs need LDAP_MATCHING_RULE_IN_CHAIN (Active Directory)".to_owned())
         } else {
@@ -509,7 +511,7 @@ impl<'a> SyncRuns<'a> {
             .iter()
             .filter_map(|d| DirectoryName::parse(&d.name).ok().map(|n| (n, d.priority)))
             .collect();
-        let mut the_plan = plan(&PlanInput {
+        let plan_input = PlanInput {
             directory: name.clone(),
             observed: read.observed,
             stored_accounts: stored_accounts.clone(),
@@ -526,8 +528,24 @@ impl<'a> SyncRuns<'a> {
             priorities,
             now,
             grace: Duration::days(i64::from(self.settings.sync.grace_days)),
-        });
-        self.hold_mass_removals(&mut the_plan, ours_present.len(), bypass_threshold, report);
+        };
+        let mut the_plan = plan(&plan_input);
+        if let Some(held) = self.removals_to_hold(&the_plan, ours_present.len(), bypass_threshold) {
+            // Plan again as if the held accounts were still in scope, so that nothing that
+            // follows from their leaving (their employee's status) happens either.
+            let mut again = plan_input;
+            for key in &held {
+                if let Some(stored) = ours_present.get(&key.object_guid) {
+                    again.observed.push(Observed {
+                        user: user_from_stored(stored),
+                        in_rotation_group: stored.in_rotation_group,
+                    });
+                }
+            }
+            the_plan = plan(&again);
+            report.held = held.len() as u64;
+            report.held_accounts = held.iter().map(ToString::to_string).collect();
+        }
         summarize(&the_plan, report);
         if options.dry_run {
             return Ok(());
@@ -547,33 +565,27 @@ impl<'a> SyncRuns<'a> {
         Ok(())
     }
 
-    fn hold_mass_removals(
+    /// The accounts whose removal must wait for an administrator: all that leave scope in this
+    /// run, when they are more than `sync.max_removals` or `sync.max_removal_percent`.
+    fn removals_to_hold(
         &self,
-        plan: &mut Plan,
+        plan: &Plan,
         present: usize,
         bypass: bool,
-        report: &mut SyncReport,
-    ) {
-        let leaving = plan
+    ) -> Option<Vec<keyward_identity::AccountKey>> {
+        let leaving: Vec<keyward_identity::AccountKey> = plan
             .accounts
             .iter()
-            .filter(|c| matches!(c, AccountChange::MarkMissing { .. }))
-            .count();
+            .filter_map(|c| match c {
+                AccountChange::MarkMissing { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
         let limits = &self.settings.sync;
-        let too_many = leaving > limits.max_removals as usize
-            || (present > 0 && leaving * 100 > usize::from(limits.max_removal_percent) * present);
-        if leaving == 0 || !too_many || bypass {
-            return;
-        }
-        plan.accounts.retain(|c| {
-            if let AccountChange::MarkMissing { key, .. } = c {
-                report.held_accounts.push(key.to_string());
-                false
-            } else {
-                true
-            }
-        });
-        report.held = leaving as u64;
+        let too_many = leaving.len() > limits.max_removals as usize
+            || (present > 0
+                && leaving.len() * 100 > usize::from(limits.max_removal_percent) * present);
+        (!leaving.is_empty() && too_many && !bypass).then_some(leaving)
     }
 
     #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
