@@ -262,8 +262,8 @@ async fn scenario(lab: &Lab, db: &TestDb) {
         employee_with_sam(&list, "kwsD").is_none(),
         "{label}: not in the group"
     );
-    let kws_a_id = employee_with_sam(&list, "kwsA").unwrap()["id"].clone();
-    let kws_b_id = employee_with_sam(&list, "kwsB").unwrap()["id"].clone();
+    let renamed_user_id = employee_with_sam(&list, "kwsA").unwrap()["id"].clone();
+    let remailed_user_id = employee_with_sam(&list, "kwsB").unwrap()["id"].clone();
 
     // A second run with no directory change plans nothing.
     let second = json_ok(&keyward(lab, &cfg, url, &["sync"]));
@@ -307,7 +307,7 @@ async fn scenario(lab: &Lab, db: &TestDb) {
     let list = employees(lab, &cfg, url);
     assert_eq!(
         employee_with_sam(&list, "kwsA").unwrap()["id"],
-        kws_a_id,
+        renamed_user_id,
         "{label}: a rename keeps the employee"
     );
     assert_eq!(
@@ -317,7 +317,7 @@ async fn scenario(lab: &Lab, db: &TestDb) {
     );
     let b = employee_with_sam(&list, "kwsB").unwrap();
     assert_eq!(
-        b["id"], kws_b_id,
+        b["id"], remailed_user_id,
         "{label}: an e-mail change keeps the employee"
     );
     assert_eq!(b["email"], "kwsb.new@kws.example.com", "{label}");
@@ -447,9 +447,11 @@ async fn scenario(lab: &Lab, db: &TestDb) {
             .spawn()
             .unwrap()
     };
-    let (a, b) = (spawn(), spawn());
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    let codes = [a.status.code(), b.status.code()];
+    let (first_run, second_run) = (spawn(), spawn());
+    let codes = [
+        first_run.wait_with_output().unwrap().status.code(),
+        second_run.wait_with_output().unwrap().status.code(),
+    ];
     assert!(codes.contains(&Some(0)), "{label}: {codes:?}");
     assert!(
         codes.iter().all(|c| *c == Some(0) || *c == Some(5)),

@@ -56,12 +56,13 @@ impl From<Error> for ApiError {
             ErrorCode::Directory => StatusCode::BAD_GATEWAY,
             ErrorCode::InvalidConfig | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let message = if status.is_server_error() {
+        // A directory failure says what to fix (unreachable, TLS, bind refused, group missing)
+        // and never holds a secret, so it is shown; other 5xx details go to the log only.
+        let message = if status.is_server_error() && code != ErrorCode::Directory {
             // The detail may name hosts, files or SQL; it goes to the log, not to the client.
             tracing::error!(code = code.as_str(), error = %err, "request failed");
             match code {
                 ErrorCode::Unavailable => "the database is unavailable; see the server log".into(),
-                ErrorCode::Directory => "a directory operation failed; see the server log".into(),
                 _ => "internal error; see the server log".into(),
             }
         } else {

@@ -29,6 +29,7 @@ mod error;
 mod metrics;
 mod openapi;
 mod routes;
+mod scheduler;
 mod serve;
 mod state;
 

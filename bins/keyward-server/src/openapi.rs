@@ -20,6 +20,7 @@ pub(crate) const ADMIN_TOKEN: &str = "admin_token";
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "employees", description = "People keyward manages"),
         (name = "keys", description = "Hardware keys and their lifecycle"),
+        (name = "sync", description = "Directory sync runs"),
         (name = "meta", description = "This document"),
     )
 )]

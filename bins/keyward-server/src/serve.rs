@@ -15,7 +15,7 @@ use crate::auth::require_admin_token;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
 use crate::openapi::ApiDoc;
-use crate::routes::{employees, health, keys, meta};
+use crate::routes::{employees, health, keys, meta, sync};
 use crate::state::AppState;
 
 /// The route sets: public (health, metrics, this document) and admin (everything else).
@@ -48,7 +48,10 @@ pub(crate) fn route_sets() -> RouteSets {
         .routes(routes!(keys::unlock_key))
         .routes(routes!(keys::deactivate_key))
         .routes(routes!(keys::confirm_wipe))
-        .routes(routes!(keys::compromise_key));
+        .routes(routes!(keys::compromise_key))
+        .routes(routes!(sync::sync_directory))
+        .routes(routes!(sync::list_runs))
+        .routes(routes!(sync::get_run));
     RouteSets { public, admin }
 }
 
@@ -93,10 +96,15 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend, "keyward-server listening on http://{addr}");
-    axum::serve(listener, app(keyward))
+    let scheduler = crate::scheduler::spawn(keyward.clone());
+    let served = axum::serve(listener, app(keyward))
         .with_graceful_shutdown(shutdown)
         .await
-        .context("server error")?;
+        .context("server error");
+    if let Some(task) = scheduler {
+        task.abort();
+    }
+    served?;
     tracing::info!("keyward-server stopped");
     Ok(())
 }

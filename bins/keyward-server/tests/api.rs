@@ -226,6 +226,36 @@ async fn cursor_paging_walks_every_employee_once() {
 }
 
 #[tokio::test]
+async fn sync_routes_answer_without_a_directory() {
+    let h = harness().await;
+    let (status, body) = h
+        .admin("POST", "/api/v1/directories/corp9/sync", Some("{}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("corp9"));
+    let (status, body) = h
+        .admin(
+            "POST",
+            "/api/v1/directories/corp9/sync",
+            Some(r#"{"fast": true}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = h.admin("GET", "/api/v1/sync/runs", None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!([])));
+    let (status, _) = h.admin("GET", "/api/v1/sync/runs/not-a-uuid", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = h
+        .admin(
+            "GET",
+            "/api/v1/sync/runs/01a210d0-1ef4-750a-b561-900de409afd3",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn unknown_routes_are_json_404() {
     let h = harness().await;
     let (status, body, _) = h.call("GET", "/nope", None, None).await;
@@ -289,6 +319,9 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/api/v1/keys/{serial}/deactivate"),
         ("POST", "/api/v1/keys/{serial}/confirm-wipe"),
         ("POST", "/api/v1/keys/{serial}/compromise"),
+        ("POST", "/api/v1/directories/{name}/sync"),
+        ("GET", "/api/v1/sync/runs"),
+        ("GET", "/api/v1/sync/runs/{id}"),
     ];
     let mut served: Vec<(String, String)> = served
         .iter()
@@ -299,7 +332,8 @@ async fn openapi_document_lists_exactly_the_served_routes() {
     for (method, path) in &documented {
         let uri = path
             .replace("{id}", "01a210d0-1ef4-750a-b561-900de409afd3")
-            .replace("{serial}", "NO-SUCH-KEY");
+            .replace("{serial}", "NO-SUCH-KEY")
+            .replace("{name}", "nodir");
         let (status, body) = h.admin(method, &uri, Some("{}")).await;
         assert!(
             status != StatusCode::METHOD_NOT_ALLOWED

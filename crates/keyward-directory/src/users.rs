@@ -45,7 +45,7 @@ pub struct UserQuery {
     pub attributes: Vec<String>,
     /// Use RFC 2696 paging (false only for servers without it: then a size limit is an error).
     pub paged: bool,
-    /// One more LDAP filter component ANDed in (e.g. `(|(objectGUID=…)(objectGUID=…))`).
+    /// One more LDAP filter component, joined to the others with AND.
     pub extra_filter: Option<String>,
 }
 

@@ -402,13 +402,12 @@ pub fn plan(input: &PlanInput) -> Plan {
                 if before.origin == EmployeeOrigin::Manual
                     && !linked_before.contains(id)
                     && touches_run
+                    && let Some(first) = e.accounts.iter().find(|k| &k.directory == dir)
                 {
-                    if let Some(first) = e.accounts.iter().find(|k| &k.directory == dir) {
-                        plan.employees.push(EmployeeChange::Link {
-                            id: *id,
-                            account: first.clone(),
-                        });
-                    }
+                    plan.employees.push(EmployeeChange::Link {
+                        id: *id,
+                        account: first.clone(),
+                    });
                 }
                 let mut reasons = Vec::new();
                 if before.email != e.email && e.email.is_some() {

@@ -588,7 +588,11 @@ impl<'a> SyncRuns<'a> {
         (!leaving.is_empty() && too_many && !bypass).then_some(leaving)
     }
 
-    #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::too_many_lines,
+        clippy::unused_self
+    )]
     fn write_of(
         &self,
         plan: &Plan,
@@ -683,14 +687,13 @@ impl<'a> SyncRuns<'a> {
                     let mut a = account.clone();
                     a.employee_id = id;
                     // An account of another directory only moves; it keeps what was stored.
-                    if &a.directory != name {
-                        if let Some(before) =
+                    if &a.directory != name
+                        && let Some(before) =
                             stored_by_key.get(&(a.directory.as_str().to_owned(), a.object_guid))
-                        {
-                            let mut kept = (*before).clone();
-                            kept.employee_id = id;
-                            a = kept;
-                        }
+                    {
+                        let mut kept = (*before).clone();
+                        kept.employee_id = id;
+                        a = kept;
                     }
                     write.upsert_accounts.push(a);
                 }
@@ -732,6 +735,7 @@ fn unreachable_name() -> DisplayName {
     DisplayName::parse("unknown").unwrap_or_else(|_| unreachable_name())
 }
 
+#[allow(clippy::too_many_lines)] // One counter and one outcome line per kind of change.
 fn summarize(plan: &Plan, report: &mut SyncReport) {
     report.unchanged = plan.unchanged as u64;
     report.not_mergeable = plan.not_mergeable.len() as u64;
@@ -868,7 +872,7 @@ async fn read_users(
         match item? {
             Read::User(user) => {
                 out.read += 1;
-                if out.read % 500 == 0 {
+                if out.read.is_multiple_of(500) {
                     progress(out.read);
                 }
                 out.observed.push(Observed {

@@ -219,6 +219,7 @@ impl Store {
     }
 
     /// Applies a plan's writes in one transaction.
+    #[allow(clippy::too_many_lines)] // One transaction, one block per kind of write.
     pub async fn apply_sync(&self, write: &SyncWrite) -> Result<()> {
         let txn = self.db.begin().await?;
         for chunk in write.new_employees.chunks(BATCH) {

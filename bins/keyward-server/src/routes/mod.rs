@@ -4,3 +4,4 @@ pub(crate) mod employees;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod meta;
+pub(crate) mod sync;

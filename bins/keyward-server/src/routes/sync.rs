@@ -1,0 +1,96 @@
+//! `/api/v1/directories/{name}/sync` and `/api/v1/sync/runs`.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use keyward_service::SyncOptions;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Authenticated;
+use crate::dto::{ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How to run a sync.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncRequest {
+    /// Plan and report only; change nothing.
+    pub dry_run: bool,
+    /// Read everything even when an incremental run is possible.
+    pub full: bool,
+}
+
+/// Run list parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunListParams {
+    /// How many runs, newest first (default 50, at most 1000).
+    pub limit: Option<u64>,
+}
+
+/// Runs a sync of one directory now and returns its report (counts, per-entry outcomes,
+/// conflicts, skipped entries).
+#[utoipa::path(post, path = "/api/v1/directories/{name}/sync", tag = "sync", request_body = SyncRequest,
+    params(("name" = String, Path, description = "Directory name")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The run report", body = Object),
+        (status = 401, body = ErrorBody), (status = 404, description = "No such directory", body = ErrorBody),
+        (status = 409, description = "A sync of this directory is already running", body = ErrorBody),
+        (status = 502, description = "The directory failed (unreachable, TLS, bind, search); nothing was changed", body = ErrorBody),
+    ))]
+pub(crate) async fn sync_directory(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<SyncRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let options = SyncOptions {
+        full: body.full,
+        dry_run: body.dry_run,
+        confirm_removals_of: None,
+    };
+    let report = state
+        .keyward
+        .sync()
+        .run(&name, &options, &auth.actor(), &|_| {})
+        .await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+}
+
+/// Recent sync runs, newest first.
+#[utoipa::path(get, path = "/api/v1/sync/runs", tag = "sync", params(RunListParams),
+    security(("admin_token" = [])),
+    responses((status = 200, body = [Object]), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_runs(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<RunListParams>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let limit = params.limit.unwrap_or(50).clamp(1, 1000);
+    let runs = state.keyward.sync().runs(limit).await?;
+    Ok(Json(
+        runs.into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id, "directory": r.directory, "mode": r.mode, "dry_run": r.dry_run,
+                    "status": r.status, "started_at": r.started_at, "finished_at": r.finished_at,
+                    "error": r.error,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// One run's full report.
+#[utoipa::path(get, path = "/api/v1/sync/runs/{id}", tag = "sync",
+    params(("id" = uuid::Uuid, Path, description = "Run id")),
+    security(("admin_token" = [])),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn get_run(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.keyward.sync().show(&id).await?.report))
+}

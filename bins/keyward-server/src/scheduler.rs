@@ -1,0 +1,54 @@
+//! The sync schedule: incremental runs of every directory every `sync.incremental_interval_secs`,
+//! and a full reconciliation every `sync.full_interval_secs`. With several server instances on
+//! one database, each directory's lease lets exactly one of them run it at a time; the others
+//! log that it is busy and try again at their next tick.
+
+use std::time::{Duration, Instant};
+
+use keyward_service::{Actor, Keyward, SyncOptions};
+use tokio::task::JoinHandle;
+
+/// Starts the schedule when there is something to schedule.
+pub(crate) fn spawn(keyward: keyward_service::Keyward) -> Option<JoinHandle<()>> {
+    let sync = keyward.settings().sync.clone();
+    if sync.incremental_interval_secs == 0 || keyward.settings().directories.is_empty() {
+        return None;
+    }
+    Some(tokio::spawn(run(
+        keyward,
+        sync.incremental_interval_secs,
+        sync.full_interval_secs,
+    )))
+}
+
+async fn run(keyward: Keyward, every_secs: u64, full_every_secs: u64) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(every_secs));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_full: Option<Instant> = None;
+    loop {
+        ticker.tick().await;
+        let full = full_every_secs > 0
+            && last_full.is_none_or(|t| t.elapsed() >= Duration::from_secs(full_every_secs));
+        let options = SyncOptions {
+            full,
+            ..SyncOptions::default()
+        };
+        for (directory, outcome) in keyward
+            .sync()
+            .run_all(&options, &Actor::System, &|_| {})
+            .await
+        {
+            match outcome {
+                Ok(r) => tracing::info!(
+                    %directory, mode = %r.mode, created = r.created, updated = r.updated,
+                    missing = r.missing, removed = r.removed, held = r.held,
+                    skipped = r.skipped.len(), "scheduled sync done"
+                ),
+                Err(e) => tracing::warn!(%directory, error = %e, "scheduled sync failed"),
+            }
+        }
+        if full {
+            last_full = Some(Instant::now());
+        }
+    }
+}
