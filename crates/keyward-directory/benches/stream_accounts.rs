@@ -8,7 +8,12 @@
 //! the first time and is kept for later runs). Prints its figures; asserts nothing.
 
 // A benchmark driver: failing loudly is what it should do.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    clippy::cast_precision_loss
+)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -382,7 +382,7 @@ mod tests {
             // A deterministic shuffle from the seed.
             let n = shuffled.len();
             for i in 0..n {
-                let j = usize::try_from((seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64)) % (n as u64)).unwrap();
+                let j = usize::try_from((seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i as u64)) % (n as u64)).unwrap();
                 shuffled.swap(i, j);
             }
             let a = merge(&MergeInput { accounts, employees: vec![] });
