@@ -38,7 +38,11 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
-const MIGRATIONS: [&str; 2] = ["m20261125_000001_initial", "m20261125_000002_keys"];
+const MIGRATIONS: [&str; 3] = [
+    "m20261125_000001_initial",
+    "m20261125_000002_keys",
+    "m20261125_000003_sync",
+];
 
 #[tokio::test]
 async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
@@ -217,6 +221,7 @@ async fn directory_accounts_are_keyed_by_directory_and_guid() {
             in_rotation_group: false,
             usn_changed: 4711,
             last_seen_at: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
+            missing_since: None,
         };
         store.upsert_account(&account).await.unwrap();
         account.dn = "CN=Robert,OU=LabUsers,DC=corp1,DC=test".into();
