@@ -1,0 +1,265 @@
+//! Benchmark: a full sync of the 10,000 bulk users of the CORP3 lab domain into SQLite and into
+//! PostgreSQL, next to `ldapsearch -E pr=1000/noprompt` for the same read in the same run; an
+//! incremental run with nothing changed; an incremental run after 1% of the users changed; and
+//! the peak memory of a process that does one full sync.
+//!
+//! Run after the directory benchmark has seeded CORP3 (it starts and seeds it if needed):
+//! `cargo bench -p keyward-service --bench sync_full`. Prints figures; asserts only that the
+//! runs saw what they should.
+
+// A benchmark driver: failing loudly is what it should do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_precision_loss,
+    clippy::too_many_lines
+)]
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keyward_directory::DirectoryConfig;
+use keyward_service::{Actor, Keyward, Settings, SyncOptions, SyncReport};
+use keyward_test_support::TestDb;
+
+const USERS: usize = 10_000;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn lab_dir() -> PathBuf {
+    std::env::var("KWLAB_DIR").map_or_else(|_| PathBuf::from("/tmp/keyward-lab"), PathBuf::from)
+}
+
+fn read_env(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim_start_matches("export ").split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect()
+}
+
+fn corp3() -> HashMap<String, String> {
+    let datadir = lab_dir().join("corp3");
+    let ok = Command::new(repo_root().join("lab/start-ad.sh"))
+        .args(["CORP3", "CORP3.TEST", "127.0.0.4"])
+        .arg(&datadir)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let env = read_env(&datadir.join("ad.env"));
+    let seeded = Command::new("python3")
+        .arg(repo_root().join("lab/seed.py"))
+        .args([
+            "--env",
+            &format!("{}/ad.env", env["AD_DATADIR"]),
+            "--domain-index",
+            "3",
+            "--bulk-only",
+            "--bulk",
+            &USERS.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    env
+}
+
+fn settings(env: &HashMap<String, String>, database_url: &str, secret: &Path) -> Settings {
+    let mut d = DirectoryConfig::new(
+        "corp3",
+        vec![env["AD_LDAPS_URL"].clone()],
+        &env["AD_BIND_DN"],
+    );
+    d.ca_file = Some(env["AD_CA_CERT"].clone().into());
+    d.bind_password_file = Some(secret.to_path_buf());
+    d.page_size = 1000;
+    let mut s = Settings {
+        database_url: database_url.to_owned(),
+        directories: vec![d],
+        ..Settings::default()
+    };
+    s.sync.max_removals = u32::MAX;
+    s
+}
+
+fn ldapsearch(env: &HashMap<String, String>) -> Duration {
+    let filter = format!(
+        "(&(objectCategory=person)(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=Hideez Users Sync,OU=KeywardLab,{}))",
+        env["AD_BASE_DN"]
+    );
+    let started = Instant::now();
+    let out = Command::new("ldapsearch")
+        .env("LDAPTLS_CACERT", &env["AD_CA_CERT"])
+        .args([
+            "-LLL",
+            "-x",
+            "-E",
+            "pr=1000/noprompt",
+            "-H",
+            &env["AD_LDAPS_URL"],
+            "-D",
+            &env["AD_BIND_DN"],
+            "-w",
+            &env["AD_BIND_PASSWORD"],
+            "-b",
+            &env["AD_BASE_DN"],
+            &filter,
+        ])
+        .args(keyward_directory::USER_ATTRIBUTES)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    started.elapsed()
+}
+
+async fn timed_run(keyward: &Keyward, full: bool) -> (Duration, SyncReport) {
+    let options = SyncOptions {
+        full,
+        ..SyncOptions::default()
+    };
+    let started = Instant::now();
+    let report = keyward
+        .sync()
+        .run("corp3", &options, &Actor::System, &|_| {})
+        .await
+        .unwrap();
+    (started.elapsed(), report)
+}
+
+/// Changes the title of `count` bulk users (1% of them), through ldapmodify.
+fn change_some(env: &HashMap<String, String>, count: usize, round: u32) {
+    let mut ldif = String::new();
+    for i in 1..=count {
+        let dn = format!(
+            "CN=u{:06},OU=KeywardLab,{}",
+            i * (USERS / count),
+            env["AD_BASE_DN"]
+        );
+        ldif.push_str(&format!("dn: {dn}\nchangetype: modify\nreplace: displayName\ndisplayName: Bench Round {round} User {i}\n\n"));
+    }
+    let mut child = Command::new("ldapmodify")
+        .env("LDAPTLS_CACERT", &env["AD_CA_CERT"])
+        .args([
+            "-x",
+            "-H",
+            &env["AD_LDAPS_URL"],
+            "-D",
+            &env["AD_BIND_DN"],
+            "-w",
+            &env["AD_BIND_PASSWORD"],
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ldif.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        // One full sync into a fresh SQLite file; print the peak memory of this process.
+        let env = read_env(&lab_dir().join("corp3/ad.env"));
+        let secret = PathBuf::from(&args[i + 1]);
+        let url = format!("sqlite://{}/child.db?mode=rwc", dir.path().display());
+        let (_, report) = runtime.block_on(async {
+            let keyward = Keyward::open(&settings(&env, &url, &secret)).await.unwrap();
+            timed_run(&keyward, true).await
+        });
+        println!("{} {}", report.read, peak_rss_kib());
+        return;
+    }
+    let env = corp3();
+    let secret = dir.path().join("bind-password");
+    std::fs::write(&secret, format!("{}\n", env["AD_BIND_PASSWORD"])).unwrap();
+    let raw = (0..3).map(|_| ldapsearch(&env)).min().unwrap();
+    println!(
+        "sync_full: {USERS} users in CORP3 ({}), ldapsearch -E pr=1000 best of 3: {:.3} s",
+        env["AD_LDAPS_URL"],
+        raw.as_secs_f64()
+    );
+    println!(
+        "{:<12} {:>10} {:>7} {:>16} {:>8} {:>18}",
+        "backend", "full", "ratio", "incr. unchanged", "% full", "incr. 1% changed"
+    );
+    let mut round = 0;
+    for backend in ["sqlite-file", "postgres"] {
+        let db = if backend == "postgres" {
+            runtime
+                .block_on(TestDb::postgres())
+                .expect("PostgreSQL for the benchmark")
+        } else {
+            TestDb::sqlite_file()
+        };
+        runtime.block_on(async {
+            let keyward = Keyward::open(&settings(&env, &db.url, &secret))
+                .await
+                .unwrap();
+            let (full, report) = timed_run(&keyward, true).await;
+            assert_eq!(
+                report.read as usize, USERS,
+                "the full run reads every bulk user"
+            );
+            let (quiet, report) = timed_run(&keyward, false).await;
+            assert_eq!(report.mode, "incremental");
+            assert_eq!(report.updated + report.created + report.missing, 0);
+            round += 1;
+            change_some(&env, USERS / 100, round);
+            let (changed, report) = timed_run(&keyward, false).await;
+            assert_eq!(report.updated as usize, USERS / 100, "{report:?}");
+            println!(
+                "{:<12} {:>8.3} s {:>7.2} {:>14.3} s {:>7.1}% {:>16.3} s",
+                backend,
+                full.as_secs_f64(),
+                full.as_secs_f64() / raw.as_secs_f64(),
+                quiet.as_secs_f64(),
+                100.0 * quiet.as_secs_f64() / full.as_secs_f64(),
+                changed.as_secs_f64()
+            );
+        });
+    }
+    let child = Command::new(std::env::current_exe().unwrap())
+        .arg("--child")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&child.stdout).into_owned();
+    let mut parts = text.split_whitespace();
+    let read = parts.next().unwrap_or("?");
+    let kib: f64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    println!(
+        "peak memory of a process doing one full sync of {read} users into SQLite: {:.1} MiB",
+        kib / 1024.0
+    );
+}
