@@ -88,6 +88,10 @@ pub struct AccountDto {
     pub user_principal_name: Option<String>,
     /// Whether the AD account is enabled.
     pub enabled: bool,
+    /// Member (transitively) of the directory's password rotation group.
+    pub in_rotation_group: bool,
+    /// Since when the account is out of scope, if it is.
+    pub missing_since: Option<DateTime<Utc>>,
 }
 
 impl From<DirectoryAccount> for AccountDto {
@@ -99,6 +103,8 @@ impl From<DirectoryAccount> for AccountDto {
             sam_account_name: a.sam_account_name,
             user_principal_name: a.user_principal_name,
             enabled: a.enabled,
+            in_rotation_group: a.in_rotation_group,
+            missing_since: a.missing_since,
         }
     }
 }

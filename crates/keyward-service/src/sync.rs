@@ -385,8 +385,10 @@ impl<'a> SyncRuns<'a> {
             }
         };
         let (sync_group, sync_scoping) = session.scoping(config, &info, &config.sync_group).await?;
-        let (rotation_group, rotation_scoping) = session
-            .scoping(config, &info, &config.rotation_group)
+        // The rotation group is read by walking its `member` values: it is usually small, and a
+        // second LDAP_MATCHING_RULE_IN_CHAIN search over every user costs as much as the main read.
+        let rotation_group = session
+            .resolve_group(&info.base_dn, &config.rotation_group)
             .await?;
         let ours_present: HashMap<Uuid, &DirectoryAccount> = stored_accounts
             .iter()
@@ -394,10 +396,11 @@ impl<'a> SyncRuns<'a> {
             .map(|a| (a.object_guid, a))
             .collect();
 
+        let mut nothing_changed = false;
         let read = if let Some(reason) = full_reason {
             report.mode = "full".into();
             report.full_reason = Some(reason);
-            let rotation = guids(&mut session, &info, rotation_scoping).await?;
+            let rotation = session.walk_members(&info.base_dn, &rotation_group).await?;
             let mut read = read_users(
                 &mut session,
                 Session::full_query(&info, sync_scoping),
@@ -405,7 +408,7 @@ impl<'a> SyncRuns<'a> {
             )
             .await?;
             for o in &mut read.observed {
-                o.in_rotation_group = rotation.contains(&o.user.object_guid);
+                o.in_rotation_group = rotation.contains(&o.user.dn.to_ascii_lowercase());
             }
             read
         } else {
@@ -421,8 +424,8 @@ impl<'a> SyncRuns<'a> {
                 ours_present.keys().copied().collect()
             };
             let rotation_tree = session.group_tree_usn(&info, &rotation_group).await?;
-            let rotation: Option<HashSet<Uuid>> = if rotation_tree > since {
-                Some(guids(&mut session, &info, rotation_scoping).await?)
+            let rotation: Option<HashSet<String>> = if rotation_tree > since {
+                Some(session.walk_members(&info.base_dn, &rotation_group).await?)
             } else {
                 None
             };
@@ -459,7 +462,7 @@ impl<'a> SyncRuns<'a> {
             for mut o in changed.observed {
                 if members.contains(&o.user.object_guid) {
                     o.in_rotation_group = match &rotation {
-                        Some(set) => set.contains(&o.user.object_guid),
+                        Some(dns) => dns.contains(&o.user.dn.to_ascii_lowercase()),
                         None => ours_present
                             .get(&o.user.object_guid)
                             .is_some_and(|a| a.in_rotation_group),
@@ -470,15 +473,19 @@ impl<'a> SyncRuns<'a> {
             let seen: HashSet<Uuid> = observed.iter().map(|o| o.user.object_guid).collect();
             for (guid, stored) in &ours_present {
                 if members.contains(guid) && !seen.contains(guid) {
-                    let in_rotation = rotation
-                        .as_ref()
-                        .map_or(stored.in_rotation_group, |s| s.contains(guid));
+                    let in_rotation = rotation.as_ref().map_or(stored.in_rotation_group, |dns| {
+                        dns.contains(&stored.dn.to_ascii_lowercase())
+                    });
                     observed.push(Observed {
                         user: user_from_stored(stored),
                         in_rotation_group: in_rotation,
                     });
                 }
             }
+            nothing_changed = changed.read == 0
+                && changed.skipped.is_empty()
+                && sync_tree <= since
+                && rotation.is_none();
             Read_ {
                 observed,
                 skipped: changed.skipped,
@@ -503,6 +510,31 @@ impl<'a> SyncRuns<'a> {
         }
         report.read = read.read;
         report.skipped = read.skipped;
+        let grace = Duration::days(i64::from(self.settings.sync.grace_days));
+        let expiring = stored_accounts.iter().any(|a| {
+            &a.directory == name && a.missing_since.is_some_and(|since| now - since > grace)
+        });
+        if nothing_changed && !expiring {
+            // Nothing read, no group changed, nothing to expire: the plan is empty by
+            // construction, so skip loading employees and planning; only the cursor moves.
+            report.unchanged = ours_present.len() as u64;
+            if !options.dry_run {
+                let cursor = info.invocation_id.map(|inv| SyncCursor {
+                    directory: name.clone(),
+                    invocation_id: inv.to_string(),
+                    dc_host: info.root.dns_host_name.clone().unwrap_or_default(),
+                    highest_usn,
+                    updated_at: now,
+                });
+                self.store
+                    .apply_sync(&SyncWrite {
+                        cursor,
+                        ..SyncWrite::default()
+                    })
+                    .await?;
+            }
+            return Ok(());
+        }
 
         let employees = self.store.all_employees().await?;
         let priorities: BTreeMap<DirectoryName, i32> = self
@@ -527,7 +559,7 @@ impl<'a> SyncRuns<'a> {
                 .collect(),
             priorities,
             now,
-            grace: Duration::days(i64::from(self.settings.sync.grace_days)),
+            grace,
         };
         let mut the_plan = plan(&plan_input);
         if let Some(held) = self.removals_to_hold(&the_plan, ours_present.len(), bypass_threshold) {

@@ -92,6 +92,8 @@ fn employee_json(e: &Employee, accounts: &[DirectoryAccount]) -> serde_json::Val
             "sam_account_name": a.sam_account_name,
             "user_principal_name": a.user_principal_name,
             "enabled": a.enabled,
+            "in_rotation_group": a.in_rotation_group,
+            "missing_since": a.missing_since,
         })).collect::<Vec<_>>(),
     })
 }
