@@ -16,7 +16,6 @@
 )]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -28,60 +27,6 @@ use keyward_password::SecretString;
 
 const RUNS: usize = 3;
 const PAGE: u32 = 1000;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn lab_dir() -> PathBuf {
-    std::env::var("KWLAB_DIR").map_or_else(|_| PathBuf::from("/tmp/keyward-lab"), PathBuf::from)
-}
-
-fn read_env(path: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.trim_start_matches("export ").split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect()
-}
-
-fn start_bench_domain() -> HashMap<String, String> {
-    let datadir = lab_dir().join("corp3");
-    let status = Command::new(repo_root().join("lab/start-ad.sh"))
-        .args(["CORP3", "CORP3.TEST", "127.0.0.4"])
-        .arg(&datadir)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "lab/start-ad.sh failed");
-    read_env(&datadir.join("ad.env"))
-}
-
-fn seed(env: &HashMap<String, String>, total: usize) {
-    let started = Instant::now();
-    let out = Command::new("python3")
-        .arg(repo_root().join("lab/seed.py"))
-        .args([
-            "--env",
-            &format!("{}/ad.env", env["AD_DATADIR"]),
-            "--domain-index",
-            "3",
-            "--bulk-only",
-        ])
-        .args(["--bulk", &total.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!(
-        "seeded CORP3 to {total} bulk users in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-}
 
 fn config(env: &HashMap<String, String>, membership: MembershipMethod) -> DirectoryConfig {
     let mut c = DirectoryConfig::new(
@@ -169,15 +114,6 @@ async fn stream(env: &HashMap<String, String>, membership: MembershipMethod) -> 
     (started.elapsed(), count)
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn best(mut runs: Vec<(Duration, usize)>) -> (Duration, usize) {
     runs.sort();
     runs[0]
@@ -191,12 +127,15 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--child") {
         // Child mode: stream once and report the peak resident memory of this process only.
-        let env = read_env(&lab_dir().join("corp3/ad.env"));
+        let env = keyward_test_support::read_env_file(
+            &keyward_test_support::lab_dir().join("corp3/ad.env"),
+        )
+        .unwrap();
         let (_, count) = runtime.block_on(stream(&env, MembershipMethod::InChain));
-        println!("{count} {}", peak_rss_kib());
+        println!("{count} {}", keyward_test_support::peak_rss_kib());
         return;
     }
-    let env = start_bench_domain();
+    let env = keyward_test_support::bench_domain(0);
     println!(
         "stream_accounts: Samba AD CORP3 at {}, page size {PAGE}, best of {RUNS}",
         env["AD_LDAPS_URL"]
@@ -206,7 +145,12 @@ fn main() {
         "users", "ldapsearch", "connector", "ratio", "walk", "peak RSS"
     );
     for total in [1_000usize, 10_000] {
-        seed(&env, total);
+        let seeding = Instant::now();
+        keyward_test_support::bench_domain(total);
+        eprintln!(
+            "CORP3 holds {total} bulk users ({:.1} s to seed)",
+            seeding.elapsed().as_secs_f64()
+        );
         let raw = best((0..RUNS).map(|_| ldapsearch(&env)).collect());
         let ours = best(
             (0..RUNS)

@@ -12,6 +12,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::format_push_string,
     clippy::too_many_lines
 )]
 
@@ -26,54 +28,6 @@ use keyward_service::{Actor, Keyward, Settings, SyncOptions, SyncReport};
 use keyward_test_support::TestDb;
 
 const USERS: usize = 10_000;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn lab_dir() -> PathBuf {
-    std::env::var("KWLAB_DIR").map_or_else(|_| PathBuf::from("/tmp/keyward-lab"), PathBuf::from)
-}
-
-fn read_env(path: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.trim_start_matches("export ").split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-        .collect()
-}
-
-fn corp3() -> HashMap<String, String> {
-    let datadir = lab_dir().join("corp3");
-    let ok = Command::new(repo_root().join("lab/start-ad.sh"))
-        .args(["CORP3", "CORP3.TEST", "127.0.0.4"])
-        .arg(&datadir)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let env = read_env(&datadir.join("ad.env"));
-    let seeded = Command::new("python3")
-        .arg(repo_root().join("lab/seed.py"))
-        .args([
-            "--env",
-            &format!("{}/ad.env", env["AD_DATADIR"]),
-            "--domain-index",
-            "3",
-            "--bulk-only",
-            "--bulk",
-            &USERS.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    env
-}
 
 fn settings(env: &HashMap<String, String>, database_url: &str, secret: &Path) -> Settings {
     let mut d = DirectoryConfig::new(
@@ -172,15 +126,6 @@ fn change_some(env: &HashMap<String, String>, count: usize, round: u32) {
     assert!(child.wait().unwrap().success());
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -190,17 +135,20 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         // One full sync into a fresh SQLite file; print the peak memory of this process.
-        let env = read_env(&lab_dir().join("corp3/ad.env"));
+        let env = keyward_test_support::read_env_file(
+            &keyward_test_support::lab_dir().join("corp3/ad.env"),
+        )
+        .unwrap();
         let secret = PathBuf::from(&args[i + 1]);
         let url = format!("sqlite://{}/child.db?mode=rwc", dir.path().display());
         let (_, report) = runtime.block_on(async {
             let keyward = Keyward::open(&settings(&env, &url, &secret)).await.unwrap();
             timed_run(&keyward, true).await
         });
-        println!("{} {}", report.read, peak_rss_kib());
+        println!("{} {}", report.read, keyward_test_support::peak_rss_kib());
         return;
     }
-    let env = corp3();
+    let env = keyward_test_support::bench_domain(USERS);
     let secret = dir.path().join("bind-password");
     std::fs::write(&secret, format!("{}\n", env["AD_BIND_PASSWORD"])).unwrap();
     let raw = (0..3).map(|_| ldapsearch(&env)).min().unwrap();

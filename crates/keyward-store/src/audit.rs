@@ -52,6 +52,27 @@ pub(crate) async fn append(db: &impl ConnectionTrait, record: &NewAuditRecord) -
     Ok(row.seq)
 }
 
+/// Appends many records at once (batched inserts), in order, on `db`.
+pub(crate) async fn append_many(
+    db: &impl ConnectionTrait,
+    records: &[NewAuditRecord],
+) -> Result<()> {
+    for chunk in records.chunks(500) {
+        let rows = chunk.iter().map(|record| audit_log::ActiveModel {
+            seq: NotSet,
+            at: Set(record.at),
+            actor: Set(record.actor.clone()),
+            action: Set(record.action.clone()),
+            subject: Set(record.subject.clone()),
+            detail: Set(record.detail.clone()),
+        });
+        audit_log::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
 fn to_model(row: audit_log::Model) -> AuditRecord {
     AuditRecord {
         seq: row.seq,

@@ -340,9 +340,7 @@ impl Store {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        for record in &write.audits {
-            audit::append(&txn, record).await?;
-        }
+        audit::append_many(&txn, &write.audits).await?;
         txn.commit().await?;
         Ok(())
     }

@@ -128,14 +128,31 @@ impl TestDb {
     }
 }
 
+/// The lab's base directory: `$KWLAB_DIR`, default `/tmp/keyward-lab`.
+pub fn lab_dir() -> PathBuf {
+    std::env::var("KWLAB_DIR").map_or_else(|_| PathBuf::from("/tmp/keyward-lab"), PathBuf::from)
+}
+
+/// Reads a lab env file (`KEY='value'` or `export KEY='value'` lines) into a map.
+pub fn read_env_file(path: &std::path::Path) -> Option<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.trim_start_matches("export ").split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+            .collect(),
+    )
+}
+
 /// The running lab of two Samba AD domains started by `lab/up.sh`: its `lab.env` as a map.
 ///
 /// Returns `None` (with a loud note) when the lab is not running, and panics under `CI=true`,
 /// where a missing lab is a failure, never a silent skip.
 pub fn lab() -> Option<std::collections::HashMap<String, String>> {
-    let dir = std::env::var("KWLAB_DIR").unwrap_or_else(|_| "/tmp/keyward-lab".into());
-    let path = std::path::Path::new(&dir).join("lab.env");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let path = lab_dir().join("lab.env");
+    let env = read_env_file(&path);
+    if env.is_none() {
         assert!(
             !in_ci(),
             "the AD lab is required under CI=true and {} is missing; run lab/up.sh",
@@ -145,18 +162,53 @@ pub fn lab() -> Option<std::collections::HashMap<String, String>> {
             "NOTE: {} missing; AD lab tests not run. Start it with lab/up.sh.",
             path.display()
         );
-        return None;
-    };
-    let mut env = std::collections::HashMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("export ") else {
-            continue;
-        };
-        if let Some((key, value)) = rest.split_once('=') {
-            env.insert(key.to_owned(), value.trim_matches('\'').to_owned());
-        }
     }
-    Some(env)
+    env
+}
+
+/// Starts the benchmark domain CORP3 (127.0.0.4) with `lab/start-ad.sh` and makes sure it holds
+/// `bulk_users` generated users in its sync group (seeding only what is missing). Returns its
+/// `ad.env` as a map.
+pub fn bench_domain(bulk_users: usize) -> std::collections::HashMap<String, String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let datadir = lab_dir().join("corp3");
+    let started = std::process::Command::new(root.join("lab/start-ad.sh"))
+        .args(["CORP3", "CORP3.TEST", "127.0.0.4"])
+        .arg(&datadir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run lab/start-ad.sh");
+    assert!(started.success(), "lab/start-ad.sh failed");
+    let env_file = datadir.join("ad.env");
+    let seeded = std::process::Command::new("python3")
+        .arg(root.join("lab/seed.py"))
+        .arg("--env")
+        .arg(&env_file)
+        .args([
+            "--domain-index",
+            "3",
+            "--bulk-only",
+            "--bulk",
+            &bulk_users.to_string(),
+        ])
+        .output()
+        .expect("run lab/seed.py");
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    read_env_file(&env_file).expect("ad.env of the benchmark domain")
+}
+
+/// The peak resident memory of this process so far (`VmHWM`), in KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The path of the workspace binary `name` in the target directory of the running test.
