@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against real services: SQLite, PostgreSQL and two Samba AD
-# domain controllers (installed and started if needed). This is the README's test command and
+# Runs every test of the workspace against real services: SQLite, PostgreSQL, an SMTP server
+# (aiosmtpd) and two Samba AD domain controllers (installed and started if needed). This is the README's test command and
 # what CI runs. Needs root (apt-get, samba).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,11 @@ lab_env=$(lab/up.sh)
 echo "test-all: AD lab ready ($lab_env)"
 export KWLAB_DIR
 KWLAB_DIR=$(dirname "$lab_env")
+
+# A real SMTP server for the mail tests (aiosmtpd, from PyPI).
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+fi
 
 # The end-to-end tests run the built binaries.
 cargo build --workspace --bins

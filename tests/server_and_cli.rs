@@ -39,6 +39,14 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    /// A server left running would hold the test's output pipes open and hang the runner.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
     fn start(db_url: &str) -> Self {
         let mut child = Command::new(bin_path("keyward-server"))
@@ -79,6 +87,12 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit.
     fn terminate(mut self) -> std::process::ExitStatus {
+        let status = self.terminate_inner();
+        std::mem::forget(self);
+        status
+    }
+
+    fn terminate_inner(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());

@@ -55,6 +55,34 @@ pub enum Command {
     Directory(DirectoryCommand),
     /// Synchronize directories: `keyward sync [DIRECTORY...]`, `keyward sync runs`, `keyward sync show RUN_ID`.
     Sync(SyncArgs),
+    /// Invitations to enroll.
+    #[command(subcommand)]
+    Invitations(InvitationsCommand),
+    /// Outgoing mail.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvitationsCommand {
+    /// Invitations with their state (queued, sent, failed, accepted, expired, revoked).
+    List,
+    /// Send an invitation again with a fresh link and expiry.
+    Resend {
+        /// Invitation id.
+        id: String,
+    },
+    /// Revoke an invitation: its link stops working.
+    Revoke {
+        /// Invitation id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send every due message now (the server does this on its own every `mail.send_interval_secs`).
+    Send,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub(crate) const ADMIN_TOKEN: &str = "admin_token";
         (name = "employees", description = "People keyward manages"),
         (name = "keys", description = "Hardware keys and their lifecycle"),
         (name = "sync", description = "Directory sync runs"),
+        (name = "invitations", description = "Invitations and the enrollment page"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -52,3 +52,26 @@ async fn run(keyward: Keyward, every_secs: u64, full_every_secs: u64) {
         }
     }
 }
+
+/// Starts the outbox worker when mail is configured: every `mail.send_interval_secs` it sends
+/// what is due. Several servers may run it: a message is claimed by one sender at a time.
+pub(crate) fn spawn_mailer(keyward: Keyward) -> Option<JoinHandle<()>> {
+    let mail = keyward.settings().mail.clone();
+    if mail.smtp_host.is_empty() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(mail.send_interval_secs.max(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match keyward.mail().send_due().await {
+                Ok(r) if r.sent + r.failed > 0 => {
+                    tracing::info!(sent = r.sent, failed = r.failed, "outbox run");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox run failed"),
+            }
+        }
+    }))
+}

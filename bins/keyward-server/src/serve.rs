@@ -15,7 +15,7 @@ use crate::auth::require_admin_token;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
 use crate::openapi::ApiDoc;
-use crate::routes::{employees, health, keys, meta, sync};
+use crate::routes::{employees, health, invitations, keys, meta, sync};
 use crate::state::AppState;
 
 /// The route sets: public (health, metrics, this document) and admin (everything else).
@@ -29,7 +29,9 @@ pub(crate) fn route_sets() -> RouteSets {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
-        .routes(routes!(meta::openapi_json));
+        .routes(routes!(meta::openapi_json))
+        .routes(routes!(invitations::enroll_page))
+        .routes(routes!(invitations::accept_invitation));
     let admin = OpenApiRouter::new()
         .routes(routes!(
             employees::list_employees,
@@ -51,7 +53,10 @@ pub(crate) fn route_sets() -> RouteSets {
         .routes(routes!(keys::compromise_key))
         .routes(routes!(sync::sync_directory))
         .routes(routes!(sync::list_runs))
-        .routes(routes!(sync::get_run));
+        .routes(routes!(sync::get_run))
+        .routes(routes!(invitations::list_invitations))
+        .routes(routes!(invitations::resend_invitation))
+        .routes(routes!(invitations::revoke_invitation));
     RouteSets { public, admin }
 }
 
@@ -97,11 +102,12 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend, "keyward-server listening on http://{addr}");
     let scheduler = crate::scheduler::spawn(keyward.clone());
+    let mailer = crate::scheduler::spawn_mailer(keyward.clone());
     let served = axum::serve(listener, app(keyward))
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error");
-    if let Some(task) = scheduler {
+    for task in [scheduler, mailer].into_iter().flatten() {
         task.abort();
     }
     served?;

@@ -322,6 +322,11 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/api/v1/directories/{name}/sync"),
         ("GET", "/api/v1/sync/runs"),
         ("GET", "/api/v1/sync/runs/{id}"),
+        ("GET", "/api/v1/invitations"),
+        ("POST", "/api/v1/invitations/{id}/resend"),
+        ("POST", "/api/v1/invitations/{id}/revoke"),
+        ("GET", "/enroll/{token}"),
+        ("POST", "/enroll/{token}/accept"),
     ];
     let mut served: Vec<(String, String)> = served
         .iter()
@@ -333,7 +338,8 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         let uri = path
             .replace("{id}", "01a210d0-1ef4-750a-b561-900de409afd3")
             .replace("{serial}", "NO-SUCH-KEY")
-            .replace("{name}", "nodir");
+            .replace("{name}", "nodir")
+            .replace("{token}", "no-such-token");
         let (status, body) = h.admin(method, &uri, Some("{}")).await;
         assert!(
             status != StatusCode::METHOD_NOT_ALLOWED

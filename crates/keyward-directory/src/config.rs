@@ -74,6 +74,9 @@ pub struct DirectoryConfig {
     /// How transitive membership is computed.
     #[serde(default)]
     pub membership: MembershipMethod,
+    /// Send an invitation e-mail to each employee a sync of this directory creates.
+    #[serde(default)]
+    pub invite_new_employees: bool,
 }
 
 fn yes() -> bool {
@@ -115,6 +118,7 @@ impl DirectoryConfig {
             connect_timeout_secs: default_connect_timeout(),
             operation_timeout_secs: default_operation_timeout(),
             membership: MembershipMethod::Auto,
+            invite_new_employees: false,
         }
     }
 

@@ -51,8 +51,79 @@ pub struct Settings {
     pub keys: KeySettings,
     /// Sync rules.
     pub sync: SyncSettings,
+    /// Outgoing mail: invitations and notifications.
+    pub mail: MailSettings,
     /// The directories (AD domains) keyward reads: `[[directories]]` tables in the file.
     pub directories: Vec<keyward_directory::DirectoryConfig>,
+}
+
+/// How mail is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// STARTTLS on a plain port (587), required.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (465).
+    Tls,
+    /// No encryption: only for a relay on the same host or tests.
+    None,
+}
+
+/// Outgoing mail (`[mail]`). Mail is off while `smtp_host` is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// SMTP server; empty turns mail off (messages still queue and wait).
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub security: SmtpSecurity,
+    /// PEM file of the CA that signed the SMTP server's certificate; system roots when empty.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// SMTP user name, when the server wants a login.
+    pub username: Option<String>,
+    /// Environment variable holding the SMTP password.
+    pub password_env: Option<String>,
+    /// Sender address, e.g. `keyward <keyward@example.com>`.
+    pub from: String,
+    /// The address people open links at, e.g. `https://keyward.example.com`.
+    pub public_url: String,
+    /// Hours an invitation link stays valid.
+    pub invitation_ttl_hours: u32,
+    /// Tell an employee when a key is assigned to them (never with the activation code).
+    pub notify_key_assigned: bool,
+    /// Delivery attempts before a message is marked failed.
+    pub max_attempts: u32,
+    /// Seconds before the first retry; doubles with each attempt (at most an hour).
+    pub retry_base_secs: u64,
+    /// Seconds between the server's outbox runs.
+    pub send_interval_secs: u64,
+    /// A directory with `invitation.txt`, `invitation.html`, `key_assigned.txt`,
+    /// `key_assigned.html` replacing the built-in templates (any subset).
+    pub templates_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_host: String::new(),
+            smtp_port: 587,
+            security: SmtpSecurity::Starttls,
+            ca_file: None,
+            username: None,
+            password_env: None,
+            from: "keyward <keyward@localhost>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            invitation_ttl_hours: 168,
+            notify_key_assigned: true,
+            max_attempts: 8,
+            retry_base_secs: 30,
+            send_interval_secs: 5,
+            templates_dir: None,
+        }
+    }
 }
 
 /// Sync rules (`[sync]` in the file, `KEYWARD_SYNC__<NAME>` in the environment).
@@ -117,6 +188,7 @@ impl Default for Settings {
             log_level: "info".into(),
             keys: KeySettings::default(),
             sync: SyncSettings::default(),
+            mail: MailSettings::default(),
             directories: Vec::new(),
         }
     }
@@ -149,6 +221,23 @@ impl Settings {
             ));
         }
         self.activation_code_policy()?;
+        if self.mail.invitation_ttl_hours == 0 || self.mail.max_attempts == 0 {
+            return Err(Error::Config(
+                "keys `mail.invitation_ttl_hours` and `mail.max_attempts` must be at least 1"
+                    .into(),
+            ));
+        }
+        if !self.mail.smtp_host.is_empty() {
+            self.mail
+                .from
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "key `mail.from`: {:?} is not an address: {e}",
+                        self.mail.from
+                    ))
+                })?;
+        }
         if self.sync.max_removal_percent > 100 {
             return Err(Error::Config(
                 "key `sync.max_removal_percent`: must be 0 to 100".into(),

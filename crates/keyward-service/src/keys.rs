@@ -369,6 +369,20 @@ impl<'a> Keys<'a> {
             }),
             at: now,
         };
+        let notify = match (t.event, state.as_ref().and_then(|s| s.employee_id)) {
+            (EventKind::Assign, Some(owner)) if self.settings.mail.notify_key_assigned => self
+                .employees()
+                .get(owner)
+                .await?
+                .email
+                .map(|email| keyward_store::NewMessage {
+                    kind: "key_assigned",
+                    employee_id: owner,
+                    recipient: email.as_str().to_owned(),
+                    subject_ref: key.serial.to_string(),
+                }),
+            _ => None,
+        };
         let change = KeyChange {
             serial: key.serial.clone(),
             expected_version: key.version,
@@ -376,6 +390,7 @@ impl<'a> Keys<'a> {
             code,
             audit,
             now,
+            notify,
         };
         let after = self.store.apply_key_change(&change).await?;
         Ok((after, issued))

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use keyward_store::Store;
 
-use crate::{Clock, Directories, Employees, Keys, Result, Settings, SyncRuns, SystemClock, Tokens};
+use crate::{
+    Clock, Directories, Employees, Keys, Mail, Result, Settings, SyncRuns, SystemClock, Tokens,
+};
 
 /// An open keyward installation: its settings and its database.
 #[derive(Debug, Clone)]
@@ -87,6 +89,11 @@ impl Keyward {
     /// Directory sync runs.
     pub fn sync(&self) -> SyncRuns<'_> {
         SyncRuns::new(&self.store, &self.settings, self.clock.as_ref())
+    }
+
+    /// Outgoing mail and invitations.
+    pub fn mail(&self) -> Mail<'_> {
+        Mail::new(&self.store, &self.settings, self.clock.as_ref())
     }
 
     /// Hardware-key operations.

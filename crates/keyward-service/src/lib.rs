@@ -28,16 +28,20 @@ mod employees;
 mod error;
 mod keys;
 mod keyward;
+mod mail;
 mod sync;
 mod tokens;
 
 pub use actor::Actor;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{KeySettings, LogFormat, Overrides, Settings, SyncSettings};
+pub use config::{
+    KeySettings, LogFormat, MailSettings, Overrides, Settings, SmtpSecurity, SyncSettings,
+};
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport};
+pub use mail::{EnrollView, InvitationView, Mail, SendReport};
 pub use sync::{ConflictReport, Outcome, Progress, Skipped, SyncOptions, SyncReport, SyncRuns};
 pub use tokens::Tokens;

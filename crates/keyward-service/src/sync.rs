@@ -669,6 +669,18 @@ impl<'a> SyncRuns<'a> {
                         created_at: now,
                         updated_at: now,
                     });
+                    let invite = config_invites(self.settings, name)
+                        && *status == keyward_model::EmployeeStatus::Active;
+                    if let (true, Some(address)) = (invite, email.as_ref()) {
+                        write.invitations.push(keyward_store::NewInvitation {
+                            employee_id: id,
+                            recipient: address.as_str().to_owned(),
+                            expires_at: now
+                                + Duration::hours(i64::from(
+                                    self.settings.mail.invitation_ttl_hours,
+                                )),
+                        });
+                    }
                     write.audits.push(audit("employee.created", format!("employee:{id}"), json!({ "origin": "directory", "directory": name.as_str(), "run": run_id, "email": email })));
                 }
                 EmployeeChange::Update {
@@ -760,6 +772,13 @@ impl<'a> SyncRuns<'a> {
         });
         write
     }
+}
+
+fn config_invites(settings: &Settings, name: &DirectoryName) -> bool {
+    settings
+        .directories
+        .iter()
+        .any(|d| d.name == name.as_str() && d.invite_new_employees)
 }
 
 fn unreachable_name() -> DisplayName {

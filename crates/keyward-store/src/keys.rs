@@ -72,6 +72,8 @@ pub struct KeyChange {
     pub audit: NewAuditRecord,
     /// When.
     pub now: DateTime<Utc>,
+    /// A notification to queue in the same transaction.
+    pub notify: Option<crate::NewMessage>,
 }
 
 impl Store {
@@ -197,6 +199,9 @@ impl Store {
         }
         apply_code_change(&txn, serial, &change.code).await?;
         audit::append(&txn, &change.audit).await?;
+        if let Some(message) = &change.notify {
+            crate::outbox::insert_message(&txn, message, change.now).await?;
+        }
         let after = key::Entity::find_by_id(serial.to_owned()).one(&txn).await?;
         txn.commit().await?;
         after.as_ref().map(to_model).transpose()

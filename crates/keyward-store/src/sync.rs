@@ -69,6 +69,8 @@ pub struct SyncWrite {
     pub cursor: Option<SyncCursor>,
     /// Audit records.
     pub audits: Vec<NewAuditRecord>,
+    /// Invitations for new employees (queued in the same transaction).
+    pub invitations: Vec<crate::NewInvitation>,
 }
 
 const BATCH: usize = 500;
@@ -341,6 +343,12 @@ impl Store {
                 .await?;
         }
         audit::append_many(&txn, &write.audits).await?;
+        crate::outbox::insert_invitations(
+            &txn,
+            &write.invitations,
+            write.audits.first().map_or_else(Utc::now, |a| a.at),
+        )
+        .await?;
         txn.commit().await?;
         Ok(())
     }

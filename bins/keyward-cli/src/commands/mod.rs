@@ -2,6 +2,7 @@
 
 mod directory;
 mod employees;
+mod invitations;
 mod keys;
 mod migrate;
 mod sync;
@@ -22,6 +23,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             employees::run(&open(&settings).await?, cmd, cli.global.output).await
         }
         Command::Keys(cmd) => keys::run(&open(&settings).await?, cmd, cli.global.output).await,
+        Command::Invitations(cmd) => {
+            invitations::run(&open(&settings).await?, cmd, cli.global.output).await
+        }
+        Command::Mail(cmd) => {
+            invitations::mail(&open(&settings).await?, cmd, cli.global.output).await
+        }
         Command::Sync(args) => sync::run(&open(&settings).await?, args, cli.global.output).await,
         Command::Directory(cmd) => {
             directory::run(&Keyward::connect(&settings).await?, cmd, cli.global.output).await

@@ -2,6 +2,7 @@
 
 pub(crate) mod employees;
 pub(crate) mod health;
+pub(crate) mod invitations;
 pub(crate) mod keys;
 pub(crate) mod meta;
 pub(crate) mod sync;

@@ -11,6 +11,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261125_000002_keys;
 mod m20261125_000003_sync;
+mod m20261125_000004_outbox;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_keys::Migration),
             Box::new(m20261125_000003_sync::Migration),
+            Box::new(m20261125_000004_outbox::Migration),
         ]
     }
 }
