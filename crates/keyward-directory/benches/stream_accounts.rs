@@ -41,53 +41,6 @@ fn config(env: &HashMap<String, String>, membership: MembershipMethod) -> Direct
     c
 }
 
-fn group_dn(env: &HashMap<String, String>) -> String {
-    format!("CN=Hideez Users Sync,OU=KeywardLab,{}", env["AD_BASE_DN"])
-}
-
-/// Time of `ldapsearch -E pr=1000/noprompt` for the in-scope filter, output discarded.
-fn ldapsearch(env: &HashMap<String, String>) -> (Duration, usize) {
-    let filter = format!(
-        "(&(objectCategory=person)(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:={}))",
-        group_dn(env)
-    );
-    let started = Instant::now();
-    let out = Command::new("ldapsearch")
-        .env("LDAPTLS_CACERT", &env["AD_CA_CERT"])
-        .args([
-            "-LLL",
-            "-x",
-            "-E",
-            "pr=1000/noprompt",
-            "-H",
-            &env["AD_LDAPS_URL"],
-            "-D",
-            &env["AD_BIND_DN"],
-        ])
-        .args([
-            "-w",
-            &env["AD_BIND_PASSWORD"],
-            "-b",
-            &env["AD_BASE_DN"],
-            &filter,
-        ])
-        .args(USER_ATTRIBUTES)
-        .output()
-        .unwrap();
-    let elapsed = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let entries = out
-        .stdout
-        .split(|b| *b == b'\n')
-        .filter(|l| l.starts_with(b"dn:"))
-        .count();
-    (elapsed, entries)
-}
-
 /// Time to connect, bind and stream every user with the connector.
 async fn stream(env: &HashMap<String, String>, membership: MembershipMethod) -> (Duration, usize) {
     let config = config(env, membership);
@@ -151,7 +104,11 @@ fn main() {
             "CORP3 holds {total} bulk users ({:.1} s to seed)",
             seeding.elapsed().as_secs_f64()
         );
-        let raw = best((0..RUNS).map(|_| ldapsearch(&env)).collect());
+        let raw = best(
+            (0..RUNS)
+                .map(|_| keyward_test_support::ldapsearch_sync_group(&env, USER_ATTRIBUTES))
+                .collect(),
+        );
         let ours = best(
             (0..RUNS)
                 .map(|_| runtime.block_on(stream(&env, MembershipMethod::InChain)))

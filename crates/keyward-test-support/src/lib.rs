@@ -201,6 +201,48 @@ pub fn bench_domain(bulk_users: usize) -> std::collections::HashMap<String, Stri
     read_env_file(&env_file).expect("ad.env of the benchmark domain")
 }
 
+/// Runs `ldapsearch -E pr=1000/noprompt` for the users of the lab sync group (nested) of the
+/// domain in `env` (an `ad.env` map), asking for `attributes`; returns the time it took and the
+/// number of entries. The speed floor benchmarks compare against.
+#[allow(clippy::implicit_hasher)] // Lab env maps are plain HashMaps.
+pub fn ldapsearch_sync_group(
+    env: &std::collections::HashMap<String, String>,
+    attributes: &[&str],
+) -> (std::time::Duration, usize) {
+    let filter = format!(
+        "(&(objectCategory=person)(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=Hideez Users Sync,OU=KeywardLab,{}))",
+        env["AD_BASE_DN"]
+    );
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("ldapsearch")
+        .env("LDAPTLS_CACERT", &env["AD_CA_CERT"])
+        .args(["-LLL", "-x", "-E", "pr=1000/noprompt"])
+        .args([
+            "-H",
+            &env["AD_LDAPS_URL"],
+            "-D",
+            &env["AD_BIND_DN"],
+            "-w",
+            &env["AD_BIND_PASSWORD"],
+        ])
+        .args(["-b", &env["AD_BASE_DN"], &filter])
+        .args(attributes)
+        .output()
+        .expect("run ldapsearch");
+    let elapsed = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"dn:"))
+        .count();
+    (elapsed, entries)
+}
+
 /// The peak resident memory of this process so far (`VmHWM`), in KiB.
 pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
