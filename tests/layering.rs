@@ -43,6 +43,8 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("keyward-service", SERVICE),
         ("keyward-server", BINARY),
         ("keyward-cli", BINARY),
+        // The simulated agent speaks HTTP/JSON to the server; at most the vocabulary.
+        ("keyward-agent-sim", PURE),
     ])
 }
 
@@ -77,7 +79,7 @@ fn violations(metadata: &serde_json::Value) -> (usize, Vec<String>) {
             name,
             "keyward-model" | "keyward-identity" | "keyward-keys" | "keyward-password"
         );
-        let binary = matches!(name, "keyward-server" | "keyward-cli");
+        let binary = matches!(name, "keyward-server" | "keyward-cli" | "keyward-agent-sim");
         for dep in package["dependencies"].as_array().unwrap() {
             if dep["kind"].as_str() == Some("dev") {
                 continue;

@@ -61,6 +61,84 @@ pub enum Command {
     /// Outgoing mail.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Domain passwords that live on keys: rotate, set, status (never shows a password).
+    #[command(subcommand)]
+    Passwords(PasswordsCommand),
+    /// Workstations that run the agent: list, approve, revoke.
+    #[command(subcommand)]
+    Workstations(WorkstationsCommand),
+    /// The key-encryption key that seals stored passwords.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PasswordsCommand {
+    /// Start a rotation with generated passwords for an employee's accounts (those in the
+    /// rotation group or on a key; with --directory, the account in that directory).
+    Rotate {
+        /// Employee id or e-mail.
+        #[arg(long)]
+        employee: String,
+        /// Only the account in this directory.
+        #[arg(long)]
+        directory: Option<String>,
+    },
+    /// Set an account's password to a generated or given value; it goes to the key first,
+    /// then to the directory.
+    Set {
+        /// Employee id or e-mail.
+        #[arg(long)]
+        employee: String,
+        /// The directory of the account.
+        #[arg(long)]
+        directory: String,
+        /// Generate the password from the directory's policy.
+        #[arg(
+            long,
+            conflicts_with = "password_file",
+            required_unless_present = "password_file"
+        )]
+        generate: bool,
+        /// Read the password from this file (its first line); `-` reads standard input.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Each account's version, state, last commit and what it waits for.
+    Status {
+        /// Only this employee (id or e-mail).
+        #[arg(long)]
+        employee: Option<String>,
+    },
+    /// Run the due directory steps once (the server's worker does this on its own).
+    Advance,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkstationsCommand {
+    /// Every workstation with its status.
+    List,
+    /// Approve a registered workstation.
+    Approve {
+        /// Workstation id.
+        id: String,
+    },
+    /// Revoke a workstation for good.
+    Revoke {
+        /// Workstation id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Write a new random key file (mode 0600) for `secrets.key_file`; refuses to overwrite.
+    NewKeyFile {
+        /// Where to write it.
+        path: PathBuf,
+    },
+    /// Load the configured key-encryption key and check it against the database.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,8 +7,8 @@
 //! | 2 | usage error (bad flags or arguments) |
 //! | 3 | configuration error (file, environment or flags) |
 //! | 4 | not found |
-//! | 5 | conflict: already exists, a key status that does not allow the operation, or a concurrent change |
-//! | 6 | invalid input, including a wrong, expired or exhausted activation code |
+//! | 5 | conflict: already exists, a key status that does not allow the operation, a concurrent change, or a rotation already under way |
+//! | 6 | invalid input, including a wrong, expired or exhausted activation code and a password the policy refuses |
 //! | 7 | database unavailable |
 //! | 8 | directory error (cannot connect, TLS, bind refused, group not found, search failed) |
 
@@ -42,17 +42,21 @@ impl From<Error> for Failure {
         let code = err.code();
         let exit_code = match code {
             ErrorCode::InvalidInput
+            | ErrorCode::PasswordPolicy
             | ErrorCode::WrongActivationCode
             | ErrorCode::ActivationCodeExpired
             | ErrorCode::ActivationAttemptsExhausted => INVALID_INPUT,
             ErrorCode::NotFound => NOT_FOUND,
-            ErrorCode::Conflict | ErrorCode::InvalidTransition | ErrorCode::ConcurrentChange => {
-                CONFLICT
-            }
+            ErrorCode::Conflict
+            | ErrorCode::InvalidTransition
+            | ErrorCode::ConcurrentChange
+            | ErrorCode::RotationInFlight
+            | ErrorCode::KeyNotHeld
+            | ErrorCode::WorkstationNotApproved => CONFLICT,
             ErrorCode::InvalidConfig => CONFIG,
             ErrorCode::Unavailable => UNAVAILABLE,
             ErrorCode::Directory => DIRECTORY,
-            ErrorCode::Unauthorized | ErrorCode::Internal => INTERNAL,
+            ErrorCode::Unauthorized | ErrorCode::Internal | ErrorCode::NotSupported => INTERNAL,
         };
         Self {
             code: code.as_str(),

@@ -26,7 +26,31 @@ pub(crate) async fn require_admin_token(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = request
+    let presented = bearer(&request).ok_or(Error::Unauthorized)?;
+    let token = state.keyward.tokens().verify(&presented).await?;
+    request.extensions_mut().insert(Authenticated(token));
+    Ok(next.run(request).await)
+}
+
+/// The workstation that authenticated an agent request.
+#[derive(Debug, Clone)]
+pub(crate) struct AgentCaller(pub keyward_service::Workstation);
+
+/// Lets an agent request through with `Authorization: Bearer <workstation credential>`; whether
+/// the workstation is approved is checked by each operation (a pending one may ask its status).
+pub(crate) async fn require_workstation(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = bearer(&request).ok_or(Error::Unauthorized)?;
+    let ws = state.keyward.agent().authenticate(&presented).await?;
+    request.extensions_mut().insert(AgentCaller(ws));
+    Ok(next.run(request).await)
+}
+
+fn bearer(request: &Request) -> Option<String> {
+    request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -34,10 +58,6 @@ pub(crate) async fn require_admin_token(
             let (scheme, token) = value.split_once(' ')?;
             scheme
                 .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
+                .then(|| token.trim().to_owned())
         })
-        .ok_or(Error::Unauthorized)?;
-    let token = state.keyward.tokens().verify(presented).await?;
-    request.extensions_mut().insert(Authenticated(token));
-    Ok(next.run(request).await)
 }

@@ -47,7 +47,11 @@ impl From<Error> for ApiError {
             ErrorCode::Conflict | ErrorCode::InvalidTransition | ErrorCode::ConcurrentChange => {
                 StatusCode::CONFLICT
             }
+            ErrorCode::KeyNotHeld | ErrorCode::RotationInFlight => StatusCode::CONFLICT,
+            ErrorCode::WorkstationNotApproved => StatusCode::FORBIDDEN,
+            ErrorCode::NotSupported => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::InvalidInput
+            | ErrorCode::PasswordPolicy
             | ErrorCode::WrongActivationCode
             | ErrorCode::ActivationCodeExpired
             | ErrorCode::ActivationAttemptsExhausted => StatusCode::UNPROCESSABLE_ENTITY,
@@ -58,7 +62,10 @@ impl From<Error> for ApiError {
         };
         // A directory failure says what to fix (unreachable, TLS, bind refused, group missing)
         // and never holds a secret, so it is shown; other 5xx details go to the log only.
-        let message = if status.is_server_error() && code != ErrorCode::Directory {
+        let message = if status.is_server_error()
+            && code != ErrorCode::Directory
+            && code != ErrorCode::NotSupported
+        {
             // The detail may name hosts, files or SQL; it goes to the log, not to the client.
             tracing::error!(code = code.as_str(), error = %err, "request failed");
             match code {

@@ -75,3 +75,46 @@ pub(crate) fn spawn_mailer(keyward: Keyward) -> Option<JoinHandle<()>> {
         }
     }))
 }
+
+/// Starts the rotation worker when a key-encryption key is configured: it runs the due
+/// directory steps every `passwords.poll_interval_secs` (at once when an agent acknowledged a
+/// candidate), and once an hour starts the rotations that `max_password_age_days` makes due.
+/// Several servers may run it: each directory step is claimed by one worker at a time.
+pub(crate) fn spawn_rotation(
+    keyward: Keyward,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) -> Option<JoinHandle<()>> {
+    let secrets = &keyward.settings().secrets;
+    if secrets.key_file.is_none() && secrets.passphrase_env.is_none() {
+        tracing::info!("no key-encryption key configured: password rotation is off");
+        return None;
+    }
+    let every = Duration::from_secs(keyward.settings().passwords.poll_interval_secs.max(1));
+    Some(tokio::spawn(async move {
+        let mut last_expiry_check: Option<Instant> = None;
+        loop {
+            if last_expiry_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                match keyward.passwords().rotate_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(started = n, "rotations started for expired passwords"),
+                    Err(e) => tracing::warn!(error = %e, "expired-password check failed"),
+                }
+                last_expiry_check = Some(Instant::now());
+            }
+            match keyward.passwords().advance_due().await {
+                Ok(r) if r.committed + r.refused + r.retried > 0 => tracing::info!(
+                    committed = r.committed,
+                    refused = r.refused,
+                    retried = r.retried,
+                    "rotation directory steps"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "rotation worker pass failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = wake.notified() => {}
+            }
+        }
+    }))
+}

@@ -11,17 +11,18 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::require_admin_token;
+use crate::auth::{require_admin_token, require_workstation};
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
 use crate::openapi::ApiDoc;
-use crate::routes::{employees, health, invitations, keys, meta, sync};
+use crate::routes::{agent, employees, health, invitations, keys, meta, sync, workstations};
 use crate::state::AppState;
 
 /// The route sets: public (health, metrics, this document) and admin (everything else).
 pub(crate) struct RouteSets {
     pub public: OpenApiRouter<AppState>,
     pub admin: OpenApiRouter<AppState>,
+    pub agent: OpenApiRouter<AppState>,
 }
 
 pub(crate) fn route_sets() -> RouteSets {
@@ -31,7 +32,8 @@ pub(crate) fn route_sets() -> RouteSets {
         .routes(routes!(health::metrics))
         .routes(routes!(meta::openapi_json))
         .routes(routes!(invitations::enroll_page))
-        .routes(routes!(invitations::accept_invitation));
+        .routes(routes!(invitations::accept_invitation))
+        .routes(routes!(agent::register));
     let admin = OpenApiRouter::new()
         .routes(routes!(
             employees::list_employees,
@@ -56,26 +58,58 @@ pub(crate) fn route_sets() -> RouteSets {
         .routes(routes!(sync::get_run))
         .routes(routes!(invitations::list_invitations))
         .routes(routes!(invitations::resend_invitation))
-        .routes(routes!(invitations::revoke_invitation));
-    RouteSets { public, admin }
+        .routes(routes!(invitations::revoke_invitation))
+        .routes(routes!(workstations::list_workstations))
+        .routes(routes!(workstations::approve_workstation))
+        .routes(routes!(workstations::revoke_workstation))
+        .routes(routes!(workstations::password_status))
+        .routes(routes!(workstations::rotate_passwords));
+    let agent = OpenApiRouter::new()
+        .routes(routes!(agent::me))
+        .routes(routes!(agent::seen))
+        .routes(routes!(agent::activate))
+        .routes(routes!(agent::lock))
+        .routes(routes!(agent::pending))
+        .routes(routes!(agent::ack))
+        .routes(routes!(agent::user_password));
+    RouteSets {
+        public,
+        admin,
+        agent,
+    }
 }
 
 /// Every route, for the OpenAPI document.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    let RouteSets { public, admin } = route_sets();
-    public.merge(admin)
+    let RouteSets {
+        public,
+        admin,
+        agent,
+    } = route_sets();
+    public.merge(admin).merge(agent)
 }
 
 /// The complete application: routes, authentication, metrics, and a JSON 404 for the rest.
 pub fn app(keyward: Keyward) -> Router {
+    app_with_wake(keyward, Arc::new(tokio::sync::Notify::new()))
+}
+
+/// [`app`] whose agent acknowledgements wake `rotation_wake` (the rotation worker).
+pub(crate) fn app_with_wake(keyward: Keyward, rotation_wake: Arc<tokio::sync::Notify>) -> Router {
     let state = AppState {
         keyward: Arc::new(keyward),
         metrics: Arc::new(Metrics::new()),
         openapi_json: Arc::new(crate::openapi::openapi_document()),
+        rotation_wake,
     };
-    let RouteSets { public, admin } = route_sets();
+    let RouteSets {
+        public,
+        admin,
+        agent,
+    } = route_sets();
     let admin = admin.route_layer(from_fn_with_state(state.clone(), require_admin_token));
-    let (router, _) = public.merge(admin).split_for_parts();
+    let agent = agent.route_layer(from_fn_with_state(state.clone(), require_workstation));
+    let (router, _) = public.merge(admin).merge(agent).split_for_parts();
     router
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), track))
@@ -101,13 +135,23 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend, "keyward-server listening on http://{addr}");
+    let secrets = &settings.secrets;
+    if secrets.key_file.is_some() || secrets.passphrase_env.is_some() {
+        let fingerprint = keyward
+            .check_secrets()
+            .await
+            .context("cannot load the key-encryption key")?;
+        tracing::info!(fingerprint, "key-encryption key loaded");
+    }
+    let wake = Arc::new(tokio::sync::Notify::new());
     let scheduler = crate::scheduler::spawn(keyward.clone());
     let mailer = crate::scheduler::spawn_mailer(keyward.clone());
-    let served = axum::serve(listener, app(keyward))
+    let rotation = crate::scheduler::spawn_rotation(keyward.clone(), wake.clone());
+    let served = axum::serve(listener, app_with_wake(keyward, wake))
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error");
-    for task in [scheduler, mailer].into_iter().flatten() {
+    for task in [scheduler, mailer, rotation].into_iter().flatten() {
         task.abort();
     }
     served?;

@@ -13,4 +13,7 @@ pub(crate) struct AppState {
     pub metrics: Arc<Metrics>,
     /// The OpenAPI document, serialized once at start-up.
     pub openapi_json: Arc<String>,
+    /// Wakes the rotation worker when a key acknowledged a candidate, so the directory step
+    /// follows at once instead of at the next poll.
+    pub rotation_wake: Arc<tokio::sync::Notify>,
 }

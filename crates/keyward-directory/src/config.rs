@@ -77,6 +77,16 @@ pub struct DirectoryConfig {
     /// Send an invitation e-mail to each employee a sync of this directory creates.
     #[serde(default)]
     pub invite_new_employees: bool,
+    /// How passwords of this directory's accounts are generated and checked (`[directories.password_policy]`).
+    #[serde(default)]
+    pub password_policy: keyward_password::PasswordPolicy,
+    /// Days after which a password keyward committed is rotated again; 0 turns it off.
+    #[serde(default = "default_max_password_age")]
+    pub max_password_age_days: u32,
+}
+
+fn default_max_password_age() -> u32 {
+    28
 }
 
 fn yes() -> bool {
@@ -119,6 +129,8 @@ impl DirectoryConfig {
             operation_timeout_secs: default_operation_timeout(),
             membership: MembershipMethod::Auto,
             invite_new_employees: false,
+            password_policy: keyward_password::PasswordPolicy::default(),
+            max_password_age_days: default_max_password_age(),
         }
     }
 
@@ -155,6 +167,9 @@ impl DirectoryConfig {
         if self.connect_timeout_secs == 0 || self.operation_timeout_secs == 0 {
             return Err(fail("timeouts must be at least 1 second".into()));
         }
+        self.password_policy
+            .check()
+            .map_err(|e| fail(format!("password_policy: {e}")))?;
         Ok(())
     }
 }

@@ -42,6 +42,19 @@ pub enum Error {
         "cannot open sealed value: wrong key-encryption key, altered data, or a value sealed for another row or purpose"
     )]
     CannotOpen,
+    /// A password policy that cannot produce a password passing itself and Active Directory
+    /// complexity. The text names every problem, separated by "; ".
+    #[error("invalid password policy: {0}")]
+    InvalidPolicy(String),
+    /// Every candidate the generator drew missed a class or contained an account name; this
+    /// takes a policy with almost nothing left to draw from, or names that cover its alphabet.
+    #[error(
+        "no generated password met the policy and avoided the account names in {attempts} attempts; exclude fewer characters or lengthen the password"
+    )]
+    GenerationFailed {
+        /// How many candidates were drawn and thrown away.
+        attempts: u32,
+    },
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,

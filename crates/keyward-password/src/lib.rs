@@ -12,6 +12,15 @@
 //! that a ciphertext copied to another row or used for another purpose fails to open instead of
 //! being accepted. A wrong key or a changed byte is an [`Error::CannotOpen`], never garbage.
 //!
+//! Passwords follow a per-directory [`PasswordPolicy`]. [`PasswordPolicy::generate`] draws
+//! every character from the policy's alphabet by rejection sampling on CSPRNG bytes, so no
+//! character is likelier than another, and throws away whole candidates that miss an enabled
+//! class or contain the account's names; at least three classes are always enabled, so
+//! generated passwords also meet Active Directory complexity. [`PasswordPolicy::validate`]
+//! checks a password a person gives against the minimum length and the complexity rules
+//! (three character categories, neither the sAMAccountName nor a display-name token) and
+//! reports every broken rule as a [`Violation`] whose message never quotes the password.
+//!
 //! ```
 //! use keyward_password::{Kek, SealContext};
 //! use ring::rand::SystemRandom;
@@ -26,13 +35,19 @@
 //! ```
 
 mod error;
+mod generate;
 mod hex;
 mod kek;
+mod policy;
 mod seal;
 mod secret;
 
 pub use error::{Error, Result};
 pub use hex::{lower_hex, sha256_hex};
 pub use kek::{KDF_ITERATIONS, Kek, MIN_PASSPHRASE_CHARS};
+pub use policy::{
+    AccountNames, MAX_PASSWORD_CHARS, MIN_GENERATED_CHARS, PasswordPolicy, PolicyViolations,
+    SYMBOLS, Violation,
+};
 pub use seal::{SealContext, Sealed};
 pub use secret::{SecretBytes, SecretString};

@@ -13,6 +13,8 @@ pub enum Actor {
     Token(TokenName),
     /// The server itself (scheduler, start-up).
     System,
+    /// A workstation agent (by workstation id).
+    Workstation(uuid::Uuid),
 }
 
 impl fmt::Display for Actor {
@@ -21,6 +23,7 @@ impl fmt::Display for Actor {
             Self::Cli => f.write_str("cli"),
             Self::Token(name) => write!(f, "token:{name}"),
             Self::System => f.write_str("system"),
+            Self::Workstation(id) => write!(f, "workstation:{id}"),
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct Settings {
     pub sync: SyncSettings,
     /// Outgoing mail: invitations and notifications.
     pub mail: MailSettings,
+    /// The key-encryption key that seals stored passwords.
+    pub secrets: SecretsSettings,
+    /// Password rotation.
+    pub passwords: PasswordSettings,
     /// The directories (AD domains) keyward reads: `[[directories]]` tables in the file.
     pub directories: Vec<keyward_directory::DirectoryConfig>,
 }
@@ -154,6 +158,52 @@ impl Default for SyncSettings {
     }
 }
 
+/// Where the key-encryption key comes from (`[secrets]`): exactly one of a key file (made by
+/// `keyward secrets new-key-file`) or a passphrase in an environment variable, stretched with
+/// PBKDF2. Without either, everything else works but passwords cannot be rotated.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsSettings {
+    /// A file holding the key (base64 of 32 random bytes), readable only by keyward.
+    pub key_file: Option<std::path::PathBuf>,
+    /// The name of an environment variable holding a passphrase (at least 12 characters).
+    pub passphrase_env: Option<String>,
+}
+
+/// Password rotation (`[passwords]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    /// Seconds between two passes of the server's rotation worker.
+    pub poll_interval_secs: u64,
+    /// Seconds a worker holds a directory step; a crashed worker's step is taken over after it.
+    pub claim_secs: u64,
+    /// First retry delay after a transient directory error; doubles up to `retry_max_secs`.
+    pub retry_base_secs: u64,
+    /// Longest retry delay.
+    pub retry_max_secs: u64,
+    /// Directory attempts before a rotation is given up and the key rolled back.
+    pub max_attempts: u32,
+    /// A rotation waiting longer than this for its key is reported as overdue.
+    pub key_wait_warn_hours: u32,
+    /// Mail the employee when a rotation commits (never the password).
+    pub notify_rotated: bool,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval_secs: 5,
+            claim_secs: 120,
+            retry_base_secs: 30,
+            retry_max_secs: 900,
+            max_attempts: 8,
+            key_wait_warn_hours: 72,
+            notify_rotated: true,
+        }
+    }
+}
+
 /// Hardware-key rules (`[keys]` in the file, `KEYWARD_KEYS__<NAME>` in the environment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -189,6 +239,8 @@ impl Default for Settings {
             keys: KeySettings::default(),
             sync: SyncSettings::default(),
             mail: MailSettings::default(),
+            secrets: SecretsSettings::default(),
+            passwords: PasswordSettings::default(),
             directories: Vec::new(),
         }
     }
@@ -241,6 +293,23 @@ impl Settings {
         if self.sync.max_removal_percent > 100 {
             return Err(Error::Config(
                 "key `sync.max_removal_percent`: must be 0 to 100".into(),
+            ));
+        }
+        if self.secrets.key_file.is_some() && self.secrets.passphrase_env.is_some() {
+            return Err(Error::Config(
+                "keys `secrets.key_file` and `secrets.passphrase_env`: set one, not both".into(),
+            ));
+        }
+        let p = &self.passwords;
+        if p.poll_interval_secs == 0
+            || p.claim_secs == 0
+            || p.retry_base_secs == 0
+            || p.max_attempts == 0
+        {
+            return Err(Error::Config(
+                "keys `passwords.poll_interval_secs`, `passwords.claim_secs` and \
+                 `passwords.retry_base_secs`, `passwords.max_attempts` must be at least 1"
+                    .into(),
             ));
         }
         let mut names = std::collections::HashSet::new();

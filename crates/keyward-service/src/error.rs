@@ -29,6 +29,16 @@ pub enum ErrorCode {
     ActivationAttemptsExhausted,
     /// A directory (LDAP/AD) could not be reached or refused an operation.
     Directory,
+    /// The workstation is registered but not (or no longer) approved.
+    WorkstationNotApproved,
+    /// The key is held by another workstation (or by none).
+    KeyNotHeld,
+    /// The account already has a password rotation under way.
+    RotationInFlight,
+    /// A given password breaks the directory's password policy.
+    PasswordPolicy,
+    /// The operation is not supported.
+    NotSupported,
     /// Anything else; details are in the log, not in the message.
     Internal,
 }
@@ -49,6 +59,11 @@ impl ErrorCode {
             Self::ActivationCodeExpired => "activation_code_expired",
             Self::ActivationAttemptsExhausted => "activation_attempts_exhausted",
             Self::Directory => "directory_error",
+            Self::WorkstationNotApproved => "workstation_not_approved",
+            Self::KeyNotHeld => "key_not_held",
+            Self::RotationInFlight => "rotation_in_flight",
+            Self::PasswordPolicy => "password_policy",
+            Self::NotSupported => "not_supported",
             Self::Internal => "internal",
         }
     }
@@ -121,6 +136,21 @@ pub enum Error {
     /// A directory operation failed; the message says what to do.
     #[error("{0}")]
     Directory(#[from] keyward_directory::Error),
+    /// The workstation may not use the agent API (yet).
+    #[error("{0}")]
+    WorkstationNotApproved(String),
+    /// The key is not held by the calling workstation.
+    #[error("{0}")]
+    KeyNotHeld(String),
+    /// The account already has a rotation under way.
+    #[error("{0}")]
+    RotationInFlight(String),
+    /// A given password breaks the policy; the message lists each broken rule.
+    #[error("{0}")]
+    PasswordPolicy(String),
+    /// The operation is not supported.
+    #[error("{0}")]
+    NotSupported(String),
     /// Anything else.
     #[error("internal error: {source}")]
     Internal {
@@ -146,6 +176,11 @@ impl Error {
             Self::ActivationCodeExpired => ErrorCode::ActivationCodeExpired,
             Self::ActivationAttemptsExhausted => ErrorCode::ActivationAttemptsExhausted,
             Self::Directory(_) => ErrorCode::Directory,
+            Self::WorkstationNotApproved(_) => ErrorCode::WorkstationNotApproved,
+            Self::KeyNotHeld(_) => ErrorCode::KeyNotHeld,
+            Self::RotationInFlight(_) => ErrorCode::RotationInFlight,
+            Self::PasswordPolicy(_) => ErrorCode::PasswordPolicy,
+            Self::NotSupported(_) => ErrorCode::NotSupported,
             Self::Internal { .. } => ErrorCode::Internal,
         }
     }

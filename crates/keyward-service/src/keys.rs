@@ -6,9 +6,10 @@
 //! concurrent operations on one key exactly one wins; the other gets
 //! [`Error::ConcurrentChange`].
 //!
-//! Effects that belong to later work are recorded, not faked: `start_first_rotation` and
-//! `rotate_held_passwords` appear in the audit record's `follow_ups` until the rotation engine
-//! exists, and there are no pending deliveries to drop before the agent API exists.
+//! Effects on passwords are stored in the same transaction as the key change: an activation
+//! starts the first rotation of the owner's rotation-group accounts (PRODUCT.md §3), a
+//! deactivation drops what was in flight to the key, and marking a key compromised rotates
+//! every password it held straight in the directory, so whoever has the key loses access.
 
 use std::collections::HashMap;
 
@@ -17,10 +18,13 @@ use keyward_keys::{
     Reason, Transition, transition,
 };
 use keyward_model::{AuditRecord, Employee, EmployeeId, EmployeeStatus, NewAuditRecord};
-use keyward_store::{CodeChange, KeyChange, KeyState, Store, StoredCode};
+use keyward_store::{CodeChange, KeyChange, KeyState, PasswordWrite, Store, StoredCode};
 use ring::rand::SystemRandom;
 use serde_json::json;
 
+use crate::passwords::state::{self, Method};
+use crate::passwords::{NewPassword, PlanContext, account_subject, plan_rotation};
+use crate::secrets::KekCell;
 use crate::{Actor, Clock, Employees, Error, Result, Settings};
 
 /// A key with its owner, as shown to administrators.
@@ -47,14 +51,21 @@ pub struct Keys<'a> {
     store: &'a Store,
     settings: &'a Settings,
     clock: &'a dyn Clock,
+    kek: &'a KekCell,
 }
 
 impl<'a> Keys<'a> {
-    pub(crate) fn new(store: &'a Store, settings: &'a Settings, clock: &'a dyn Clock) -> Self {
+    pub(crate) fn new(
+        store: &'a Store,
+        settings: &'a Settings,
+        clock: &'a dyn Clock,
+        kek: &'a KekCell,
+    ) -> Self {
         Self {
             store,
             settings,
             clock,
+            kek,
         }
     }
 
@@ -307,7 +318,8 @@ impl<'a> Keys<'a> {
         let mut wipe_pending = key.wipe_pending;
         let mut code = CodeChange::Keep;
         let mut issued: Option<ActivationCode> = None;
-        let mut follow_ups: Vec<&str> = Vec::new();
+        let mut follow_ups: Vec<String> = Vec::new();
+        let mut passwords: Vec<PasswordWrite> = Vec::new();
         let mut deleted = false;
         for effect in &t.effects {
             match effect {
@@ -329,13 +341,25 @@ impl<'a> Keys<'a> {
                 }
                 Effect::QueueWipe => wipe_pending = true,
                 Effect::DropPendingDeliveries => wipe_pending = false,
-                Effect::StartFirstRotation => follow_ups.push("start_first_rotation"),
-                Effect::RotateHeldPasswords => follow_ups.push("rotate_held_passwords"),
+                Effect::StartFirstRotation => {
+                    let owner = owner.ok_or_else(|| Error::Internal {
+                        source: "an activation without an owner".into(),
+                    })?;
+                    self.first_rotations(key, owner, actor, now, &mut passwords, &mut follow_ups)
+                        .await?;
+                }
+                Effect::RotateHeldPasswords => {
+                    self.rotate_held(key, actor, now, &mut passwords, &mut follow_ups)
+                        .await?;
+                }
                 Effect::DeleteKey => deleted = true,
             }
         }
         if t.event == EventKind::ConfirmWipe {
             wipe_pending = false;
+        }
+        if t.to == Some(KeyStatus::Deactivated) {
+            self.detach(key, actor, now, &mut passwords).await?;
         }
         let description = match event {
             Event::Suspend { description } if !description.is_empty() => Some(description.clone()),
@@ -391,6 +415,7 @@ impl<'a> Keys<'a> {
             audit,
             now,
             notify,
+            passwords,
         };
         let after = self.store.apply_key_change(&change).await?;
         Ok((after, issued))
@@ -453,6 +478,158 @@ impl<'a> Keys<'a> {
                 Err(Error::ActivationAttemptsExhausted)
             }
         }
+    }
+}
+
+impl Keys<'_> {
+    /// Starts the first rotation of each rotation-group account of the key's new owner.
+    async fn first_rotations(
+        &self,
+        key: &Key,
+        owner: EmployeeId,
+        actor: &Actor,
+        now: chrono::DateTime<chrono::Utc>,
+        writes: &mut Vec<PasswordWrite>,
+        follow_ups: &mut Vec<String>,
+    ) -> Result<()> {
+        let ctx = PlanContext {
+            store: self.store,
+            settings: self.settings,
+            kek: self.kek,
+            now,
+        };
+        for account in self.store.accounts_of(owner).await? {
+            if !account.in_rotation_group || !account.enabled || account.missing_since.is_some() {
+                continue;
+            }
+            let row = self
+                .store
+                .account_password(account.directory.as_str(), account.object_guid)
+                .await?;
+            let planned = plan_rotation(
+                &ctx,
+                &account,
+                row.as_ref(),
+                Some(key.serial.to_string()),
+                NewPassword::Generate,
+                "key_activation",
+                Method::Reset,
+                actor,
+            )
+            .await;
+            match planned {
+                Ok(write) => writes.push(write),
+                // The activation stands; the rotation is reported, not silently skipped.
+                Err(e @ (Error::Config(_) | Error::RotationInFlight(_))) => {
+                    tracing::warn!(
+                        key = %key.serial,
+                        account = %account.object_guid,
+                        "first rotation not started: {e}"
+                    );
+                    follow_ups.push(format!(
+                        "first rotation of {}/{} not started: {e}",
+                        account.directory,
+                        account.sam_account_name.as_deref().unwrap_or("?")
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// A deactivated key no longer holds its accounts: drop what was in flight to it.
+    async fn detach(
+        &self,
+        key: &Key,
+        actor: &Actor,
+        now: chrono::DateTime<chrono::Utc>,
+        writes: &mut Vec<PasswordWrite>,
+    ) -> Result<()> {
+        for row in self
+            .store
+            .account_passwords(Some(key.serial.as_str()))
+            .await?
+        {
+            let cancelled = row.state.pending.is_some();
+            writes.push(PasswordWrite {
+                directory: row.directory.clone(),
+                object_guid: row.object_guid,
+                expected_row_version: Some(row.row_version),
+                state: state::detached(&row.state, "cancelled: the key was deactivated"),
+                audit: vec![keyward_model::NewAuditRecord {
+                    actor: actor.to_string(),
+                    action: "password.detached_from_key".into(),
+                    subject: account_subject(&row.directory, row.object_guid),
+                    detail: json!({ "key": key.serial.as_str(), "rotation_cancelled": cancelled }),
+                    at: now,
+                }],
+                notify: None,
+                now,
+            });
+        }
+        Ok(())
+    }
+
+    /// A compromised key's passwords are replaced in the directory with values no key gets.
+    async fn rotate_held(
+        &self,
+        key: &Key,
+        actor: &Actor,
+        now: chrono::DateTime<chrono::Utc>,
+        writes: &mut Vec<PasswordWrite>,
+        follow_ups: &mut Vec<String>,
+    ) -> Result<()> {
+        let ctx = PlanContext {
+            store: self.store,
+            settings: self.settings,
+            kek: self.kek,
+            now,
+        };
+        for row in self
+            .store
+            .account_passwords(Some(key.serial.as_str()))
+            .await?
+        {
+            let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
+                continue;
+            };
+            // Whatever was in flight is dropped first: the new candidate replaces it.
+            let mut base = row.clone();
+            base.state = state::detached(&row.state, "replaced: the key was compromised");
+            match plan_rotation(
+                &ctx,
+                &account,
+                Some(&base),
+                None,
+                NewPassword::Generate,
+                "key_compromised",
+                Method::Reset,
+                actor,
+            )
+            .await
+            {
+                Ok(write) => writes.push(write),
+                Err(e @ Error::Config(_)) => {
+                    follow_ups.push(format!(
+                        "password of {}/{} not rotated: {e}",
+                        account.directory,
+                        account.sam_account_name.as_deref().unwrap_or("?")
+                    ));
+                    writes.push(PasswordWrite {
+                        directory: row.directory.clone(),
+                        object_guid: row.object_guid,
+                        expected_row_version: Some(row.row_version),
+                        state: base.state,
+                        audit: Vec::new(),
+                        notify: None,
+                        now,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 

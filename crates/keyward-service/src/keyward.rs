@@ -14,6 +14,7 @@ pub struct Keyward {
     store: Store,
     settings: Settings,
     clock: Arc<dyn Clock>,
+    kek: crate::secrets::KekCell,
 }
 
 /// What `migrate` found and did.
@@ -40,6 +41,7 @@ impl Keyward {
             store,
             settings: settings.clone(),
             clock: Arc::new(SystemClock),
+            kek: crate::secrets::KekCell::default(),
         })
     }
 
@@ -98,7 +100,24 @@ impl Keyward {
 
     /// Hardware-key operations.
     pub fn keys(&self) -> Keys<'_> {
-        Keys::new(&self.store, &self.settings, self.clock.as_ref())
+        Keys::new(&self.store, &self.settings, self.clock.as_ref(), &self.kek)
+    }
+
+    /// Password rotation: requests, status and the directory step.
+    pub fn passwords(&self) -> crate::Passwords<'_> {
+        crate::Passwords::new(&self.store, &self.settings, self.clock.as_ref(), &self.kek)
+    }
+
+    /// Workstations and the agent API's operations.
+    pub fn agent(&self) -> crate::Agent<'_> {
+        crate::Agent::new(&self.store, &self.settings, self.clock.as_ref(), &self.kek)
+    }
+
+    /// Loads and checks the key-encryption key now (the server does at start when one is
+    /// configured, so a wrong key is refused at once).
+    pub async fn check_secrets(&self) -> Result<String> {
+        let kek = self.kek.get(&self.settings, &self.store).await?;
+        Ok(kek.fingerprint().to_owned())
     }
 
     /// Admin API token operations.

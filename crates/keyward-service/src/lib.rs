@@ -21,6 +21,7 @@
 //! ```
 
 mod actor;
+mod agent;
 mod clock;
 pub mod config;
 mod directories;
@@ -29,19 +30,27 @@ mod error;
 mod keys;
 mod keyward;
 mod mail;
+mod passwords;
+pub(crate) mod secrets;
 mod sync;
 mod tokens;
 
 pub use actor::Actor;
+pub use agent::{AccountDelivery, AckItem, Agent, PendingWork, UserChange};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    KeySettings, LogFormat, MailSettings, Overrides, Settings, SmtpSecurity, SyncSettings,
+    KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings, SecretsSettings, Settings,
+    SmtpSecurity, SyncSettings,
 };
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
 pub use error::{Error, ErrorCode, Result};
 pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport};
+pub use keyward_password::SecretString;
+pub use keyward_store::Workstation;
 pub use mail::{EnrollView, InvitationView, Mail, SendReport};
+pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
+pub use secrets::write_new_key_file;
 pub use sync::{ConflictReport, Outcome, Progress, Skipped, SyncOptions, SyncReport, SyncRuns};
 pub use tokens::Tokens;

@@ -37,6 +37,19 @@ impl Store {
         Ok(grouped)
     }
 
+    /// One directory account.
+    pub async fn account(
+        &self,
+        directory: &str,
+        object_guid: uuid::Uuid,
+    ) -> Result<Option<DirectoryAccount>> {
+        directory_account::Entity::find_by_id((directory.to_owned(), object_guid))
+            .one(&self.db)
+            .await?
+            .map(account_to_model)
+            .transpose()
+    }
+
     /// The directory accounts of an employee, by directory then objectGUID.
     pub async fn accounts_of(&self, id: EmployeeId) -> Result<Vec<DirectoryAccount>> {
         let rows = directory_account::Entity::find()

@@ -74,6 +74,9 @@ pub struct KeyChange {
     pub now: DateTime<Utc>,
     /// A notification to queue in the same transaction.
     pub notify: Option<crate::NewMessage>,
+    /// Password-state writes that belong to the step (a first rotation started by an
+    /// activation, rotations dropped by a deactivation), in the same transaction.
+    pub passwords: Vec<crate::PasswordWrite>,
 }
 
 impl Store {
@@ -202,9 +205,26 @@ impl Store {
         if let Some(message) = &change.notify {
             crate::outbox::insert_message(&txn, message, change.now).await?;
         }
+        for write in &change.passwords {
+            crate::passwords::save_on(&txn, write).await?;
+        }
         let after = key::Entity::find_by_id(serial.to_owned()).one(&txn).await?;
         txn.commit().await?;
         after.as_ref().map(to_model).transpose()
+    }
+}
+
+impl Store {
+    /// Records that `workstation` reported the key: it holds the key from now on. Not a
+    /// lifecycle step, so the key's version does not move.
+    pub async fn link_key(&self, serial: &KeySerial, workstation: &str) -> Result<bool> {
+        let affected = key::Entity::update_many()
+            .col_expr(key::Column::LinkedWorkstation, Expr::value(workstation))
+            .filter(key::Column::Serial.eq(serial.as_str()))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        Ok(affected == 1)
     }
 }
 

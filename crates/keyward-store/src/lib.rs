@@ -33,13 +33,19 @@ mod error;
 mod keys;
 pub mod migration;
 mod outbox;
+mod passwords;
 mod settings;
 mod sync;
 mod tokens;
+mod workstations;
 
 pub use connect::{Backend, Store};
 pub use error::{Error, Result};
 pub use keys::{CodeChange, KeyChange, KeyState, StoredCode};
 pub use outbox::{Invitation, NewInvitation, NewMessage, OutboxMessage};
+pub use passwords::{
+    AccountPassword, PasswordState, PasswordWrite, PendingRotation, RotationState,
+};
 pub use sync::{SyncCursor, SyncRunRecord, SyncWrite};
 pub use tokens::StoredToken;
+pub use workstations::Workstation;

@@ -5,6 +5,7 @@ mod employees;
 mod invitations;
 mod keys;
 mod migrate;
+mod passwords;
 mod sync;
 mod token;
 
@@ -29,6 +30,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Mail(cmd) => {
             invitations::mail(&open(&settings).await?, cmd, cli.global.output).await
         }
+        Command::Passwords(cmd) => {
+            passwords::run(&open(&settings).await?, cmd, cli.global.output).await
+        }
+        Command::Workstations(cmd) => {
+            passwords::workstations(&open(&settings).await?, cmd, cli.global.output).await
+        }
+        Command::Secrets(cmd) => passwords::secrets(&settings, cmd, cli.global.output).await,
         Command::Sync(args) => sync::run(&open(&settings).await?, args, cli.global.output).await,
         Command::Directory(cmd) => {
             directory::run(&Keyward::connect(&settings).await?, cmd, cli.global.output).await

@@ -1,5 +1,6 @@
 //! sea-orm entities. Private to this crate: they mirror tables, not the domain.
 
+pub(crate) mod account_password;
 pub(crate) mod activation_code;
 pub(crate) mod api_token;
 pub(crate) mod audit_log;
@@ -12,3 +13,4 @@ pub(crate) mod setting;
 pub(crate) mod sync_cursor;
 pub(crate) mod sync_lease;
 pub(crate) mod sync_run;
+pub(crate) mod workstation;

@@ -12,6 +12,7 @@ mod m20261125_000001_initial;
 mod m20261125_000002_keys;
 mod m20261125_000003_sync;
 mod m20261125_000004_outbox;
+mod m20261125_000005_passwords;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_keys::Migration),
             Box::new(m20261125_000003_sync::Migration),
             Box::new(m20261125_000004_outbox::Migration),
+            Box::new(m20261125_000005_passwords::Migration),
         ]
     }
 }

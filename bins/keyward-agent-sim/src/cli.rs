@@ -1,0 +1,191 @@
+//! The command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use reqwest::Url;
+
+/// A simulated workstation agent with simulated hardware keys, for tests and demos of
+/// keyward's agent API. Never use it with real keys: its state file holds passwords in clear.
+#[derive(Debug, Parser)]
+#[command(name = "keyward-agent-sim", version, propagate_version = true)]
+pub struct Cli {
+    /// keyward-server's base URL (plain HTTP).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWARD_AGENT_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_parser = parse_server
+    )]
+    pub server: Url,
+    /// The state file: the workstation's registration and the simulated keys (mode 0600).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWARD_AGENT_STATE",
+        default_value = "./keyward-agent-sim.json"
+    )]
+    pub state_file: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What the agent does.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register this workstation; an administrator must approve it before it can do anything else.
+    Register {
+        /// The workstation's name (1–128 printable characters).
+        #[arg(long)]
+        name: String,
+        /// Replace a registration the state file already holds.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show this workstation as the server sees it (works while pending, for polling).
+    Status,
+    /// Plug in a key (it joins the simulated keys), report it and activate it with its code.
+    Activate {
+        /// The key's serial number.
+        #[arg(value_parser = parse_serial)]
+        serial: String,
+        /// The activation code.
+        code: String,
+    },
+    /// One round for every simulated key: report it, fetch its work, apply it, acknowledge it.
+    Sync {
+        /// Apply and save, but do not acknowledge (a crash between the two).
+        #[arg(long)]
+        no_ack: bool,
+    },
+    /// Report a key locked by too many wrong PINs.
+    Lock {
+        /// The key's serial number.
+        #[arg(value_parser = parse_serial)]
+        serial: String,
+    },
+    /// The user changed an account's password on the key (and maybe in the domain).
+    ChangePassword {
+        /// The key's serial number.
+        #[arg(value_parser = parse_serial)]
+        serial: String,
+        /// The account's directory.
+        directory: String,
+        /// The account's objectGUID.
+        object_guid: String,
+        /// `key_only`: the key alone changed; `key_and_domain`: the new password goes to AD too.
+        #[arg(long, value_enum)]
+        mode: PasswordMode,
+        /// A file holding the new password (one trailing newline is ignored). Required for
+        /// `key_and_domain`; for `key_only` it is stored on the simulated key and never sent.
+        #[arg(long, required_if_eq("mode", "key_and_domain"))]
+        password_file: Option<PathBuf>,
+    },
+    /// Print a simulated key's memory, passwords included.
+    Dump {
+        /// The key's serial number.
+        #[arg(value_parser = parse_serial)]
+        serial: String,
+    },
+}
+
+/// How the user changed a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PasswordMode {
+    /// On the key alone.
+    #[value(name = "key_only")]
+    KeyOnly,
+    /// On the key and in the domain.
+    #[value(name = "key_and_domain")]
+    KeyAndDomain,
+}
+
+/// The server URL: plain HTTP only, since this build has no TLS.
+fn parse_server(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "only http:// URLs are supported (got {}://)",
+            url.scheme()
+        ));
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err("the URL needs a host".to_owned());
+    }
+    Ok(url)
+}
+
+/// A serial as the server normalizes it: trimmed, upper-cased, 1–64 letters, digits, `-`, `_`.
+/// Normalizing here keeps `hk-1` and `HK-1` one simulated key.
+pub fn parse_serial(raw: &str) -> Result<String, String> {
+    let serial = raw.trim();
+    if serial.is_empty() || serial.len() > 64 {
+        return Err("a serial is 1 to 64 characters long".to_owned());
+    }
+    if !serial
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("a serial has only letters, digits, '-' and '_'".to_owned());
+    }
+    Ok(serial.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command, PasswordMode, parse_serial};
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serials_are_normalized() {
+        assert_eq!(parse_serial(" hk-0001 ").unwrap(), "HK-0001");
+        assert!(parse_serial("").is_err());
+        assert!(parse_serial("HK/1").is_err());
+    }
+
+    #[test]
+    fn key_and_domain_needs_a_password_file() {
+        let base = [
+            "keyward-agent-sim",
+            "change-password",
+            "hk-1",
+            "corp1",
+            "9f1c",
+            "--mode",
+        ];
+        let key_only = Cli::try_parse_from(base.iter().chain(&["key_only"])).unwrap();
+        assert!(matches!(
+            key_only.command,
+            Command::ChangePassword {
+                mode: PasswordMode::KeyOnly,
+                password_file: None,
+                ..
+            }
+        ));
+        let missing = Cli::try_parse_from(base.iter().chain(&["key_and_domain"])).unwrap_err();
+        assert_eq!(missing.exit_code(), 2);
+        assert!(
+            Cli::try_parse_from(
+                base.iter()
+                    .chain(&["key_and_domain", "--password-file", "f"])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn only_plain_http_servers() {
+        let parse =
+            |url: &str| Cli::try_parse_from(["keyward-agent-sim", "--server", url, "status"]);
+        assert!(parse("http://127.0.0.1:9000/prefix").is_ok());
+        assert!(parse("https://keyward.example").is_err());
+        assert!(parse("not a url").is_err());
+    }
+}

@@ -1,0 +1,317 @@
+//! The HTTP client for `/api/v1/agent/`: one method per call of `docs/agent-api.md`.
+//!
+//! Every call but `register` carries `Authorization: Bearer <credential>`. Redirects are not
+//! followed: an agent has no reason to send its credential anywhere but the configured server.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::secret::Secret;
+use crate::wire::{
+    Ack, AckAnswer, ActivateRequest, LockRequest, PasswordChange, Pending, RegisterRequest,
+    Registered,
+};
+
+/// Connect and whole-request timeout.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The code of `403` for a pending or revoked workstation.
+const NOT_APPROVED: &str = "workstation_not_approved";
+
+/// A failed call.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The HTTP client could not be built.
+    Setup(reqwest::Error),
+    /// No answer: connection refused, timeout, broken body.
+    Network {
+        /// `METHOD /path`.
+        call: String,
+        /// Why.
+        source: reqwest::Error,
+    },
+    /// The server answered with an error status.
+    Server {
+        /// `METHOD /path`.
+        call: String,
+        /// The status.
+        status: StatusCode,
+        /// The error body's `code`, when it had one.
+        code: Option<String>,
+        /// The error body's `message`, or the start of the body.
+        message: String,
+    },
+    /// A success answer that is not what the contract says.
+    Decode {
+        /// `METHOD /path`.
+        call: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+impl ClientError {
+    /// `403 workstation_not_approved`: the workstation is pending or revoked.
+    pub fn is_not_approved(&self) -> bool {
+        matches!(self, Self::Server { status, code: Some(code), .. }
+            if *status == StatusCode::FORBIDDEN && code == NOT_APPROVED)
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Setup(source) => write!(f, "cannot build the HTTP client: {source}"),
+            Self::Network { call, source } => {
+                write!(f, "{call}: {source}")?;
+                // reqwest's own message names only the URL; the cause is in the chain.
+                let mut cause = std::error::Error::source(source);
+                while let Some(err) = cause {
+                    write!(f, ": {err}")?;
+                    cause = err.source();
+                }
+                Ok(())
+            }
+            Self::Server {
+                call,
+                status,
+                code: Some(code),
+                message,
+            } => write!(f, "{call} answered {status}: {code}: {message}"),
+            Self::Server {
+                call,
+                status,
+                code: None,
+                message,
+            } => write!(f, "{call} answered {status}: {message}"),
+            Self::Decode { call, source } => {
+                write!(f, "{call}: unexpected answer: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// The server's error body.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+/// A client for one server, with or without a credential.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    credential: Option<Secret>,
+}
+
+impl Client {
+    /// A client for `base`; `credential` is `None` only to register.
+    pub fn new(base: Url, credential: Option<Secret>) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("keyward-agent-sim/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientError::Setup)?;
+        Ok(Self {
+            http,
+            base,
+            credential,
+        })
+    }
+
+    /// `POST /api/v1/agent/register`.
+    pub async fn register(&self, name: &str) -> Result<Registered, ClientError> {
+        self.call(Method::POST, &["register"], Some(&RegisterRequest { name }))
+            .await
+    }
+
+    /// `GET /api/v1/agent/me`.
+    pub async fn me(&self) -> Result<Value, ClientError> {
+        self.call(Method::GET, &["me"], None::<&()>).await
+    }
+
+    /// `POST /api/v1/agent/keys/{serial}/seen`.
+    pub async fn seen(&self, serial: &str) -> Result<Value, ClientError> {
+        self.call(Method::POST, &["keys", serial, "seen"], None::<&()>)
+            .await
+    }
+
+    /// `POST /api/v1/agent/keys/{serial}/activate`.
+    pub async fn activate(&self, serial: &str, code: &str) -> Result<Value, ClientError> {
+        self.call(
+            Method::POST,
+            &["keys", serial, "activate"],
+            Some(&ActivateRequest { code }),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/agent/keys/{serial}/pending`.
+    pub async fn pending(&self, serial: &str) -> Result<Pending, ClientError> {
+        self.call(Method::GET, &["keys", serial, "pending"], None::<&()>)
+            .await
+    }
+
+    /// `POST /api/v1/agent/keys/{serial}/ack`.
+    pub async fn ack(&self, serial: &str, ack: &Ack) -> Result<AckAnswer, ClientError> {
+        self.call(Method::POST, &["keys", serial, "ack"], Some(ack))
+            .await
+    }
+
+    /// `POST /api/v1/agent/keys/{serial}/lock`.
+    pub async fn lock(&self, serial: &str, reason: &str) -> Result<Value, ClientError> {
+        self.call(
+            Method::POST,
+            &["keys", serial, "lock"],
+            Some(&LockRequest { reason }),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/agent/keys/{serial}/accounts/{directory}/{object_guid}/password`.
+    pub async fn change_password(
+        &self,
+        serial: &str,
+        directory: &str,
+        object_guid: &str,
+        change: &PasswordChange<'_>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            Method::POST,
+            &[
+                "keys",
+                serial,
+                "accounts",
+                directory,
+                object_guid,
+                "password",
+            ],
+            Some(change),
+        )
+        .await
+    }
+
+    /// `base` + `/api/v1/agent/` + `segments`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        // `parse_server` accepts only http URLs with a host, which can always be a base.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty()
+                .extend(["api", "v1", "agent"])
+                .extend(segments);
+        }
+        url
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
+        let url = self.url(segments);
+        let call = format!("{method} {}", url.path());
+        let mut request = self.http.request(method, url);
+        if let Some(credential) = &self.credential {
+            request = request.bearer_auth(credential.expose());
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let network = |source| ClientError::Network {
+            call: call.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(network)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(network)?;
+        if !status.is_success() {
+            return Err(server_error(call, status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode { call, source })
+    }
+}
+
+/// The error of a non-success answer: the server's `{code, message}` when it sent one.
+fn server_error(call: String, status: StatusCode, body: &[u8]) -> ClientError {
+    if let Ok(ErrorBody { code, message }) = serde_json::from_slice(body) {
+        return ClientError::Server {
+            call,
+            status,
+            code: Some(code),
+            message,
+        };
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let message = if text.is_empty() {
+        "no error body".to_owned()
+    } else {
+        text.chars().take(200).collect()
+    };
+    ClientError::Server {
+        call,
+        status,
+        code: None,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::{StatusCode, Url};
+
+    use super::{Client, server_error};
+
+    #[test]
+    fn urls_keep_a_prefix_and_encode_segments() {
+        let client = Client::new(Url::parse("http://127.0.0.1:9/keyward/").unwrap(), None).unwrap();
+        let url = client.url(&["keys", "HK-1", "accounts", "corp1", "a/b c", "password"]);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/keyward/api/v1/agent/keys/HK-1/accounts/corp1/a%2Fb%20c/password"
+        );
+        let client = Client::new(Url::parse("http://127.0.0.1:9").unwrap(), None).unwrap();
+        assert_eq!(
+            client.url(&["me"]).as_str(),
+            "http://127.0.0.1:9/api/v1/agent/me"
+        );
+    }
+
+    #[test]
+    fn error_bodies_keep_the_server_code() {
+        let err = server_error(
+            "GET /api/v1/agent/keys/HK-1/pending".into(),
+            StatusCode::FORBIDDEN,
+            br#"{"code": "workstation_not_approved", "message": "the workstation is pending"}"#,
+        );
+        assert!(err.is_not_approved());
+        assert_eq!(
+            err.to_string(),
+            "GET /api/v1/agent/keys/HK-1/pending answered 403 Forbidden: workstation_not_approved: the workstation is pending"
+        );
+        let err = server_error("GET /x".into(), StatusCode::BAD_GATEWAY, b"");
+        assert!(!err.is_not_approved());
+        assert_eq!(
+            err.to_string(),
+            "GET /x answered 502 Bad Gateway: no error body"
+        );
+        let err = server_error(
+            "POST /x".into(),
+            StatusCode::CONFLICT,
+            br#"{"code": "key_not_held", "message": "report the key with seen first"}"#,
+        );
+        assert!(!err.is_not_approved());
+    }
+}

@@ -1,0 +1,303 @@
+//! The commands: each loads the state file, calls the server and prints one JSON document.
+
+use std::path::Path;
+
+use reqwest::Url;
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, PasswordMode};
+use crate::client::Client;
+use crate::failure::{self, Failure};
+use crate::secret::Secret;
+use crate::state::{Registration, SimKey, StateError, StateFile};
+use crate::wire::{PasswordChange, PasswordChanged, WorkstationView};
+
+/// The reason a simulated key gives when it locks itself.
+const LOCK_REASON: &str = "locked_by_invalid_pin";
+
+/// What `sync` did to one key. Never a password.
+#[derive(Debug, Serialize)]
+struct SyncReport {
+    serial: String,
+    status: String,
+    written: usize,
+    removed: usize,
+    wiped: bool,
+    acknowledged: u64,
+}
+
+/// Runs `cli`'s command.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let mut file = StateFile::load(&cli.state_file)?;
+    match cli.command {
+        Command::Register { name, force } => register(&cli.server, &mut file, &name, force).await,
+        Command::Status => print(&client(&cli.server, &file)?.me().await?),
+        Command::Activate { serial, code } => {
+            activate(&cli.server, &mut file, &serial, &code).await
+        }
+        Command::Sync { no_ack } => sync(&cli.server, &mut file, no_ack).await,
+        Command::Lock { serial } => print(
+            &client(&cli.server, &file)?
+                .lock(&serial, LOCK_REASON)
+                .await?,
+        ),
+        Command::ChangePassword {
+            serial,
+            directory,
+            object_guid,
+            mode,
+            password_file,
+        } => {
+            let password = password_file.as_deref().map(read_password).transpose()?;
+            change_password(
+                &cli.server,
+                &mut file,
+                &serial,
+                &directory,
+                &object_guid,
+                mode,
+                password,
+            )
+            .await
+        }
+        Command::Dump { serial } => print(&file.key(&serial)?.dump(&serial)),
+    }
+}
+
+/// A client with the registration's credential.
+fn client(server: &Url, file: &StateFile) -> Result<Client, Failure> {
+    let credential = file.registration()?.credential.clone();
+    Ok(Client::new(server.clone(), Some(credential))?)
+}
+
+async fn register(
+    server: &Url,
+    file: &mut StateFile,
+    name: &str,
+    force: bool,
+) -> Result<(), Failure> {
+    // Checked before the call, so that a refusal leaves no stray workstation on the server.
+    if let (Some(existing), false) = (&file.state.registration, force) {
+        return Err(StateError::AlreadyRegistered {
+            path: file.path().to_owned(),
+            workstation_id: existing.workstation_id,
+        }
+        .into());
+    }
+    let registered = Client::new(server.clone(), None)?.register(name).await?;
+    file.state.registration = Some(Registration {
+        workstation_id: registered.workstation_id,
+        name: registered.name.clone(),
+        credential: registered.credential,
+    });
+    // The credential is shown once: losing it here means registering again, so say so.
+    file.save().map_err(|e| {
+        Failure::new(
+            failure::STATE,
+            format!(
+                "registered workstation {} but {e}; register again with --force",
+                registered.workstation_id
+            ),
+        )
+    })?;
+    print(&WorkstationView {
+        workstation_id: registered.workstation_id,
+        name: &registered.name,
+        status: &registered.status,
+    })
+}
+
+async fn activate(
+    server: &Url,
+    file: &mut StateFile,
+    serial: &str,
+    code: &str,
+) -> Result<(), Failure> {
+    let client = client(server, file)?;
+    // Plugging the key in makes it part of the simulated set, whatever the server says next.
+    if !file.state.keys.contains_key(serial) {
+        file.state.keys.insert(serial.to_owned(), SimKey::default());
+        file.save()?;
+    }
+    client.seen(serial).await?;
+    let code = Secret::new(code);
+    print(&client.activate(serial, code.expose()).await?)
+}
+
+async fn sync(server: &Url, file: &mut StateFile, no_ack: bool) -> Result<(), Failure> {
+    let client = client(server, file)?;
+    let serials: Vec<String> = file.state.keys.keys().cloned().collect();
+    let mut reports = Vec::with_capacity(serials.len());
+    for serial in serials {
+        client.seen(&serial).await?;
+        let pending = client.pending(&serial).await?;
+        // Another key's work applied to this one would put passwords on the wrong key.
+        if !pending.serial.eq_ignore_ascii_case(&serial) {
+            return Err(Failure::new(
+                failure::SERVER,
+                format!(
+                    "the pending work fetched for key {serial} is for key {}",
+                    pending.serial
+                ),
+            ));
+        }
+        let applied = file.key_mut(&serial)?.apply(&pending);
+        // What the key stored must be durable before the server hears it was stored: the
+        // server changes AD only after the acknowledgement.
+        file.save()?;
+        let nothing_to_ack = !applied.ack.wiped && applied.ack.accounts.is_empty();
+        let acknowledged = if no_ack || nothing_to_ack {
+            0
+        } else {
+            client.ack(&serial, &applied.ack).await?.accepted
+        };
+        reports.push(SyncReport {
+            serial,
+            status: pending.status,
+            written: applied.written,
+            removed: applied.removed,
+            wiped: applied.ack.wiped,
+            acknowledged,
+        });
+    }
+    print(&reports)
+}
+
+async fn change_password(
+    server: &Url,
+    file: &mut StateFile,
+    serial: &str,
+    directory: &str,
+    object_guid: &str,
+    mode: PasswordMode,
+    password: Option<Secret>,
+) -> Result<(), Failure> {
+    let client = client(server, file)?;
+    let change = match (mode, &password) {
+        (PasswordMode::KeyOnly, _) => {
+            // The user changed what the key holds: the account must be on the key.
+            account_exists(file, serial, directory, object_guid)?;
+            PasswordChange::KeyOnly
+        }
+        (PasswordMode::KeyAndDomain, Some(password)) => PasswordChange::KeyAndDomain {
+            password: password.expose(),
+        },
+        (PasswordMode::KeyAndDomain, None) => {
+            return Err(Failure::new(
+                failure::USAGE,
+                "--mode key_and_domain needs --password-file",
+            ));
+        }
+    };
+    let answer = client
+        .change_password(serial, directory, object_guid, &change)
+        .await?;
+    if mode == PasswordMode::KeyOnly {
+        let changed: PasswordChanged = serde_json::from_value(answer.clone()).map_err(|e| {
+            Failure::new(
+                failure::SERVER,
+                format!("unexpected answer to the password change: {e}"),
+            )
+        })?;
+        let account = file
+            .key_mut(serial)?
+            .account_mut(directory, object_guid)
+            .ok_or_else(|| unknown_account(serial, directory, object_guid))?;
+        account.version = changed.version;
+        if let Some(password) = password {
+            account.password = password;
+        }
+        file.save()?;
+    }
+    // For key_and_domain the key gets the password through `sync`, like any rotation.
+    print(&answer)
+}
+
+fn account_exists(
+    file: &StateFile,
+    serial: &str,
+    directory: &str,
+    object_guid: &str,
+) -> Result<(), Failure> {
+    file.key(serial)?
+        .account(directory, object_guid)
+        .map(|_| ())
+        .ok_or_else(|| unknown_account(serial, directory, object_guid).into())
+}
+
+fn unknown_account(serial: &str, directory: &str, object_guid: &str) -> StateError {
+    StateError::UnknownAccount {
+        serial: serial.to_owned(),
+        directory: directory.to_owned(),
+        object_guid: object_guid.to_owned(),
+    }
+}
+
+/// The password in `path`, without one trailing newline.
+fn read_password(path: &Path) -> Result<Secret, Failure> {
+    let mut text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(
+            failure::USAGE,
+            format!("cannot read the password file {}: {e}", path.display()),
+        )
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    if text.is_empty() {
+        return Err(Failure::new(
+            failure::USAGE,
+            format!("the password file {} is empty", path.display()),
+        ));
+    }
+    Ok(Secret::new(text))
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::new(failure::SERVER, format!("cannot print the answer: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_password;
+
+    #[test]
+    fn one_trailing_newline_is_not_part_of_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("pw\n", "pw"),
+            ("pw\r\n", "pw"),
+            ("pw", "pw"),
+            ("pw \n\n", "pw \n"),
+        ];
+        for (content, expected) in cases {
+            let path = dir.path().join("pw");
+            std::fs::write(&path, content).unwrap();
+            assert_eq!(
+                read_password(&path).unwrap().expose(),
+                expected,
+                "{content:?}"
+            );
+        }
+        std::fs::write(dir.path().join("empty"), "\n").unwrap();
+        assert_eq!(
+            read_password(&dir.path().join("empty"))
+                .unwrap_err()
+                .exit_code,
+            2
+        );
+        assert_eq!(
+            read_password(&dir.path().join("missing"))
+                .unwrap_err()
+                .exit_code,
+            2
+        );
+    }
+}

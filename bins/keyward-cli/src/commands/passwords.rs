@@ -1,0 +1,216 @@
+//! `keyward passwords rotate|set|status|advance`, `keyward workstations list|approve|revoke`
+//! and `keyward secrets new-key-file|check`. Nothing here ever prints a password.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use keyward_service::{
+    Actor, Keyward, NewPassword, PasswordStatus, SecretString, Settings, Workstation,
+};
+use serde_json::json;
+
+use crate::cli::{OutputFormat, PasswordsCommand, SecretsCommand, WorkstationsCommand};
+use crate::exit::Failure;
+use crate::output;
+
+pub async fn run(
+    keyward: &Keyward,
+    cmd: PasswordsCommand,
+    format: OutputFormat,
+) -> Result<(), Failure> {
+    let passwords = keyward.passwords();
+    let shown = match cmd {
+        PasswordsCommand::Rotate {
+            employee,
+            directory,
+        } => {
+            passwords
+                .rotate(&employee, directory.as_deref(), &Actor::Cli)
+                .await?
+        }
+        PasswordsCommand::Set {
+            employee,
+            directory,
+            generate,
+            password_file,
+        } => {
+            let password = match (generate, password_file) {
+                (true, _) => NewPassword::Generate,
+                (false, Some(path)) => NewPassword::Given(read_password(&path)?),
+                (false, None) => {
+                    return Err(usage("give --generate or --password-file FILE"));
+                }
+            };
+            vec![
+                passwords
+                    .set(&employee, &directory, password, &Actor::Cli)
+                    .await?,
+            ]
+        }
+        PasswordsCommand::Status { employee } => passwords.status(employee.as_deref()).await?,
+        PasswordsCommand::Advance => {
+            let report = passwords.advance_due().await?;
+            match format {
+                OutputFormat::Json => output::json(&report),
+                OutputFormat::Text => println!(
+                    "committed {}, refused {}, retried {}",
+                    report.committed, report.refused, report.retried
+                ),
+            }
+            return Ok(());
+        }
+    };
+    print_status(&shown, format);
+    Ok(())
+}
+
+fn print_status(shown: &[PasswordStatus], format: OutputFormat) {
+    match format {
+        OutputFormat::Json => output::json(&shown),
+        OutputFormat::Text => output::table(
+            &[
+                "DIRECTORY",
+                "ACCOUNT",
+                "KEY",
+                "VERSION",
+                "STATE",
+                "LAST COMMIT",
+                "WAITING FOR",
+                "LAST ERROR",
+            ],
+            &shown
+                .iter()
+                .map(|s| {
+                    let waiting = match (&s.waiting_for, s.overdue) {
+                        (Some(w), true) => format!("{w} (OVERDUE)"),
+                        (Some(w), false) => w.clone(),
+                        (None, _) => "-".into(),
+                    };
+                    vec![
+                        s.directory.clone(),
+                        s.sam_account_name
+                            .clone()
+                            .unwrap_or_else(|| s.object_guid.to_string()),
+                        s.key_serial.clone().unwrap_or_else(|| "-".into()),
+                        match s.pending_version {
+                            Some(p) => format!("{} -> {p}", s.version),
+                            None => s.version.to_string(),
+                        },
+                        s.state.clone(),
+                        s.last_commit.map_or_else(|| "-".into(), |t| t.to_rfc3339()),
+                        waiting,
+                        s.last_error.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+/// The first line of a file (or of standard input for `-`), without its line end.
+fn read_password(path: &Path) -> Result<SecretString, Failure> {
+    let mut text = String::new();
+    if path == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            usage(&format!(
+                "cannot read the password from standard input: {e}"
+            ))
+        })?;
+    } else {
+        text = std::fs::read_to_string(path).map_err(|e| {
+            usage(&format!(
+                "cannot read the password file {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    text.clear();
+    if line.is_empty() {
+        return Err(usage("the password file is empty"));
+    }
+    Ok(SecretString::new(line))
+}
+
+fn usage(message: &str) -> Failure {
+    Failure {
+        code: "invalid_input",
+        exit_code: crate::exit::INVALID_INPUT,
+        message: message.to_owned(),
+    }
+}
+
+pub async fn workstations(
+    keyward: &Keyward,
+    cmd: WorkstationsCommand,
+    format: OutputFormat,
+) -> Result<(), Failure> {
+    let agent = keyward.agent();
+    let shown: Vec<Workstation> = match cmd {
+        WorkstationsCommand::List => agent.list().await?,
+        WorkstationsCommand::Approve { id } => vec![agent.approve(&id, &Actor::Cli).await?],
+        WorkstationsCommand::Revoke { id } => vec![agent.revoke(&id, &Actor::Cli).await?],
+    };
+    match format {
+        OutputFormat::Json => output::json(
+            &shown
+                .iter()
+                .map(|w| {
+                    json!({
+                        "id": w.id, "name": w.name, "status": w.status,
+                        "created_at": w.created_at, "approved_at": w.approved_at,
+                        "revoked_at": w.revoked_at, "last_seen_at": w.last_seen_at,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ),
+        OutputFormat::Text => output::table(
+            &["ID", "NAME", "STATUS", "REGISTERED", "LAST SEEN"],
+            &shown
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.id.to_string(),
+                        w.name.clone(),
+                        w.status.clone(),
+                        w.created_at.to_rfc3339(),
+                        w.last_seen_at
+                            .map_or_else(|| "-".into(), |t| t.to_rfc3339()),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(())
+}
+
+pub async fn secrets(
+    settings: &Settings,
+    cmd: SecretsCommand,
+    format: OutputFormat,
+) -> Result<(), Failure> {
+    match cmd {
+        SecretsCommand::NewKeyFile { path } => {
+            keyward_service::write_new_key_file(&path)?;
+            match format {
+                OutputFormat::Json => output::json(&json!({ "key_file": path })),
+                OutputFormat::Text => println!(
+                    "wrote {}; set secrets.key_file to it and keep a copy somewhere safe: \
+                     without it no stored password can be opened",
+                    path.display()
+                ),
+            }
+        }
+        SecretsCommand::Check => {
+            let keyward = Keyward::open(settings).await?;
+            let fingerprint = keyward.check_secrets().await?;
+            match format {
+                OutputFormat::Json => output::json(&json!({ "fingerprint": fingerprint })),
+                OutputFormat::Text => {
+                    println!("the key-encryption key {fingerprint} opens this database's secrets");
+                }
+            }
+        }
+    }
+    Ok(())
+}

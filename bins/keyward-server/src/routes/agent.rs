@@ -1,0 +1,339 @@
+//! `/api/v1/agent`: the workstation agent API (docs/agent-api.md). Registration is public;
+//! everything else needs the workstation's own credential, and every key operation needs the
+//! key to be held by the calling, approved workstation. This is the only place a password
+//! leaves the server.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use keyward_service::{AckItem, SecretString, UserChange};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::AgentCaller;
+use crate::dto::{ApiJson, ApiPath, ErrorBody};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A workstation asks to be registered.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterRequest {
+    /// Its name, 1–128 printable characters.
+    name: String,
+}
+
+/// A registered workstation and, once, its credential.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RegisteredDto {
+    workstation_id: Uuid,
+    name: String,
+    status: String,
+    /// `Authorization: Bearer <credential>` on every other agent call. Shown only here.
+    credential: String,
+}
+
+/// A workstation's own view of itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WorkstationSelfDto {
+    workstation_id: Uuid,
+    name: String,
+    /// `pending`, `approved` or `revoked`.
+    status: String,
+}
+
+/// A key's status as the agent sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AgentKeyDto {
+    serial: String,
+    status: String,
+}
+
+/// An activation code the user typed.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentCodeRequest {
+    code: String,
+}
+
+/// A lock the agent reports.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentLockRequest {
+    /// `locked_by_invalid_pin`.
+    reason: String,
+}
+
+/// One account the key must write or remove.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountDeliveryDto {
+    directory: String,
+    object_guid: Uuid,
+    login: String,
+    user_principal_name: Option<String>,
+    /// `write` or `remove`.
+    action: String,
+    version: i64,
+    /// Present for a write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+}
+
+/// What the key must do.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PendingDto {
+    serial: String,
+    status: String,
+    commands: Vec<String>,
+    accounts: Vec<AccountDeliveryDto>,
+}
+
+/// One account item the key wrote.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AckItemDto {
+    directory: String,
+    object_guid: Uuid,
+    version: i64,
+}
+
+/// What the key wrote.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AckRequest {
+    #[serde(default)]
+    wiped: bool,
+    #[serde(default)]
+    accounts: Vec<AckItemDto>,
+}
+
+/// How many acknowledged items were expected.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AckDto {
+    accepted: usize,
+}
+
+/// A password the user changed on the agent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserPasswordRequest {
+    /// `key_only` or `key_and_domain`.
+    mode: String,
+    /// The new password, for `key_and_domain`.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// The account's password state after the change.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserPasswordDto {
+    version: i64,
+    state: String,
+}
+
+/// Registers a workstation; an administrator must approve it.
+#[utoipa::path(post, path = "/api/v1/agent/register", tag = "agent", request_body = RegisterRequest,
+    responses((status = 201, body = RegisteredDto), (status = 422, body = ErrorBody)))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<RegisteredDto>), ApiError> {
+    let (ws, credential) = state.keyward.agent().register(&body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredDto {
+            workstation_id: ws.id,
+            name: ws.name,
+            status: ws.status,
+            credential: credential.expose().to_owned(),
+        }),
+    ))
+}
+
+/// The calling workstation and its status (also while it waits for approval).
+#[utoipa::path(get, path = "/api/v1/agent/me", tag = "agent", security(("workstation" = [])),
+    responses((status = 200, body = WorkstationSelfDto), (status = 401, body = ErrorBody)))]
+pub(crate) async fn me(
+    Extension(AgentCaller(ws)): Extension<AgentCaller>,
+) -> Json<WorkstationSelfDto> {
+    Json(WorkstationSelfDto {
+        workstation_id: ws.id,
+        name: ws.name,
+        status: ws.status,
+    })
+}
+
+/// The workstation sees the key: it holds it from now on.
+#[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/seen", tag = "agent", security(("workstation" = [])),
+    params(("serial" = String, Path, description = "Key serial number")),
+    responses((status = 200, body = AgentKeyDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn seen(
+    State(state): State<AppState>,
+    Extension(AgentCaller(ws)): Extension<AgentCaller>,
+    ApiPath(serial): ApiPath<String>,
+) -> Result<Json<AgentKeyDto>, ApiError> {
+    let status = state.keyward.agent().seen(&ws, &serial).await?;
+    Ok(Json(key_dto(&serial, status.as_str())))
+}
+
+/// Activates (or resumes) the key with the code the user typed.
+#[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/activate", tag = "agent", security(("workstation" = [])),
+    params(("serial" = String, Path, description = "Key serial number")), request_body = AgentCodeRequest,
+    responses((status = 200, body = AgentKeyDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn activate(
+    State(state): State<AppState>,
+    Extension(AgentCaller(ws)): Extension<AgentCaller>,
+    ApiPath(serial): ApiPath<String>,
+    ApiJson(body): ApiJson<AgentCodeRequest>,
+) -> Result<Json<AgentKeyDto>, ApiError> {
+    let status = state
+        .keyward
+        .agent()
+        .activate(&ws, &serial, &body.code)
+        .await?;
+    Ok(Json(key_dto(&serial, status.as_str())))
+}
+
+/// Reports a lock (wrong PIN).
+#[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/lock", tag = "agent", security(("workstation" = [])),
+    params(("serial" = String, Path, description = "Key serial number")), request_body = AgentLockRequest,
+    responses((status = 200, body = AgentKeyDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn lock(
+    State(state): State<AppState>,
+    Extension(AgentCaller(ws)): Extension<AgentCaller>,
+    ApiPath(serial): ApiPath<String>,
+    ApiJson(body): ApiJson<AgentLockRequest>,
+) -> Result<Json<AgentKeyDto>, ApiError> {
+    let status = state
+        .keyward
+        .agent()
+        .lock(&ws, &serial, &body.reason)
+        .await?;
+    Ok(Json(key_dto(&serial, status.as_str())))
+}
+
+/// What the key must do: commands and account writes (with their passwords) or removals.
+#[utoipa::path(get, path = "/api/v1/agent/keys/{serial}/pending", tag = "agent", security(("workstation" = [])),
+    params(("serial" = String, Path, description = "Key serial number")),
+    responses((status = 200, body = PendingDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(crate) async fn pending(
+    State(state): State<AppState>,
+    Extension(AgentCaller(ws)): Extension<AgentCaller>,
+    ApiPath(serial): ApiPath<String>,
+) -> Result<Json<PendingDto>, ApiError> {
+    let work = state.keyward.agent().pending(&ws, &serial).await?;
+    Ok(Json(PendingDto {
+        serial: work.serial,
+        status: work.status.as_str().to_owned(),
+        commands: work.commands.iter().map(|c| (*c).to_owned()).collect(),
+        accounts: work
+            .accounts
+            .into_iter()
+            .map(|a| AccountDeliveryDto {
+                directory: a.directory,
+                object_guid: a.object_guid,
+                login: a.login,
+                user_principal_name: a.user_principal_name,
+                action: a.action.to_owned(),
+                version: a.version,
+                password: a.password.as_ref().map(|p| p.expose().to_owned()),
+            })
+            .collect(),
+    }))
+}
+
+/// Acknowledges what the key wrote; the directory step of each acknowledged rotation follows.
+#[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/ack", tag = "agent", security(("workstation" = [])),
+    params(("serial" = String, Path, description = "Key serial number")), request_body = AckRequest,
+    responses((status = 200, body = AckDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(crate) async fn ack(
+    State(state): State<AppState>,
+    Extension(AgentCaller(ws)): Extension<AgentCaller>,
+    ApiPath(serial): ApiPath<String>,
+    ApiJson(body): ApiJson<AckRequest>,
+) -> Result<Json<AckDto>, ApiError> {
+    let items: Vec<AckItem> = body
+        .accounts
+        .into_iter()
+        .map(|a| AckItem {
+            directory: a.directory,
+            object_guid: a.object_guid,
+            version: a.version,
+        })
+        .collect();
+    let accepted = state
+        .keyward
+        .agent()
+        .acknowledge(&ws, &serial, body.wiped, &items)
+        .await?;
+    if accepted > 0 {
+        state.rotation_wake.notify_one();
+    }
+    Ok(Json(AckDto { accepted }))
+}
+
+/// The user changed an account's password: on the key only, or on the key and in the domain.
+#[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/accounts/{directory}/{object_guid}/password",
+    tag = "agent", security(("workstation" = [])),
+    params(("serial" = String, Path, description = "Key serial number"),
+        ("directory" = String, Path, description = "Directory name"),
+        ("object_guid" = Uuid, Path, description = "The account's objectGUID")),
+    request_body = UserPasswordRequest,
+    responses((status = 202, body = UserPasswordDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 501, body = ErrorBody)))]
+pub(crate) async fn user_password(
+    State(state): State<AppState>,
+    Extension(AgentCaller(ws)): Extension<AgentCaller>,
+    ApiPath((serial, directory, object_guid)): ApiPath<(String, String, Uuid)>,
+    ApiJson(body): ApiJson<UserPasswordRequest>,
+) -> Result<(StatusCode, Json<UserPasswordDto>), ApiError> {
+    let change = match (body.mode.as_str(), body.password) {
+        ("key_only", None) => UserChange::KeyOnly,
+        ("key_and_domain", Some(p)) => UserChange::KeyAndDomain(SecretString::new(p)),
+        ("key_only", Some(_)) => {
+            return Err(keyward_service::Error::InvalidInput(
+                "mode key_only takes no password: the server never needs it".into(),
+            )
+            .into());
+        }
+        ("key_and_domain", None) => {
+            return Err(keyward_service::Error::InvalidInput(
+                "mode key_and_domain needs the new password".into(),
+            )
+            .into());
+        }
+        (other, _) => {
+            return Err(keyward_service::Error::InvalidInput(format!(
+                "mode {other:?} is not key_only or key_and_domain"
+            ))
+            .into());
+        }
+    };
+    let after = state
+        .keyward
+        .agent()
+        .user_change(&ws, &serial, &directory, object_guid, change)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(UserPasswordDto {
+            version: after.pending.as_ref().map_or(after.version, |p| p.version),
+            state: after.state.as_str().to_owned(),
+        }),
+    ))
+}
+
+fn key_dto(serial: &str, status: &str) -> AgentKeyDto {
+    AgentKeyDto {
+        serial: serial.trim().to_owned(),
+        status: status.to_owned(),
+    }
+}

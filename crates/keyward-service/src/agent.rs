@@ -1,0 +1,540 @@
+//! The workstation side: registration and approval of workstations, and what an approved
+//! workstation may do with the keys it holds (docs/agent-api.md).
+//!
+//! A password leaves keyward only here, in [`Agent::pending`], and only to the approved
+//! workstation that last reported the key, while the key is Active.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyward_keys::{KeySerial, KeyStatus};
+use keyward_model::NewAuditRecord;
+use keyward_password::{SecretString, sha256_hex};
+use keyward_store::{PasswordState, PasswordWrite, RotationState, Store, Workstation};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::passwords::state::{self, Method};
+use crate::passwords::{NewPassword, PlanContext, account_subject, plan_rotation};
+use crate::secrets::{KekCell, open_password};
+use crate::{Actor, Clock, Error, Keys, Result, Settings};
+
+const CREDENTIAL_PREFIX: &str = "kww_";
+
+/// A key account write or removal the agent must apply.
+#[derive(Debug)]
+pub struct AccountDelivery {
+    /// The directory.
+    pub directory: String,
+    /// The account's objectGUID.
+    pub object_guid: Uuid,
+    /// `NETBIOS\sam` (the directory name upper-cased stands for the NetBIOS name).
+    pub login: String,
+    /// The account's UPN.
+    pub user_principal_name: Option<String>,
+    /// `write` or `remove`.
+    pub action: &'static str,
+    /// The version to acknowledge.
+    pub version: i64,
+    /// The password for a write.
+    pub password: Option<SecretString>,
+}
+
+/// What is pending for a key.
+#[derive(Debug)]
+pub struct PendingWork {
+    /// The key.
+    pub serial: String,
+    /// Its status.
+    pub status: KeyStatus,
+    /// `wipe` while a wipe is queued.
+    pub commands: Vec<&'static str>,
+    /// Account writes and removals.
+    pub accounts: Vec<AccountDelivery>,
+}
+
+/// One acknowledged account item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckItem {
+    /// The directory.
+    pub directory: String,
+    /// The account's objectGUID.
+    pub object_guid: Uuid,
+    /// The version the key wrote (0 for a removal).
+    pub version: i64,
+}
+
+/// How a user changed a password on the agent.
+#[derive(Debug)]
+pub enum UserChange {
+    /// On the key alone; the directory is not changed by keyward.
+    KeyOnly,
+    /// On the key and in the directory, as a user change with the old password.
+    KeyAndDomain(SecretString),
+}
+
+/// Workstation administration and the agent's operations.
+#[derive(Clone, Copy)]
+pub struct Agent<'a> {
+    store: &'a Store,
+    settings: &'a Settings,
+    clock: &'a dyn Clock,
+    kek: &'a KekCell,
+}
+
+impl<'a> Agent<'a> {
+    pub(crate) fn new(
+        store: &'a Store,
+        settings: &'a Settings,
+        clock: &'a dyn Clock,
+        kek: &'a KekCell,
+    ) -> Self {
+        Self {
+            store,
+            settings,
+            clock,
+            kek,
+        }
+    }
+
+    /// Registers a workstation (status pending) and returns its credential, shown once.
+    pub async fn register(&self, name: &str) -> Result<(Workstation, SecretString)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidInput(
+                "a workstation name must be 1 to 128 printable characters".into(),
+            ));
+        }
+        let mut secret = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut secret)
+            .map_err(|_| Error::Internal {
+                source: "the system random number generator failed".into(),
+            })?;
+        let id = Uuid::now_v7();
+        let credential = SecretString::new(format!(
+            "{CREDENTIAL_PREFIX}{}_{}",
+            id.simple(),
+            URL_SAFE_NO_PAD.encode(secret)
+        ));
+        let now = self.clock.now();
+        let record = NewAuditRecord {
+            actor: format!("workstation:{id}"),
+            action: "workstation.registered".into(),
+            subject: subject(id),
+            detail: json!({ "name": name }),
+            at: now,
+        };
+        let ws = self
+            .store
+            .create_workstation(
+                id,
+                name,
+                &sha256_hex(credential.expose().as_bytes()),
+                now,
+                &record,
+            )
+            .await?;
+        Ok((ws, credential))
+    }
+
+    /// The workstation a credential belongs to, whatever its status.
+    pub async fn authenticate(&self, credential: &str) -> Result<Workstation> {
+        let id = credential
+            .strip_prefix(CREDENTIAL_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(id, _)| Uuid::parse_str(id).ok())
+            .ok_or(Error::Unauthorized)?;
+        let ws = self
+            .store
+            .workstation(id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let stored = self.stored_hash(id).await?;
+        let presented = sha256_hex(credential.as_bytes());
+        if !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
+            return Err(Error::Unauthorized);
+        }
+        self.store.touch_workstation(id, self.clock.now()).await?;
+        Ok(ws)
+    }
+
+    async fn stored_hash(&self, id: Uuid) -> Result<String> {
+        self.store
+            .workstation_credential_hash(id)
+            .await?
+            .ok_or(Error::Unauthorized)
+    }
+
+    /// Every workstation.
+    pub async fn list(&self) -> Result<Vec<Workstation>> {
+        Ok(self.store.list_workstations().await?)
+    }
+
+    /// Approves a pending workstation.
+    pub async fn approve(&self, id: &str, actor: &Actor) -> Result<Workstation> {
+        self.set_status(id, &["pending"], "approved", actor).await
+    }
+
+    /// Revokes a workstation for good.
+    pub async fn revoke(&self, id: &str, actor: &Actor) -> Result<Workstation> {
+        self.set_status(id, &["pending", "approved"], "revoked", actor)
+            .await
+    }
+
+    async fn set_status(
+        &self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        actor: &Actor,
+    ) -> Result<Workstation> {
+        let id = Uuid::parse_str(id.trim())
+            .map_err(|_| Error::InvalidInput(format!("{id:?} is not a workstation id (a UUID)")))?;
+        let before = self
+            .store
+            .workstation(id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "workstation",
+                key: id.to_string(),
+            })?;
+        let now = self.clock.now();
+        let record = NewAuditRecord {
+            actor: actor.to_string(),
+            action: format!("workstation.{to}"),
+            subject: subject(id),
+            detail: json!({ "from": before.status, "to": to, "name": before.name }),
+            at: now,
+        };
+        self.store
+            .set_workstation_status(id, from, to, now, &record)
+            .await?
+            .ok_or_else(|| {
+                Error::InvalidTransition(format!(
+                    "workstation {id} is {} and cannot become {to}",
+                    before.status
+                ))
+            })
+    }
+
+    /// Refuses a workstation that is not approved.
+    pub fn require_approved(ws: &Workstation) -> Result<()> {
+        match ws.status.as_str() {
+            "approved" => Ok(()),
+            "pending" => Err(Error::WorkstationNotApproved(format!(
+                "workstation {} waits for an administrator's approval (keyward workstations approve {})",
+                ws.id, ws.id
+            ))),
+            _ => Err(Error::WorkstationNotApproved(format!(
+                "workstation {} is revoked; register it again",
+                ws.id
+            ))),
+        }
+    }
+
+    /// The workstation reports a key it sees: it holds the key from now on.
+    pub async fn seen(&self, ws: &Workstation, serial: &str) -> Result<KeyStatus> {
+        Self::require_approved(ws)?;
+        let serial = KeySerial::parse(serial)?;
+        let key = self
+            .store
+            .key(&serial)
+            .await?
+            .ok_or_else(|| not_found(&serial))?;
+        if key.linked_workstation.as_deref() != Some(ws.id.to_string().as_str()) {
+            self.store.link_key(&serial, &ws.id.to_string()).await?;
+            self.store
+                .append_audit(&NewAuditRecord {
+                    actor: actor(ws).to_string(),
+                    action: "key.seen".into(),
+                    subject: format!("key:{serial}"),
+                    detail: json!({ "workstation": ws.id, "previous": key.linked_workstation }),
+                    at: self.clock.now(),
+                })
+                .await?;
+        }
+        Ok(key.status)
+    }
+
+    /// The user typed the activation code on the workstation.
+    pub async fn activate(&self, ws: &Workstation, serial: &str, code: &str) -> Result<KeyStatus> {
+        self.held(ws, serial).await?;
+        let view = self.keys().submit_code(serial, code, &actor(ws)).await?;
+        Ok(view.key.status)
+    }
+
+    /// The agent reports a lock (wrong PIN).
+    pub async fn lock(&self, ws: &Workstation, serial: &str, reason: &str) -> Result<KeyStatus> {
+        self.held(ws, serial).await?;
+        let view = self.keys().lock(serial, reason, &actor(ws)).await?;
+        Ok(view.key.status)
+    }
+
+    /// What the key must do: a queued wipe, account writes and removals.
+    pub async fn pending(&self, ws: &Workstation, serial: &str) -> Result<PendingWork> {
+        let key = self.held(ws, serial).await?;
+        let mut work = PendingWork {
+            serial: key.serial.to_string(),
+            status: key.status,
+            commands: Vec::new(),
+            accounts: Vec::new(),
+        };
+        if key.wipe_pending {
+            work.commands.push("wipe");
+        }
+        if key.status != KeyStatus::Active {
+            return Ok(work);
+        }
+        let rows = self
+            .store
+            .account_passwords(Some(key.serial.as_str()))
+            .await?;
+        let mut kek = None;
+        for row in rows {
+            let s = &row.state;
+            let (version, sealed) = match (s.state, s.pending.as_ref()) {
+                (RotationState::AwaitingKey, Some(p)) => (p.version, Some(p.sealed.as_str())),
+                (RotationState::RollingBack, _) => state::rollback_target(s),
+                _ => continue,
+            };
+            let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
+                continue;
+            };
+            let password = match sealed {
+                Some(sealed) => {
+                    if kek.is_none() {
+                        kek = Some(self.kek.get(self.settings, self.store).await?);
+                    }
+                    let kek = kek.as_deref().ok_or_else(|| Error::Internal {
+                        source: "key-encryption key missing".into(),
+                    })?;
+                    Some(open_password(
+                        kek,
+                        sealed,
+                        &row.directory,
+                        row.object_guid,
+                        version,
+                    )?)
+                }
+                None => None,
+            };
+            work.accounts.push(AccountDelivery {
+                login: format!(
+                    "{}\\{}",
+                    row.directory.to_uppercase(),
+                    account.sam_account_name.as_deref().unwrap_or_default()
+                ),
+                user_principal_name: account.user_principal_name.clone(),
+                action: if password.is_some() {
+                    "write"
+                } else {
+                    "remove"
+                },
+                directory: row.directory,
+                object_guid: row.object_guid,
+                version,
+                password,
+            });
+        }
+        Ok(work)
+    }
+
+    /// Records what the key wrote. Returns how many items were expected and accepted; an
+    /// acknowledgement of something keyward is not waiting for is ignored.
+    pub async fn acknowledge(
+        &self,
+        ws: &Workstation,
+        serial: &str,
+        wiped: bool,
+        items: &[AckItem],
+    ) -> Result<usize> {
+        let key = self.held(ws, serial).await?;
+        let mut accepted = 0;
+        if wiped && key.wipe_pending {
+            self.keys().confirm_wipe(serial, &actor(ws)).await?;
+            accepted += 1;
+        }
+        for item in items {
+            let Some(row) = self
+                .store
+                .account_password(&item.directory, item.object_guid)
+                .await?
+            else {
+                continue;
+            };
+            if row.state.key_serial.as_deref() != Some(key.serial.as_str()) {
+                continue;
+            }
+            let now = self.clock.now();
+            let s = &row.state;
+            let (next, action) = match (s.state, s.pending.as_ref()) {
+                (RotationState::AwaitingKey, Some(p)) if p.version == item.version => {
+                    (state::delivered(s, now), "password.delivered")
+                }
+                (RotationState::RollingBack, _) if state::rollback_target(s).0 == item.version => {
+                    (state::rolled_back(s), "password.rolled_back")
+                }
+                _ => continue,
+            };
+            let write = PasswordWrite {
+                directory: row.directory.clone(),
+                object_guid: row.object_guid,
+                expected_row_version: Some(row.row_version),
+                state: next,
+                audit: vec![NewAuditRecord {
+                    actor: actor(ws).to_string(),
+                    action: action.into(),
+                    subject: account_subject(&row.directory, row.object_guid),
+                    detail: json!({ "key": key.serial.as_str(), "version": item.version }),
+                    at: now,
+                }],
+                notify: None,
+                now,
+            };
+            match self.store.save_account_password(&write).await {
+                Ok(_) => accepted += 1,
+                Err(keyward_store::Error::Stale { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// The user changed an account's password on the agent.
+    pub async fn user_change(
+        &self,
+        ws: &Workstation,
+        serial: &str,
+        directory: &str,
+        object_guid: Uuid,
+        change: UserChange,
+    ) -> Result<PasswordState> {
+        let key = self.held(ws, serial).await?;
+        if key.status != KeyStatus::Active {
+            return Err(Error::InvalidTransition(format!(
+                "key {} is {}; only an Active key's passwords can be changed",
+                key.serial, key.status
+            )));
+        }
+        let account = self
+            .store
+            .account(directory, object_guid)
+            .await?
+            .filter(|a| Some(a.employee_id) == key.employee_id)
+            .ok_or_else(|| Error::NotFound {
+                what: "account of the key's owner",
+                key: format!("{directory}/{object_guid}"),
+            })?;
+        let row = self.store.account_password(directory, object_guid).await?;
+        let now = self.clock.now();
+        let who = actor(ws);
+        let write = match change {
+            UserChange::KeyOnly => {
+                let current = row.as_ref().map_or_else(
+                    || PasswordState::new(Some(key.serial.to_string())),
+                    |r| r.state.clone(),
+                );
+                if current.state != RotationState::Idle {
+                    return Err(Error::RotationInFlight(format!(
+                        "account {directory}/{object_guid} has a rotation under way; try again when it is done"
+                    )));
+                }
+                let mut next = state::changed_on_key(&current, now);
+                next.key_serial = Some(key.serial.to_string());
+                PasswordWrite {
+                    directory: directory.to_owned(),
+                    object_guid,
+                    expected_row_version: row.as_ref().map(|r| r.row_version),
+                    audit: vec![NewAuditRecord {
+                        actor: who.to_string(),
+                        action: "password.changed_on_key".into(),
+                        subject: account_subject(directory, object_guid),
+                        detail: json!({ "key": key.serial.as_str(), "version": next.version }),
+                        at: now,
+                    }],
+                    state: next,
+                    notify: None,
+                    now,
+                }
+            }
+            UserChange::KeyAndDomain(password) => {
+                if row
+                    .as_ref()
+                    .is_none_or(|r| r.state.sealed_current.is_none())
+                {
+                    return Err(Error::NotSupported(format!(
+                        "keyward does not know the current password of {directory}/{object_guid}, \
+                         so it cannot make a user change; ask an administrator for `keyward \
+                         passwords rotate`"
+                    )));
+                }
+                if password.is_empty() || password.expose().chars().any(char::is_control) {
+                    return Err(Error::PasswordPolicy(
+                        "the password is empty or contains a control character".into(),
+                    ));
+                }
+                plan_rotation(
+                    &PlanContext {
+                        store: self.store,
+                        settings: self.settings,
+                        kek: self.kek,
+                        now,
+                    },
+                    &account,
+                    row.as_ref(),
+                    Some(key.serial.to_string()),
+                    NewPassword::Given(password),
+                    "user_change",
+                    Method::Change,
+                    &who,
+                )
+                .await?
+            }
+        };
+        Ok(self.store.save_account_password(&write).await?.state)
+    }
+
+    /// The key, refused unless this approved workstation holds it.
+    async fn held(&self, ws: &Workstation, serial: &str) -> Result<keyward_keys::Key> {
+        Self::require_approved(ws)?;
+        let serial = KeySerial::parse(serial)?;
+        let key = self
+            .store
+            .key(&serial)
+            .await?
+            .ok_or_else(|| not_found(&serial))?;
+        if key.linked_workstation.as_deref() != Some(ws.id.to_string().as_str()) {
+            return Err(Error::KeyNotHeld(format!(
+                "key {serial} is not held by this workstation; report it with `seen` first"
+            )));
+        }
+        Ok(key)
+    }
+
+    fn keys(&self) -> Keys<'a> {
+        Keys::new(self.store, self.settings, self.clock, self.kek)
+    }
+}
+
+impl std::fmt::Debug for Agent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").finish_non_exhaustive()
+    }
+}
+
+fn actor(ws: &Workstation) -> Actor {
+    Actor::Workstation(ws.id)
+}
+
+fn subject(id: Uuid) -> String {
+    format!("workstation:{id}")
+}
+
+fn not_found(serial: &KeySerial) -> Error {
+    Error::NotFound {
+        what: "key",
+        key: serial.to_string(),
+    }
+}

@@ -1,0 +1,233 @@
+//! The directory step of a rotation: after the key acknowledged version n+1, set it in the
+//! directory, then commit. Run by the server's worker; safe to run in several processes at once
+//! (each due step is claimed first, and a crashed worker's claim expires).
+
+use chrono::Duration;
+use keyward_directory::Error as DirError;
+use keyward_model::NewAuditRecord;
+use keyward_password::SecretString;
+use keyward_store::{AccountPassword, NewMessage, PasswordWrite, RotationState};
+use serde_json::json;
+
+use super::state::{self, Method};
+use super::{Passwords, account_subject};
+use crate::secrets::open_password;
+use crate::{Directories, Error, Result};
+
+/// What one pass of [`Passwords::advance_due`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AdvanceReport {
+    /// Rotations the directory took and that are now committed.
+    pub committed: usize,
+    /// Candidates the directory refused; the key is rolled back.
+    pub refused: usize,
+    /// Transient failures that will be retried.
+    pub retried: usize,
+}
+
+/// How a directory attempt ended.
+enum Attempt {
+    Applied,
+    Refused(String),
+    Transient(String),
+}
+
+impl Passwords<'_> {
+    /// Runs every due directory step once.
+    pub async fn advance_due(&self) -> Result<AdvanceReport> {
+        let now = self.clock.now();
+        let claim = Duration::seconds(
+            i64::try_from(self.settings.passwords.claim_secs).unwrap_or(i64::MAX / 1000),
+        );
+        let due = self
+            .store
+            .claim_directory_steps(now, now + claim, 100)
+            .await?;
+        let mut report = AdvanceReport::default();
+        for row in due {
+            let attempt = self.attempt(&row).await;
+            let now = self.clock.now();
+            let p = &self.settings.passwords;
+            let (next, audit_action, error) = match attempt {
+                Attempt::Applied => match state::committed(&row.state, now) {
+                    Some(next) => (next, "password.committed", None),
+                    None => continue,
+                },
+                Attempt::Refused(e) => (
+                    state::refused(&row.state, e.clone()),
+                    "password.refused",
+                    Some(e),
+                ),
+                Attempt::Transient(e) if row.state.attempts + 1 >= p.max_attempts => {
+                    let e = format!("gave up after {} attempts: {e}", row.state.attempts + 1);
+                    (
+                        state::refused(&row.state, e.clone()),
+                        "password.refused",
+                        Some(e),
+                    )
+                }
+                Attempt::Transient(e) => (
+                    state::retry(
+                        &row.state,
+                        e.clone(),
+                        now,
+                        p.retry_base_secs,
+                        p.retry_max_secs,
+                    ),
+                    "password.directory_retry",
+                    Some(e),
+                ),
+            };
+            let pending = row.state.pending.as_ref();
+            let audit = NewAuditRecord {
+                actor: "system".into(),
+                action: audit_action.into(),
+                subject: account_subject(&row.directory, row.object_guid),
+                detail: json!({
+                    "version": pending.map(|p| p.version),
+                    "reason": pending.map(|p| p.reason.clone()),
+                    "attempts": next.attempts,
+                    "error": error,
+                }),
+                at: now,
+            };
+            let notify = if audit_action == "password.committed" {
+                self.rotated_notice(&row).await?
+            } else {
+                None
+            };
+            let write = PasswordWrite {
+                directory: row.directory.clone(),
+                object_guid: row.object_guid,
+                expected_row_version: Some(row.row_version),
+                state: next,
+                audit: vec![audit],
+                notify,
+                now,
+            };
+            match self.store.save_account_password(&write).await {
+                Ok(saved) => match saved.state.state {
+                    RotationState::Idle if audit_action == "password.committed" => {
+                        report.committed += 1;
+                    }
+                    RotationState::AwaitingDirectory => report.retried += 1,
+                    _ => report.refused += 1,
+                },
+                // Our claim expired and another worker took the step: it decides.
+                Err(keyward_store::Error::Stale { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(report)
+    }
+
+    /// One directory attempt for a claimed row.
+    async fn attempt(&self, row: &AccountPassword) -> Attempt {
+        match self.try_directory(row).await {
+            Ok(()) => Attempt::Applied,
+            Err(Error::Directory(e)) => classify(e),
+            Err(e @ (Error::Config(_) | Error::NotFound { .. } | Error::InvalidInput(_))) => {
+                Attempt::Refused(e.to_string())
+            }
+            Err(e) => Attempt::Transient(e.to_string()),
+        }
+    }
+
+    async fn try_directory(&self, row: &AccountPassword) -> Result<()> {
+        let pending = row.state.pending.as_ref().ok_or_else(|| Error::Internal {
+            source: "a directory step without a pending candidate".into(),
+        })?;
+        let account = self
+            .store
+            .account(&row.directory, row.object_guid)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: "directory account",
+                key: format!("{}/{}", row.directory, row.object_guid),
+            })?;
+        let kek = self.kek.get(self.settings, self.store).await?;
+        let candidate = open_password(
+            &kek,
+            &pending.sealed,
+            &row.directory,
+            row.object_guid,
+            pending.version,
+        )?;
+        let client = Directories::new(self.settings).client(&row.directory)?;
+        if pending.method == Method::Change.as_str() {
+            let sealed_old = row.state.sealed_current.as_deref().ok_or_else(|| {
+                Error::InvalidInput(
+                    "a user change needs the current password, which keyward does not know".into(),
+                )
+            })?;
+            let old = open_password(
+                &kek,
+                sealed_old,
+                &row.directory,
+                row.object_guid,
+                row.state.version,
+            )?;
+            return match client.change_password(&account.dn, &old, &candidate).await {
+                Ok(()) => Ok(()),
+                // A retry after a crash: the change may have been applied already.
+                Err(DirError::WrongOldPassword) => {
+                    applied_already(&client, &account.dn, &candidate).await
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
+        let mut session = client.connect().await?;
+        let outcome = session.reset_password(&account.dn, &candidate).await;
+        session.close().await;
+        Ok(outcome?)
+    }
+
+    /// The "password changed" mail for the account's employee, if wanted and possible.
+    async fn rotated_notice(&self, row: &AccountPassword) -> Result<Option<NewMessage>> {
+        if !self.settings.passwords.notify_rotated {
+            return Ok(None);
+        }
+        let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
+            return Ok(None);
+        };
+        let Some(employee) = self.store.employee(account.employee_id).await? else {
+            return Ok(None);
+        };
+        Ok(employee.email.map(|email| NewMessage {
+            kind: "password_rotated",
+            employee_id: employee.id,
+            recipient: email.as_str().to_owned(),
+            subject_ref: format!(
+                "{}/{}",
+                row.directory,
+                account.sam_account_name.as_deref().unwrap_or("account")
+            ),
+        }))
+    }
+}
+
+async fn applied_already(
+    client: &keyward_directory::DirectoryClient,
+    dn: &str,
+    candidate: &SecretString,
+) -> Result<()> {
+    if client.verify_password(dn, candidate).await? {
+        Ok(())
+    } else {
+        Err(DirError::WrongOldPassword.into())
+    }
+}
+
+/// Which directory errors end a rotation (the key goes back) and which are retried.
+fn classify(e: DirError) -> Attempt {
+    match e {
+        DirError::PasswordPolicy { .. }
+        | DirError::WrongOldPassword
+        | DirError::InsufficientAccess { .. }
+        | DirError::Unwilling { .. }
+        | DirError::NeedsTls { .. }
+        | DirError::Config { .. }
+        | DirError::Unsupported { .. } => Attempt::Refused(e.to_string()),
+        other => Attempt::Transient(other.to_string()),
+    }
+}

@@ -1,0 +1,262 @@
+//! The rotation protocol of PRODUCT.md §3 as functions from one stored state to the next. No IO
+//! here: the callers read a row, call one of these, and store the result version-checked.
+
+use chrono::{DateTime, Duration, Utc};
+use keyward_store::{PasswordState, PendingRotation, RotationState};
+
+/// How the directory receives a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    /// An administrator's reset of `unicodePwd`.
+    Reset,
+    /// A user change with the old password, so the directory applies its whole policy.
+    Change,
+}
+
+impl Method {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Reset => "reset",
+            Self::Change => "change",
+        }
+    }
+}
+
+/// Starts a rotation: the sealed candidate becomes pending version n+1. `skip_key` sends it
+/// straight to the directory (only for the accounts of a compromised key, whose holder must
+/// lose access).
+pub(crate) fn start(
+    current: &PasswordState,
+    key_serial: Option<String>,
+    sealed: String,
+    method: Method,
+    reason: &str,
+    requested_by: String,
+    now: DateTime<Utc>,
+    skip_key: bool,
+) -> PasswordState {
+    PasswordState {
+        key_serial,
+        state: if skip_key {
+            RotationState::AwaitingDirectory
+        } else {
+            RotationState::AwaitingKey
+        },
+        pending: Some(PendingRotation {
+            version: current.version + 1,
+            sealed,
+            method: method.as_str().to_owned(),
+            reason: reason.to_owned(),
+            requested_by,
+            requested_at: now,
+            acknowledged_at: None,
+        }),
+        attempts: 0,
+        next_attempt_at: skip_key.then_some(now),
+        claimed_until: None,
+        last_error: None,
+        ..current.clone()
+    }
+}
+
+/// The key acknowledged the pending candidate: the directory step is due now.
+pub(crate) fn delivered(current: &PasswordState, now: DateTime<Utc>) -> PasswordState {
+    let mut next = current.clone();
+    next.state = RotationState::AwaitingDirectory;
+    if let Some(p) = next.pending.as_mut() {
+        p.acknowledged_at = Some(now);
+    }
+    next.attempts = 0;
+    next.next_attempt_at = Some(now);
+    next.claimed_until = None;
+    next
+}
+
+/// The directory took the candidate: it is the committed version now, and the previous one is
+/// dropped.
+pub(crate) fn committed(current: &PasswordState, now: DateTime<Utc>) -> Option<PasswordState> {
+    let pending = current.pending.as_ref()?;
+    Some(PasswordState {
+        key_serial: current.key_serial.clone(),
+        version: pending.version,
+        sealed_current: Some(pending.sealed.clone()),
+        committed_at: Some(now),
+        state: RotationState::Idle,
+        pending: None,
+        attempts: 0,
+        next_attempt_at: None,
+        claimed_until: None,
+        last_error: None,
+    })
+}
+
+/// The directory refused the candidate for good: the key must go back to the committed
+/// version (or drop the account when keyward never knew a committed value). A rotation that
+/// never reached a key (compromised key) has nothing to roll back and just ends.
+pub(crate) fn refused(current: &PasswordState, error: String) -> PasswordState {
+    let mut next = current.clone();
+    next.claimed_until = None;
+    next.next_attempt_at = None;
+    next.last_error = Some(error);
+    if current.key_serial.is_some() {
+        next.state = RotationState::RollingBack;
+    } else {
+        next.state = RotationState::Idle;
+        next.pending = None;
+        next.attempts = 0;
+    }
+    next
+}
+
+/// A transient directory failure: try again after an exponential back-off.
+pub(crate) fn retry(
+    current: &PasswordState,
+    error: String,
+    now: DateTime<Utc>,
+    base_secs: u64,
+    max_secs: u64,
+) -> PasswordState {
+    let mut next = current.clone();
+    next.attempts = current.attempts.saturating_add(1);
+    next.next_attempt_at = Some(now + backoff(next.attempts, base_secs, max_secs));
+    next.claimed_until = None;
+    next.last_error = Some(error);
+    next
+}
+
+/// What the key must hold after a roll-back: the committed version with its value, or
+/// nothing (version 0) when keyward does not know the committed value.
+pub(crate) fn rollback_target(current: &PasswordState) -> (i64, Option<&str>) {
+    match &current.sealed_current {
+        Some(sealed) => (current.version, Some(sealed.as_str())),
+        None => (0, None),
+    }
+}
+
+/// The key acknowledged the roll-back: nothing is in flight any more.
+pub(crate) fn rolled_back(current: &PasswordState) -> PasswordState {
+    let mut next = current.clone();
+    next.state = RotationState::Idle;
+    next.pending = None;
+    next.attempts = 0;
+    next.next_attempt_at = None;
+    next.claimed_until = None;
+    next
+}
+
+/// The key is gone (deactivated): drop what was in flight; the directory was never changed
+/// for it, and the key no longer holds the account.
+pub(crate) fn detached(current: &PasswordState, error: &str) -> PasswordState {
+    let mut next = rolled_back(current);
+    next.key_serial = None;
+    if current.pending.is_some() {
+        next.last_error = Some(error.to_owned());
+    }
+    next
+}
+
+/// The user changed the password on the key alone: keyward records a new version it does not
+/// know the value of.
+pub(crate) fn changed_on_key(current: &PasswordState, now: DateTime<Utc>) -> PasswordState {
+    PasswordState {
+        version: current.version + 1,
+        sealed_current: None,
+        committed_at: Some(now),
+        last_error: None,
+        ..current.clone()
+    }
+}
+
+/// `base · 2^(attempts−1)`, at most `max`.
+pub(crate) fn backoff(attempts: u32, base_secs: u64, max_secs: u64) -> Duration {
+    let factor = 1u64 << attempts.saturating_sub(1).min(20);
+    let secs = base_secs
+        .saturating_mul(factor)
+        .min(max_secs.max(base_secs));
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle() -> PasswordState {
+        PasswordState::new(Some("HK-1".into()))
+    }
+
+    #[test]
+    fn a_rotation_runs_pending_then_delivered_then_committed() {
+        let now = Utc::now();
+        let s = start(
+            &idle(),
+            Some("HK-1".into()),
+            "sealed-1".into(),
+            Method::Reset,
+            "admin_generate",
+            "cli".into(),
+            now,
+            false,
+        );
+        assert_eq!(s.state, RotationState::AwaitingKey);
+        assert_eq!(s.pending.as_ref().unwrap().version, 1);
+        assert_eq!(s.version, 0);
+        let s = delivered(&s, now);
+        assert_eq!(s.state, RotationState::AwaitingDirectory);
+        let s = committed(&s, now).unwrap();
+        assert_eq!(
+            (s.version, s.sealed_current.as_deref(), s.state),
+            (1, Some("sealed-1"), RotationState::Idle)
+        );
+        assert!(s.pending.is_none());
+    }
+
+    #[test]
+    fn a_refused_candidate_rolls_the_key_back_to_the_committed_value() {
+        let now = Utc::now();
+        let mut base = idle();
+        base.version = 4;
+        base.sealed_current = Some("sealed-4".into());
+        let s = start(
+            &base,
+            Some("HK-1".into()),
+            "sealed-5".into(),
+            Method::Reset,
+            "max_age",
+            "system".into(),
+            now,
+            false,
+        );
+        let s = refused(&delivered(&s, now), "policy".into());
+        assert_eq!(s.state, RotationState::RollingBack);
+        assert_eq!(rollback_target(&s), (4, Some("sealed-4")));
+        let s = rolled_back(&s);
+        assert_eq!((s.version, s.state), (4, RotationState::Idle));
+        assert_eq!(s.last_error.as_deref(), Some("policy"));
+    }
+
+    #[test]
+    fn a_first_rotation_rolls_back_to_nothing_on_the_key() {
+        let s = refused(
+            &start(
+                &idle(),
+                Some("HK-1".into()),
+                "c".into(),
+                Method::Reset,
+                "key_activation",
+                "x".into(),
+                Utc::now(),
+                false,
+            ),
+            "e".into(),
+        );
+        assert_eq!(rollback_target(&s), (0, None));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1, 30, 900).num_seconds(), 30);
+        assert_eq!(backoff(2, 30, 900).num_seconds(), 60);
+        assert_eq!(backoff(6, 30, 900).num_seconds(), 900);
+        assert_eq!(backoff(60, 30, 900).num_seconds(), 900);
+    }
+}

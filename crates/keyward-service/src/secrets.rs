@@ -1,0 +1,195 @@
+//! The key-encryption key (KEK) that seals stored passwords: loaded from `[secrets]` and
+//! checked against a value sealed with it the first time, so a wrong key is refused at once
+//! with a clear message instead of failing later on every password.
+
+use std::num::NonZeroU32;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use keyward_password::{KDF_ITERATIONS, Kek, SealContext, Sealed, SecretString};
+use keyward_store::Store;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::{Error, Result, Settings};
+
+const CHECK_KEY: &str = "secrets.kek_check";
+const SALT_KEY: &str = "secrets.kdf_salt";
+const CHECK_PLAINTEXT: &[u8] = b"keyward key-encryption key check";
+
+/// Loads the KEK `[secrets]` names and checks it against this database.
+pub(crate) async fn load_kek(settings: &Settings, store: &Store) -> Result<Kek> {
+    let s = &settings.secrets;
+    let kek = match (&s.key_file, &s.passphrase_env) {
+        (Some(path), None) => {
+            let contents = std::fs::read_to_string(path).map_err(|e| {
+                Error::Config(format!(
+                    "key `secrets.key_file`: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Kek::from_key_file_contents(&contents).map_err(|e| {
+                Error::Config(format!("key `secrets.key_file` {}: {e}", path.display()))
+            })?
+        }
+        (None, Some(var)) => {
+            let passphrase = std::env::var(var).map_err(|_| {
+                Error::Config(format!(
+                    "key `secrets.passphrase_env`: the environment variable {var} is not set"
+                ))
+            })?;
+            let salt = salt(store).await?;
+            let iterations = NonZeroU32::new(KDF_ITERATIONS).unwrap_or(NonZeroU32::MIN);
+            Kek::derive_from_passphrase(&SecretString::new(passphrase), &salt, iterations)
+                .map_err(|e| Error::Config(format!("key `secrets.passphrase_env` ({var}): {e}")))?
+        }
+        (None, None) => {
+            return Err(Error::Config(
+                "password rotation needs a key-encryption key: set `secrets.key_file` \
+                 (make one with `keyward secrets new-key-file PATH`) or `secrets.passphrase_env`"
+                    .into(),
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(Error::Config(
+                "keys `secrets.key_file` and `secrets.passphrase_env`: set one, not both".into(),
+            ));
+        }
+    };
+    check(&kek, store).await?;
+    Ok(kek)
+}
+
+/// The passphrase salt of this database, made on first use.
+async fn salt(store: &Store) -> Result<Vec<u8>> {
+    let mut fresh = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut fresh)
+        .map_err(|_| Error::Internal {
+            source: "the system random generator failed".into(),
+        })?;
+    let stored = store
+        .setting_insert_if_absent(SALT_KEY, &STANDARD.encode(fresh))
+        .await?;
+    STANDARD.decode(stored).map_err(|e| Error::Internal {
+        source: format!("stored {SALT_KEY} is not base64: {e}").into(),
+    })
+}
+
+/// Seals a known value on first use; afterwards the KEK must open it.
+async fn check(kek: &Kek, store: &Store) -> Result<()> {
+    let context = context()?;
+    let sealed = kek
+        .seal(CHECK_PLAINTEXT, &context, &SystemRandom::new())
+        .map_err(internal)?;
+    let stored = store
+        .setting_insert_if_absent(CHECK_KEY, sealed.as_str())
+        .await?;
+    match kek.open(&Sealed::from_stored(stored), &context) {
+        Ok(opened) if opened.expose() == CHECK_PLAINTEXT => Ok(()),
+        _ => Err(Error::Config(format!(
+            "the key-encryption key (fingerprint {}) is not the one this database's passwords \
+             are sealed with; configure the original `secrets.key_file` or passphrase",
+            kek.fingerprint()
+        ))),
+    }
+}
+
+fn context() -> Result<SealContext> {
+    SealContext::new("secrets.kek_check", "installation").map_err(internal)
+}
+
+fn internal(e: keyward_password::Error) -> Error {
+    Error::Internal {
+        source: e.to_string().into(),
+    }
+}
+
+/// The KEK, loaded once per [`crate::Keyward`] on first use.
+#[derive(Clone, Default)]
+pub(crate) struct KekCell(std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<Kek>>>);
+
+impl KekCell {
+    /// The KEK, loading and checking it the first time.
+    pub(crate) async fn get(
+        &self,
+        settings: &Settings,
+        store: &Store,
+    ) -> Result<std::sync::Arc<Kek>> {
+        self.0
+            .get_or_try_init(|| async { load_kek(settings, store).await.map(std::sync::Arc::new) })
+            .await
+            .cloned()
+    }
+}
+
+impl std::fmt::Debug for KekCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KekCell")
+    }
+}
+
+/// The sealing context of an account's password of one version: a ciphertext moved to another
+/// account or version does not open.
+pub(crate) fn password_context(
+    directory: &str,
+    object_guid: uuid::Uuid,
+    version: i64,
+) -> Result<SealContext> {
+    SealContext::new(
+        "account.password",
+        &format!("{directory}/{object_guid}/v{version}"),
+    )
+    .map_err(internal)
+}
+
+/// Seals a password for an account version.
+pub(crate) fn seal_password(
+    kek: &Kek,
+    password: &SecretString,
+    directory: &str,
+    object_guid: uuid::Uuid,
+    version: i64,
+) -> Result<String> {
+    let context = password_context(directory, object_guid, version)?;
+    let sealed = kek
+        .seal(password.expose().as_bytes(), &context, &SystemRandom::new())
+        .map_err(internal)?;
+    Ok(sealed.as_str().to_owned())
+}
+
+/// Opens a password sealed for an account version.
+pub(crate) fn open_password(
+    kek: &Kek,
+    sealed: &str,
+    directory: &str,
+    object_guid: uuid::Uuid,
+    version: i64,
+) -> Result<SecretString> {
+    let context = password_context(directory, object_guid, version)?;
+    let opened = kek
+        .open(&Sealed::from_stored(sealed.to_owned()), &context)
+        .map_err(internal)?;
+    opened.into_secret_string().ok_or_else(|| Error::Internal {
+        source: "a sealed password is not UTF-8".into(),
+    })
+}
+
+/// Writes a new random key file at `path` (mode 0600 on Unix); refuses to overwrite a file.
+pub fn write_new_key_file(path: &std::path::Path) -> Result<()> {
+    use std::io::Write as _;
+    let bytes = Kek::generate_key_file_bytes(&SystemRandom::new()).map_err(internal)?;
+    let contents = Kek::key_file_contents(&bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        Error::InvalidInput(format!("cannot create key file {}: {e}", path.display()))
+    })?;
+    file.write_all(contents.expose().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::InvalidInput(format!("cannot write key file {}: {e}", path.display())))
+}
