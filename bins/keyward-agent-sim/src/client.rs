@@ -98,7 +98,13 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// The server's error body.
+/// The server's error body: `{"error": {"code", "message"}}`.
+#[derive(serde::Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+/// The error inside the envelope.
 #[derive(serde::Deserialize)]
 struct ErrorBody {
     code: String,
@@ -245,7 +251,10 @@ impl Client {
 
 /// The error of a non-success answer: the server's `{code, message}` when it sent one.
 fn server_error(call: String, status: StatusCode, body: &[u8]) -> ClientError {
-    if let Ok(ErrorBody { code, message }) = serde_json::from_slice(body) {
+    if let Ok(ErrorEnvelope {
+        error: ErrorBody { code, message },
+    }) = serde_json::from_slice(body)
+    {
         return ClientError::Server {
             call,
             status,
@@ -294,7 +303,7 @@ mod tests {
         let err = server_error(
             "GET /api/v1/agent/keys/HK-1/pending".into(),
             StatusCode::FORBIDDEN,
-            br#"{"code": "workstation_not_approved", "message": "the workstation is pending"}"#,
+            br#"{"error": {"code": "workstation_not_approved", "message": "the workstation is pending"}}"#,
         );
         assert!(err.is_not_approved());
         assert_eq!(
@@ -310,7 +319,7 @@ mod tests {
         let err = server_error(
             "POST /x".into(),
             StatusCode::CONFLICT,
-            br#"{"code": "key_not_held", "message": "report the key with seen first"}"#,
+            br#"{"error": {"code": "key_not_held", "message": "report the key with seen first"}}"#,
         );
         assert!(!err.is_not_approved());
     }

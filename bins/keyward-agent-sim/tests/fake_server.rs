@@ -33,7 +33,7 @@ type Answer = Result<Json<Value>, (StatusCode, Json<Value>)>;
 fn error(status: StatusCode, code: &str) -> (StatusCode, Json<Value>) {
     (
         status,
-        Json(json!({ "code": code, "message": format!("fake: {code}") })),
+        Json(json!({ "error": { "code": code, "message": format!("fake: {code}") } })),
     )
 }
 

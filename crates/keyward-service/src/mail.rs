@@ -356,11 +356,29 @@ impl<'a> Mail<'a> {
                     &inv.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
                 ),
                 ("serial", ""),
+                ("account", ""),
             ];
             (
                 "Your invitation to enroll a security key".to_owned(),
                 self.render("invitation.txt", DEFAULT_INVITATION_TXT, &values),
                 self.render("invitation.html", DEFAULT_INVITATION_HTML, &values),
+            )
+        } else if message.kind == "password_rotated" {
+            let values = [
+                ("name", name.as_str()),
+                ("email", message.recipient.as_str()),
+                ("link", ""),
+                ("expires", ""),
+                ("serial", ""),
+                ("account", message.subject_ref.as_str()),
+            ];
+            (
+                format!(
+                    "The password of your account {} was changed",
+                    message.subject_ref
+                ),
+                self.render("password_rotated.txt", DEFAULT_ROTATED_TXT, &values),
+                self.render("password_rotated.html", DEFAULT_ROTATED_HTML, &values),
             )
         } else {
             let values = [
@@ -369,6 +387,7 @@ impl<'a> Mail<'a> {
                 ("link", ""),
                 ("expires", ""),
                 ("serial", message.subject_ref.as_str()),
+                ("account", ""),
             ];
             (
                 format!(
@@ -492,3 +511,5 @@ const DEFAULT_INVITATION_TXT: &str = "Hello {{name}},\n\nYou are invited to enro
 const DEFAULT_INVITATION_HTML: &str = "<p>Hello {{name}},</p><p>You are invited to enroll your security key.</p><p><a href=\"{{link}}\">Open your invitation</a> (it works once, until {{expires}}).</p><p>If you did not expect this message, ignore it.</p>";
 const DEFAULT_KEY_TXT: &str = "Hello {{name}},\n\nThe security key {{serial}} was assigned to you. Your administrator will give you its activation code.\n";
 const DEFAULT_KEY_HTML: &str = "<p>Hello {{name}},</p><p>The security key <b>{{serial}}</b> was assigned to you. Your administrator will give you its activation code.</p>";
+const DEFAULT_ROTATED_TXT: &str = "Hello {{name}},\n\nThe password of your domain account {{account}} was changed and is now on your security key. You do not need to know it: sign in with your key.\n\nIf you did not expect this, tell your administrator.\n";
+const DEFAULT_ROTATED_HTML: &str = "<p>Hello {{name}},</p><p>The password of your domain account <b>{{account}}</b> was changed and is now on your security key. You do not need to know it: sign in with your key.</p><p>If you did not expect this, tell your administrator.</p>";

@@ -12,6 +12,12 @@
 // intended failure mode here.
 #![allow(clippy::missing_panics_doc)]
 
+mod lab_fixture;
+
+pub use lab_fixture::{
+    FIXTURE_PASSWORD, LabFixture, LabUser, lab_can_bind, lab_fixture, lab_reset_password,
+};
+
 use std::path::PathBuf;
 
 use sea_orm::{ConnectionTrait, Database};

@@ -118,6 +118,11 @@ const DOWN: &[&str] = &["DROP TABLE account_passwords", "DROP TABLE workstations
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// All or nothing on SQLite too: the outbox rebuild must never stop half-way.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         run_statements(manager, SQLITE_UP, POSTGRES_UP).await
     }

@@ -1,0 +1,174 @@
+//! Throw-away users for tests that change AD passwords: each test gets its own OU in a lab
+//! domain, with its own group and users (and, if asked, a fine-grained password policy on the
+//! group), rebuilt from scratch every time, so tests never touch the shared fixtures' passwords.
+//! Uses `ldapadd`/`ldapdelete` from ldap-utils over LDAPS as the domain administrator.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+
+use base64::Engine as _;
+use std::process::{Command, Stdio};
+
+/// The first password of every fixture user.
+pub const FIXTURE_PASSWORD: &str = "Start#Pass1";
+
+/// One fixture user.
+#[derive(Debug, Clone)]
+pub struct LabUser {
+    /// sAMAccountName.
+    pub sam: String,
+    /// DN.
+    pub dn: String,
+    /// mail.
+    pub mail: String,
+}
+
+/// A test's OU with its group and users.
+#[derive(Debug, Clone)]
+pub struct LabFixture {
+    /// The OU.
+    pub ou_dn: String,
+    /// The group every user is a member of (use it as sync and rotation group).
+    pub group_dn: String,
+    /// The users, in the order given.
+    pub users: Vec<LabUser>,
+}
+
+/// Builds (again) `OU=kw-NAME` in lab domain `domain` (1 or 2) with group `kwg-NAME` and one
+/// enabled user per entry of `users` (sAMAccountName `NAME-USER`, at most 20 characters), all
+/// with [`FIXTURE_PASSWORD`]. With `pso_min_length`, a password settings object on the group
+/// demands at least that many characters, so the domain refuses shorter passwords.
+pub fn lab_fixture(
+    lab: &HashMap<String, String>,
+    domain: u8,
+    name: &str,
+    users: &[&str],
+    pso_min_length: Option<u32>,
+) -> LabFixture {
+    let var = |k: &str| lab[&format!("KWLAB_AD{domain}_{k}")].clone();
+    let base = var("BASE_DN");
+    let realm = var("REALM").to_lowercase();
+    let ou_dn = format!("OU=kw-{name},{base}");
+    let pso_dn = format!("CN=kw-pso-{name},CN=Password Settings Container,CN=System,{base}");
+    ldap(lab, domain, "ldapdelete", &["-r", &ou_dn], None, true);
+    ldap(lab, domain, "ldapdelete", &[&pso_dn], None, true);
+    let group_dn = format!("CN=kwg-{name},{ou_dn}");
+    let mut ldif = format!(
+        "dn: {ou_dn}\nobjectClass: organizationalUnit\n\n\
+         dn: {group_dn}\nobjectClass: group\nsAMAccountName: kwg-{name}\n\n"
+    );
+    let mut made = Vec::new();
+    for user in users {
+        let sam = format!("{name}-{user}");
+        assert!(sam.len() <= 20, "sAMAccountName {sam} is longer than 20");
+        let dn = format!("CN={sam},{ou_dn}");
+        let mail = format!("{user}@{name}.example.com");
+        ldif.push_str(&format!(
+            "dn: {dn}\nobjectClass: user\nsAMAccountName: {sam}\nuserPrincipalName: {sam}@{realm}\n\
+             mail: {mail}\ngivenName: {user}\nsn: Fixture\ndisplayName: {user} Fixture\n\
+             unicodePwd:: {}\nuserAccountControl: 512\n\n",
+            unicode_pwd_base64(FIXTURE_PASSWORD)
+        ));
+        made.push(LabUser { sam, dn, mail });
+    }
+    ldap(lab, domain, "ldapadd", &[], Some(&ldif), false);
+    let mut members = format!("dn: {group_dn}\nchangetype: modify\nadd: member\n");
+    for u in &made {
+        members.push_str(&format!("member: {}\n", u.dn));
+    }
+    members.push('\n');
+    ldap(lab, domain, "ldapmodify", &[], Some(&members), false);
+    if let Some(min) = pso_min_length {
+        let pso = format!(
+            "dn: {pso_dn}\nobjectClass: msDS-PasswordSettings\n\
+             msDS-PasswordSettingsPrecedence: 1\nmsDS-PasswordReversibleEncryptionEnabled: FALSE\n\
+             msDS-PasswordHistoryLength: 0\nmsDS-PasswordComplexityEnabled: TRUE\n\
+             msDS-MinimumPasswordLength: {min}\nmsDS-MinimumPasswordAge: 0\n\
+             msDS-MaximumPasswordAge: -37108517437440\nmsDS-LockoutThreshold: 0\n\
+             msDS-LockoutObservationWindow: -18000000000\nmsDS-LockoutDuration: -18000000000\n\
+             msDS-PSOAppliesTo: {group_dn}\n\n"
+        );
+        ldap(lab, domain, "ldapadd", &[], Some(&pso), false);
+    }
+    LabFixture {
+        ou_dn,
+        group_dn,
+        users: made,
+    }
+}
+
+/// Sets a fixture user's password back (an administrator's reset).
+pub fn lab_reset_password(lab: &HashMap<String, String>, domain: u8, dn: &str, password: &str) {
+    let ldif = format!(
+        "dn: {dn}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {}\n-\n\n",
+        unicode_pwd_base64(password)
+    );
+    ldap(lab, domain, "ldapmodify", &[], Some(&ldif), false);
+}
+
+/// True when `dn` can bind with `password` (a simple bind and a rootDSE read over LDAPS; Samba
+/// has no WhoAmI extended operation).
+pub fn lab_can_bind(lab: &HashMap<String, String>, domain: u8, dn: &str, password: &str) -> bool {
+    let var = |k: &str| lab[&format!("KWLAB_AD{domain}_{k}")].clone();
+    Command::new("ldapsearch")
+        .args(["-x", "-H", &var("LDAPS_URL"), "-D", dn, "-w", password])
+        .args(["-s", "base", "-b", "", "-LLL", "1.1"])
+        .env("LDAPTLS_CACERT", var("CA_CERT"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ldapsearch (ldap-utils)")
+        .success()
+}
+
+fn ldap(
+    lab: &HashMap<String, String>,
+    domain: u8,
+    tool: &str,
+    args: &[&str],
+    input: Option<&str>,
+    tolerate_failure: bool,
+) {
+    let var = |k: &str| lab[&format!("KWLAB_AD{domain}_{k}")].clone();
+    let mut child = Command::new(tool)
+        .args([
+            "-x",
+            "-H",
+            &var("LDAPS_URL"),
+            "-D",
+            &var("BIND_DN"),
+            "-w",
+            &var("BIND_PASSWORD"),
+        ])
+        .args(args)
+        .env("LDAPTLS_CACERT", var("CA_CERT"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool} (ldap-utils): {e}"));
+    if let Some(text) = input {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write LDIF");
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().expect("wait for ldap tool");
+    assert!(
+        tolerate_failure || out.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn unicode_pwd_base64(password: &str) -> String {
+    let quoted: Vec<u8> = format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(quoted)
+}

@@ -1,0 +1,664 @@
+//! Password rotation end to end (PRODUCT.md §3) with the built server, CLI and
+//! `keyward-agent-sim` against a real Samba AD: Scenario 2 (sync, assign, activate through the
+//! agent, AD changes only after the key acknowledged), admin rotate and set, a user's change, an
+//! offline key that never gets AD changed, a policy refusal that rolls the key back, a crash
+//! test that SIGKILLs the server during many rotations, and a search of every captured output
+//! for the passwords keyward generated.
+//!
+//! Each test builds its own OU, group and users (`lab_fixture`), so no shared fixture's
+//! password ever changes.
+
+// Test code: a panic is a failed test with its location, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use keyward_test_support::{
+    FIXTURE_PASSWORD, LabFixture, TestDb, bin_path, lab, lab_can_bind, lab_fixture,
+};
+use serde_json::Value;
+
+/// Everything a test drove, with every line any process printed, to search for secrets.
+struct Harness {
+    lab: HashMap<String, String>,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    db: String,
+    captured: Arc<Mutex<String>>,
+    server: Option<Server>,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Harness {
+    fn new(lab: HashMap<String, String>, fixture: &LabFixture, db: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("kek");
+        let out = Command::new(bin_path("keyward"))
+            .args(["secrets", "new-key-file"])
+            .arg(&key_file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = dir.path().join("keyward.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\n\n\
+                 [passwords]\npoll_interval_secs = 1\nclaim_secs = 3\nretry_base_secs = 1\nretry_max_secs = 2\n\n\
+                 [[directories]]\nname = \"corp1\"\nurls = [\"{}\"]\nca_file = \"{}\"\nbind_dn = \"{}\"\n\
+                 bind_password_env = \"KWR_CORP1\"\nsync_group = \"{}\"\nrotation_group = \"{}\"\n",
+                key_file.display(),
+                lab["KWLAB_AD1_LDAPS_URL"],
+                lab["KWLAB_AD1_CA_CERT"],
+                lab["KWLAB_AD1_BIND_DN"],
+                fixture.group_dn,
+                fixture.group_dn,
+            ),
+        )
+        .unwrap();
+        Self {
+            lab,
+            dir,
+            config,
+            db: db.to_owned(),
+            captured: Arc::new(Mutex::new(String::new())),
+            server: None,
+        }
+    }
+
+    fn capture(&self, out: &Output) {
+        let mut all = self.captured.lock().unwrap();
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
+        all.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `keyward --output json ARGS`.
+    fn keyward(&self, args: &[&str]) -> Output {
+        let out = Command::new(bin_path("keyward"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--database-url", &self.db, "--output", "json"])
+            .args(args)
+            .env("KWR_CORP1", &self.lab["KWLAB_AD1_BIND_PASSWORD"])
+            .output()
+            .unwrap();
+        self.capture(&out);
+        out
+    }
+
+    fn keyward_ok(&self, args: &[&str]) -> Value {
+        let out = self.keyward(args);
+        assert!(
+            out.status.success(),
+            "keyward {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn start_server(&mut self) {
+        self.server = None;
+        let mut child = Command::new(bin_path("keyward-server"))
+            .args(["--listen", "127.0.0.1:0", "--database-url", &self.db])
+            .arg("--config")
+            .arg(&self.config)
+            .env("KWR_CORP1", &self.lab["KWLAB_AD1_BIND_PASSWORD"])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let captured = self.captured.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                captured.lock().unwrap().push_str(&line);
+                captured.lock().unwrap().push('\n');
+            }
+        });
+        let base = loop {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "the server exited"
+            );
+            self.captured.lock().unwrap().push_str(&line);
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                break format!(
+                    "http://{}",
+                    addr.trim_end_matches(|c: char| !c.is_ascii_digit())
+                );
+            }
+        };
+        let captured = self.captured.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                captured.lock().unwrap().push_str(&line);
+                captured.lock().unwrap().push('\n');
+            }
+        });
+        self.server = Some(Server { child, base });
+    }
+
+    /// SIGKILL: no shutdown, no flush, a transaction cut wherever it was.
+    fn kill_server(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.child.kill().unwrap();
+            server.child.wait().unwrap();
+        }
+    }
+
+    fn base(&self) -> String {
+        self.server.as_ref().expect("server running").base.clone()
+    }
+
+    /// `keyward-agent-sim ARGS` with the test's state file (its `dump` output is not captured:
+    /// it is the simulated key's memory, the one place a password is meant to be).
+    fn sim(&self, args: &[&str]) -> Output {
+        let out = Command::new(bin_path("keyward-agent-sim"))
+            .args(["--server", &self.base(), "--state-file"])
+            .arg(self.dir.path().join("agent.json"))
+            .args(args)
+            .output()
+            .unwrap();
+        if args.first() != Some(&"dump") {
+            self.capture(&out);
+        }
+        out
+    }
+
+    fn sim_ok(&self, args: &[&str]) -> Value {
+        let out = self.sim(args);
+        assert!(
+            out.status.success(),
+            "keyward-agent-sim {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Registers the simulated workstation and approves it.
+    fn register_workstation(&self) {
+        let ws = self.sim_ok(&["register", "--name", "WS-TEST"]);
+        assert_eq!(ws["status"], "pending");
+        let id = ws["workstation_id"].as_str().unwrap().to_owned();
+        let refused = self.sim(&["status"]);
+        assert!(refused.status.success());
+        self.keyward_ok(&["workstations", "approve", &id]);
+    }
+
+    /// Imports a key, assigns it to `email`, returns the activation code.
+    fn assign_key(&self, serial: &str, email: &str) -> String {
+        self.keyward_ok(&["keys", "import", serial]);
+        let assigned = self.keyward_ok(&["keys", "assign", serial, "--employee", email]);
+        assigned["activation_code"].as_str().unwrap().to_owned()
+    }
+
+    /// The password state of the employee's only account.
+    fn status(&self, email: &str) -> Value {
+        let list = self.keyward_ok(&["passwords", "status", "--employee", email]);
+        assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+        list[0].clone()
+    }
+
+    /// Waits until the employee's account is idle at `version`.
+    fn wait_committed(&self, email: &str, version: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.status(email);
+            if s["state"] == "idle" && s["version"] == version {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "not committed in time: {s}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// What the simulated key holds: (`object_guid`, version, password) per account.
+    fn key_accounts(&self, serial: &str) -> Vec<(String, i64, String)> {
+        let dump = self.sim_ok(&["dump", serial]);
+        dump["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["object_guid"].as_str().unwrap().to_owned(),
+                    a["version"].as_i64().unwrap(),
+                    a["password"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn captured(&self) -> String {
+        self.captured.lock().unwrap().clone()
+    }
+}
+
+fn assert_never_shown(h: &Harness, secrets: &[String]) {
+    let text = h.captured();
+    assert!(text.len() > 1000, "the capture is suspiciously small");
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a generated password appears in a log line or output"
+        );
+    }
+}
+
+/// Scenario 2 of the product page, then an administrator's rotate and set and a user's change,
+/// on SQLite and PostgreSQL.
+#[tokio::test(flavor = "multi_thread")]
+async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
+    let Some(lab) = lab() else { return };
+    let mut dbs = vec![TestDb::sqlite_file()];
+    if let Some(pg) = TestDb::postgres().await {
+        dbs.push(pg);
+    }
+    for db in &dbs {
+        let fixture = lab_fixture(&lab, 1, "s2", &["ann"], None);
+        let ann = &fixture.users[0];
+        let email = ann.mail.as_str();
+        let mut h = Harness::new(lab.clone(), &fixture, &db.url);
+        h.keyward_ok(&["sync", "corp1"]);
+        let code = h.assign_key("HK-S2-1", email);
+        // Before activation nothing is on a key and the old password keeps working.
+        assert_eq!(h.status(email)["state"], "not_on_a_key");
+        assert!(lab_can_bind(&lab, 1, &ann.dn, FIXTURE_PASSWORD));
+
+        h.start_server();
+        let ws = h.sim_ok(&["register", "--name", "WS-S2"]);
+        let early = h.sim(&["activate", "HK-S2-1", &code]);
+        assert_eq!(
+            early.status.code(),
+            Some(3),
+            "an unapproved workstation is refused: {}",
+            String::from_utf8_lossy(&early.stderr)
+        );
+        h.keyward_ok(&[
+            "workstations",
+            "approve",
+            ws["workstation_id"].as_str().unwrap(),
+        ]);
+        let activated = h.sim_ok(&["activate", "HK-S2-1", &code]);
+        assert_eq!(activated["status"], "active", "{activated}");
+
+        // The candidate waits for the key: AD is not touched before the key acknowledges.
+        let s = h.status(email);
+        assert_eq!(
+            (s["state"].as_str(), s["pending_version"].as_i64()),
+            (Some("awaiting_key"), Some(1)),
+            "{s}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(
+            lab_can_bind(&lab, 1, &ann.dn, FIXTURE_PASSWORD),
+            "AD changed before the key had it"
+        );
+
+        h.sim_ok(&["sync"]);
+        let s = h.wait_committed(email, 1);
+        assert!(s["last_commit"].is_string(), "{s}");
+        let held = h.key_accounts("HK-S2-1");
+        assert_eq!(held.len(), 1);
+        let first = held[0].2.clone();
+        assert_eq!(held[0].1, 1);
+        assert_eq!(first.len(), 24, "the default policy's length");
+        assert!(
+            lab_can_bind(&lab, 1, &ann.dn, &first),
+            "the key's password does not bind"
+        );
+        assert!(
+            !lab_can_bind(&lab, 1, &ann.dn, FIXTURE_PASSWORD),
+            "the old password still binds"
+        );
+
+        // An administrator rotates: same protocol, version 2.
+        h.keyward_ok(&["passwords", "rotate", "--employee", email]);
+        let in_flight = h.keyward(&["passwords", "rotate", "--employee", email]);
+        assert_eq!(
+            in_flight.status.code(),
+            Some(5),
+            "one rotation in flight per account"
+        );
+        assert!(lab_can_bind(&lab, 1, &ann.dn, &first));
+        h.sim_ok(&["sync"]);
+        h.wait_committed(email, 2);
+        let second = h.key_accounts("HK-S2-1")[0].2.clone();
+        assert_ne!(second, first);
+        assert!(lab_can_bind(&lab, 1, &ann.dn, &second));
+        assert!(!lab_can_bind(&lab, 1, &ann.dn, &first));
+
+        // An administrator sets a given value; a value the policy refuses changes nothing.
+        let weak = h.dir.path().join("weak");
+        std::fs::write(&weak, "short1A!\n").unwrap();
+        let refused = h.keyward(&[
+            "passwords",
+            "set",
+            "--employee",
+            email,
+            "--directory",
+            "corp1",
+            "--password-file",
+            weak.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            refused.status.code(),
+            Some(6),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 14"));
+        assert_eq!(h.status(email)["state"], "idle");
+        let given = "Given#Passw0rd-2026";
+        let file = h.dir.path().join("given");
+        std::fs::write(&file, format!("{given}\n")).unwrap();
+        h.keyward_ok(&[
+            "passwords",
+            "set",
+            "--employee",
+            email,
+            "--directory",
+            "corp1",
+            "--password-file",
+            file.to_str().unwrap(),
+        ]);
+        h.sim_ok(&["sync"]);
+        h.wait_committed(email, 3);
+        assert_eq!(h.key_accounts("HK-S2-1")[0].2, given);
+        assert!(lab_can_bind(&lab, 1, &ann.dn, given));
+
+        // The user changes it on the agent, key and domain: AD gets a user change.
+        let guid = h.status(email)["object_guid"].as_str().unwrap().to_owned();
+        let mine = h.dir.path().join("mine");
+        let user_value = "Users#OwnChoice-77";
+        std::fs::write(&mine, user_value).unwrap();
+        h.sim_ok(&[
+            "change-password",
+            "HK-S2-1",
+            "corp1",
+            &guid,
+            "--mode",
+            "key_and_domain",
+            "--password-file",
+            mine.to_str().unwrap(),
+        ]);
+        h.sim_ok(&["sync"]);
+        h.wait_committed(email, 4);
+        assert!(lab_can_bind(&lab, 1, &ann.dn, user_value));
+        assert!(!lab_can_bind(&lab, 1, &ann.dn, given));
+
+        // Each commit queued a notification for the employee (never the password).
+        let store = keyward_store::Store::connect(&db.url).await.unwrap();
+        let rotated: Vec<_> = store
+            .list_messages(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == "password_rotated")
+            .collect();
+        assert_eq!(rotated.len(), 4, "{rotated:?}");
+        assert!(
+            rotated
+                .iter()
+                .all(|m| m.recipient == email && m.subject_ref == "corp1/s2-ann")
+        );
+        store.close().await.unwrap();
+
+        // The admin API and the status never show a password.
+        let token = h.keyward_ok(&["token", "create", "--name", "s2-admin"]);
+        let secret = token["secret"]
+            .as_str()
+            .unwrap_or_else(|| token["token"].as_str().unwrap())
+            .to_owned();
+        let api = reqwest::Client::new()
+            .get(format!("{}/api/v1/passwords", h.base()))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status(), 200);
+        let body = api.text().await.unwrap();
+        h.captured.lock().unwrap().push_str(&body);
+        assert!(body.contains("s2-ann"), "{body}");
+        assert_never_shown(&h, &[first, second]);
+        drop(h);
+    }
+}
+
+/// A key that stays offline never gets AD changed; a candidate the domain refuses (a password
+/// settings object demands 60 characters) rolls the key back: to nothing after a first
+/// rotation, to the committed value after a later one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key_back() {
+    let Some(lab) = lab() else { return };
+    let db = TestDb::sqlite_file();
+    let fixture = lab_fixture(&lab, 1, "pso", &["eve"], Some(60));
+    let eve = &fixture.users[0];
+    let email = eve.mail.as_str();
+    let mut h = Harness::new(lab.clone(), &fixture, &db.url);
+    h.keyward_ok(&["sync", "corp1"]);
+    let code = h.assign_key("HK-PSO-1", email);
+    h.start_server();
+    h.register_workstation();
+    h.sim_ok(&["activate", "HK-PSO-1", &code]);
+
+    // Offline: the workstation never syncs. The worker runs (every second) and AD stays.
+    std::thread::sleep(Duration::from_secs(4));
+    let s = h.status(email);
+    assert_eq!(s["state"], "awaiting_key", "{s}");
+    assert!(s["waiting_for"].as_str().unwrap().contains("key"));
+    assert!(lab_can_bind(&lab, 1, &eve.dn, FIXTURE_PASSWORD));
+
+    // Online: the key takes version 1, AD refuses it (too short for the PSO), the key is told
+    // to drop the account again, and the old password still works.
+    h.sim_ok(&["sync"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = h.status(email);
+        if s["state"] == "rolling_back" {
+            assert!(s["last_error"].as_str().unwrap().contains("policy"), "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refusal: {s}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(
+        h.key_accounts("HK-PSO-1").len(),
+        1,
+        "the key held the candidate"
+    );
+    h.sim_ok(&["sync"]);
+    let s = h.wait_committed(email, 0);
+    assert!(s["last_error"].as_str().unwrap().contains("policy"), "{s}");
+    assert!(
+        h.key_accounts("HK-PSO-1").is_empty(),
+        "the key was not rolled back"
+    );
+    assert!(lab_can_bind(&lab, 1, &eve.dn, FIXTURE_PASSWORD));
+
+    // A value long enough for the PSO commits as version 1 …
+    let long = "Long#Enough-".repeat(6);
+    let file = h.dir.path().join("long");
+    std::fs::write(&file, &long).unwrap();
+    h.keyward_ok(&[
+        "passwords",
+        "set",
+        "--employee",
+        email,
+        "--directory",
+        "corp1",
+        "--password-file",
+        file.to_str().unwrap(),
+    ]);
+    h.sim_ok(&["sync"]);
+    h.wait_committed(email, 1);
+    assert!(lab_can_bind(&lab, 1, &eve.dn, &long));
+
+    // … and a generated 24-character candidate is refused: the key goes back to version 1.
+    h.keyward_ok(&["passwords", "rotate", "--employee", email]);
+    h.sim_ok(&["sync"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.status(email)["state"] != "rolling_back" {
+        assert!(Instant::now() < deadline, "no refusal");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let candidate = h.key_accounts("HK-PSO-1")[0].clone();
+    assert_eq!(candidate.1, 2);
+    h.sim_ok(&["sync"]);
+    h.wait_committed(email, 1);
+    let held = h.key_accounts("HK-PSO-1");
+    assert_eq!(
+        (held[0].1, held[0].2.as_str()),
+        (1, long.as_str()),
+        "rolled back to version 1"
+    );
+    assert!(lab_can_bind(&lab, 1, &eve.dn, &long));
+    assert!(!lab_can_bind(&lab, 1, &eve.dn, &candidate.2));
+    assert_never_shown(&h, &[candidate.2]);
+}
+
+/// Kills the server with SIGKILL at random moments while rotations run, restarts it, and in
+/// the end checks that the password every key holds binds to AD.
+#[tokio::test(flavor = "multi_thread")]
+async fn rotations_survive_sigkill_at_any_point() {
+    let Some(lab) = lab() else { return };
+    let db = TestDb::sqlite_file();
+    let names = ["a", "b", "c", "d"];
+    let fixture = lab_fixture(&lab, 1, "crash", &names, None);
+    let mut h = Harness::new(lab.clone(), &fixture, &db.url);
+    h.keyward_ok(&["sync", "corp1"]);
+    let serials: Vec<String> = names.iter().map(|n| format!("HK-CRASH-{n}")).collect();
+    let codes: Vec<String> = fixture
+        .users
+        .iter()
+        .zip(&serials)
+        .map(|(u, s)| h.assign_key(s, &u.mail))
+        .collect();
+    h.start_server();
+    h.register_workstation();
+    for (serial, code) in serials.iter().zip(&codes) {
+        h.sim_ok(&["activate", serial, code]);
+    }
+
+    // A cheap xorshift seeded from the clock: the kill points differ from run to run, and the
+    // seed is printed so that a failure can be replayed.
+    let mut seed = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_007,
+    )
+    .unwrap()
+        | 1;
+    eprintln!("crash test seed {seed}");
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    let mut kills = 0;
+    let rounds = 14;
+    for _ in 0..rounds {
+        for user in &fixture.users {
+            // Refused while one is in flight (exit 5): that is the rule, not a failure.
+            let out = h.keyward(&["passwords", "rotate", "--employee", &user.mail]);
+            assert!(
+                matches!(out.status.code(), Some(0 | 5)),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // The agent syncs while the server is killed at a random moment: before, during or
+        // after the acknowledgements and the directory resets they trigger.
+        let sync = Command::new(bin_path("keyward-agent-sim"))
+            .args(["--server", &h.base(), "--state-file"])
+            .arg(h.dir.path().join("agent.json"))
+            .arg("sync")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(next(1500)));
+        h.kill_server();
+        kills += 1;
+        let _ = sync.wait_with_output();
+        h.start_server();
+    }
+
+    // Let everything settle: the agent syncs until no rotation is in flight (claims of killed
+    // workers expire after `claim_secs`).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let _ = h.sim(&["sync"]);
+        let all = h.keyward_ok(&["passwords", "status"]);
+        if all.as_array().unwrap().iter().all(|s| s["state"] == "idle") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rotations did not settle: {all}");
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let all = h.keyward_ok(&["passwords", "status"]);
+    let committed: i64 = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["version"].as_i64().unwrap())
+        .sum();
+    let mut generated = Vec::new();
+    for (user, serial) in fixture.users.iter().zip(&serials) {
+        let held = h.key_accounts(serial);
+        assert_eq!(held.len(), 1, "{serial} holds {held:?}");
+        let status = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["sam_account_name"] == user.sam.as_str())
+            .unwrap();
+        assert_eq!(
+            held[0].1,
+            status["version"].as_i64().unwrap(),
+            "key and server disagree on {serial}"
+        );
+        assert!(
+            lab_can_bind(&lab, 1, &user.dn, &held[0].2),
+            "the password key {serial} holds does not bind for {}",
+            user.sam
+        );
+        generated.push(held[0].2.clone());
+    }
+    eprintln!(
+        "crash test: {kills} SIGKILLs, {committed} rotations committed over {} accounts",
+        names.len()
+    );
+    assert!(
+        committed >= i64::try_from(names.len()).unwrap() * 2,
+        "too few rotations ran: {committed}"
+    );
+    assert_never_shown(&h, &generated);
+}
