@@ -583,7 +583,7 @@ async fn rotations_survive_sigkill_at_any_point() {
         seed % bound
     };
     let mut kills = 0;
-    let rounds = 14;
+    let rounds = 30;
     for _ in 0..rounds {
         for user in &fixture.users {
             // Refused while one is in flight (exit 5): that is the rule, not a failure.

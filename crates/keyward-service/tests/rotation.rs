@@ -1,0 +1,463 @@
+//! The rotation protocol and the agent API's rules without a directory: who may fetch a
+//! password, which acknowledgement counts, in-flight exclusivity, overdue reporting, retries
+//! and give-up with roll-back, the maximum password age, deactivation and compromise, and the
+//! key-encryption key check. (The directory step against real Samba AD is in
+//! tests/rotation_e2e.rs.)
+
+// Test code: a panic is a failed test with its location, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use keyward_directory::DirectoryConfig;
+use keyward_keys::KeyStatus;
+use keyward_model::{DirectoryAccount, DirectoryName};
+use keyward_service::{
+    AckItem, Actor, Error, Keyward, ManualClock, SecretString, Settings, UserChange, Workstation,
+};
+use keyward_store::Store;
+use keyward_test_support::TestDb;
+use uuid::Uuid;
+
+struct Setup {
+    _db: TestDb,
+    dir: tempfile::TempDir,
+    k: Keyward,
+    clock: ManualClock,
+    store: Store,
+}
+
+async fn setups() -> Vec<Setup> {
+    let mut dbs = vec![TestDb::sqlite_file()];
+    if let Some(pg) = TestDb::postgres().await {
+        dbs.push(pg);
+    }
+    let mut out = Vec::new();
+    for db in dbs {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("kek");
+        keyward_service::write_new_key_file(&key_file).unwrap();
+        let mut directory =
+            DirectoryConfig::new("corp1", vec!["ldaps://127.0.0.1:1".into()], "CN=svc");
+        let bind_password = dir.path().join("bind-password");
+        std::fs::write(&bind_password, "unused\n").unwrap();
+        directory.bind_password_file = Some(bind_password);
+        directory.connect_timeout_secs = 1;
+        let mut settings = Settings {
+            database_url: db.url.clone(),
+            directories: vec![directory],
+            ..Settings::default()
+        };
+        settings.secrets.key_file = Some(key_file);
+        settings.passwords.max_attempts = 2;
+        settings.passwords.retry_base_secs = 1;
+        let clock = ManualClock::starting_at(Utc::now());
+        let k = Keyward::open(&settings)
+            .await
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()));
+        let store = Store::connect(&db.url).await.unwrap();
+        out.push(Setup {
+            _db: db,
+            dir,
+            k,
+            clock,
+            store,
+        });
+    }
+    out
+}
+
+/// An employee with one corp1 account; returns the account's objectGUID.
+async fn employee_with_account(s: &Setup, email: &str, sam: &str, rotation: bool) -> Uuid {
+    let employee =
+        s.k.employees()
+            .create(email, &format!("{sam} Tester"), &Actor::Cli)
+            .await
+            .unwrap();
+    let guid = Uuid::new_v4();
+    s.store
+        .upsert_account(&account(employee.id, guid, sam, rotation))
+        .await
+        .unwrap();
+    guid
+}
+
+fn account(
+    employee_id: keyward_model::EmployeeId,
+    guid: Uuid,
+    sam: &str,
+    rotation: bool,
+) -> DirectoryAccount {
+    DirectoryAccount {
+        directory: DirectoryName::parse("corp1").unwrap(),
+        object_guid: guid,
+        employee_id,
+        dn: format!("CN={sam},DC=corp1,DC=test"),
+        sam_account_name: Some(sam.into()),
+        user_principal_name: Some(format!("{sam}@corp1.test")),
+        mail: None,
+        display_name: Some(format!("{sam} Tester")),
+        enabled: true,
+        in_rotation_group: rotation,
+        usn_changed: 1,
+        last_seen_at: Utc::now(),
+        missing_since: None,
+    }
+}
+
+/// An approved workstation and its credential.
+async fn approved(s: &Setup, name: &str) -> (Workstation, SecretString) {
+    let (ws, credential) = s.k.agent().register(name).await.unwrap();
+    let ws =
+        s.k.agent()
+            .approve(&ws.id.to_string(), &Actor::Cli)
+            .await
+            .unwrap();
+    (ws, credential)
+}
+
+/// Imports, assigns and activates `serial` for `email` through `ws`.
+async fn active_key(s: &Setup, ws: &Workstation, serial: &str, email: &str) {
+    s.k.keys()
+        .import(&[serial.into()], &Actor::Cli)
+        .await
+        .unwrap();
+    let code = s.k.keys().assign(serial, email, &Actor::Cli).await.unwrap();
+    s.k.agent().seen(ws, serial).await.unwrap();
+    let status =
+        s.k.agent()
+            .activate(ws, serial, code.activation_code.expose())
+            .await
+            .unwrap();
+    assert_eq!(status, KeyStatus::Active);
+}
+
+#[tokio::test]
+async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
+    for s in setups().await {
+        let guid = employee_with_account(&s, "ada@example.com", "ada", true).await;
+        let agent = s.k.agent();
+        let (pending_ws, pending_credential) = agent.register("WS-PENDING").await.unwrap();
+        assert!(matches!(
+            agent.seen(&pending_ws, "HK-1").await,
+            Err(Error::WorkstationNotApproved(_))
+        ));
+        let (ws, credential) = approved(&s, "WS-1").await;
+        let (other, _) = approved(&s, "WS-2").await;
+        assert_eq!(
+            agent.authenticate(credential.expose()).await.unwrap().id,
+            ws.id
+        );
+        assert_eq!(
+            agent
+                .authenticate(pending_credential.expose())
+                .await
+                .unwrap()
+                .status,
+            "pending"
+        );
+        let forged = format!("kww_{}_AAAA", ws.id.simple());
+        assert!(matches!(
+            agent.authenticate(&forged).await,
+            Err(Error::Unauthorized)
+        ));
+        assert!(matches!(
+            agent.authenticate("nonsense").await,
+            Err(Error::Unauthorized)
+        ));
+
+        // Activation starts the first rotation: a sealed candidate for the key.
+        active_key(&s, &ws, "HK-1", "ada@example.com").await;
+        let status =
+            s.k.passwords()
+                .status(Some("ada@example.com"))
+                .await
+                .unwrap();
+        assert_eq!(
+            (status[0].state.as_str(), status[0].pending_version),
+            ("awaiting_key", Some(1))
+        );
+        assert_eq!(status[0].reason.as_deref(), Some("key_activation"));
+
+        // Only the workstation that holds the key gets it.
+        assert!(matches!(
+            agent.pending(&other, "HK-1").await,
+            Err(Error::KeyNotHeld(_))
+        ));
+        let work = agent.pending(&ws, "HK-1").await.unwrap();
+        assert_eq!(work.accounts.len(), 1);
+        let delivery = &work.accounts[0];
+        assert_eq!(
+            (delivery.action, delivery.version, delivery.login.as_str()),
+            ("write", 1, "CORP1\\ada")
+        );
+        let password = delivery.password.as_ref().unwrap().expose().to_owned();
+        assert_eq!(password.len(), 24);
+        assert!(!password.to_lowercase().contains("ada"));
+        let shown = serde_json::to_string(&s.k.passwords().status(None).await.unwrap()).unwrap();
+        assert!(!shown.contains(&password), "the status shows the password");
+        assert!(
+            !format!("{work:?}").contains(&password),
+            "Debug shows the password"
+        );
+
+        // Waiting too long for the key is reported.
+        assert!(!s.k.passwords().status(None).await.unwrap()[0].overdue);
+        s.clock.advance(Duration::hours(73));
+        assert!(s.k.passwords().status(None).await.unwrap()[0].overdue);
+
+        // A second rotation is refused while one is in flight.
+        assert!(matches!(
+            s.k.passwords()
+                .rotate("ada@example.com", None, &Actor::Cli)
+                .await,
+            Err(Error::RotationInFlight(_))
+        ));
+        // A wrong version is not an acknowledgement; the right one is.
+        let ack = |version| AckItem {
+            directory: "corp1".into(),
+            object_guid: guid,
+            version,
+        };
+        assert_eq!(
+            agent
+                .acknowledge(&ws, "HK-1", false, &[ack(7)])
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            agent
+                .acknowledge(&ws, "HK-1", false, &[ack(1)])
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            agent
+                .acknowledge(&ws, "HK-1", false, &[ack(1)])
+                .await
+                .unwrap(),
+            0
+        );
+        let status = s.k.passwords().status(None).await.unwrap();
+        assert_eq!(status[0].state, "awaiting_directory");
+        assert!(
+            agent
+                .pending(&ws, "HK-1")
+                .await
+                .unwrap()
+                .accounts
+                .is_empty()
+        );
+
+        // The directory cannot be reached: retried, then given up and rolled back on the key,
+        // which held nothing before (a first rotation): it must remove the account.
+        let report = s.k.passwords().advance_due().await.unwrap();
+        assert_eq!((report.retried, report.committed), (1, 0), "{report:?}");
+        assert_eq!(
+            s.k.passwords().advance_due().await.unwrap().retried,
+            0,
+            "not due yet"
+        );
+        s.clock.advance(Duration::seconds(5));
+        assert_eq!(s.k.passwords().advance_due().await.unwrap().refused, 1);
+        let status = s.k.passwords().status(None).await.unwrap();
+        assert_eq!(status[0].state, "rolling_back");
+        assert!(
+            status[0]
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("gave up after 2 attempts")
+        );
+        let work = agent.pending(&ws, "HK-1").await.unwrap();
+        assert_eq!(
+            (work.accounts[0].action, work.accounts[0].version),
+            ("remove", 0)
+        );
+        assert!(work.accounts[0].password.is_none());
+        assert_eq!(
+            agent
+                .acknowledge(&ws, "HK-1", false, &[ack(0)])
+                .await
+                .unwrap(),
+            1
+        );
+        let status = s.k.passwords().status(None).await.unwrap();
+        assert_eq!((status[0].state.as_str(), status[0].version), ("idle", 0));
+
+        // Reporting another workstation's key moves it; the first one loses it.
+        agent.seen(&other, "HK-1").await.unwrap();
+        assert!(matches!(
+            agent.pending(&ws, "HK-1").await,
+            Err(Error::KeyNotHeld(_))
+        ));
+        // A revoked workstation is refused.
+        agent
+            .revoke(&other.id.to_string(), &Actor::Cli)
+            .await
+            .unwrap();
+        let other = agent
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|w| w.id == other.id)
+            .unwrap();
+        assert!(matches!(
+            agent.pending(&other, "HK-1").await,
+            Err(Error::WorkstationNotApproved(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn the_maximum_password_age_starts_a_rotation_when_it_is_reached() {
+    for s in setups().await {
+        // Not in the rotation group at activation: no first rotation.
+        let guid = employee_with_account(&s, "bea@example.com", "bea", false).await;
+        let (ws, _) = approved(&s, "WS-1").await;
+        active_key(&s, &ws, "HK-2", "bea@example.com").await;
+        assert_eq!(
+            s.k.passwords()
+                .status(Some("bea@example.com"))
+                .await
+                .unwrap()[0]
+                .state,
+            "not_on_a_key"
+        );
+        // The user puts a password on the key alone: version 1, committed, value unknown.
+        let after =
+            s.k.agent()
+                .user_change(&ws, "HK-2", "corp1", guid, UserChange::KeyOnly)
+                .await
+                .unwrap();
+        assert_eq!(after.version, 1);
+        // A user change in the domain needs the current value keyward does not know.
+        assert!(matches!(
+            s.k.agent()
+                .user_change(
+                    &ws,
+                    "HK-2",
+                    "corp1",
+                    guid,
+                    UserChange::KeyAndDomain(SecretString::new("Xy#12345678901234".into()))
+                )
+                .await,
+            Err(Error::NotSupported(_))
+        ));
+        let employee = s.k.employees().find("bea@example.com").await.unwrap();
+        s.store
+            .upsert_account(&account(employee.id, guid, "bea", true))
+            .await
+            .unwrap();
+        s.clock.advance(Duration::days(27));
+        assert_eq!(s.k.passwords().rotate_expired().await.unwrap(), 0);
+        s.clock.advance(Duration::days(2));
+        assert_eq!(s.k.passwords().rotate_expired().await.unwrap(), 1);
+        assert_eq!(
+            s.k.passwords().rotate_expired().await.unwrap(),
+            0,
+            "one in flight"
+        );
+        let status =
+            s.k.passwords()
+                .status(Some("bea@example.com"))
+                .await
+                .unwrap();
+        assert_eq!(
+            (
+                status[0].state.as_str(),
+                status[0].reason.as_deref(),
+                status[0].pending_version
+            ),
+            ("awaiting_key", Some("max_age"), Some(2))
+        );
+    }
+}
+
+#[tokio::test]
+async fn deactivation_cancels_what_was_in_flight_and_compromise_rotates_without_the_key() {
+    for s in setups().await {
+        employee_with_account(&s, "cy@example.com", "cy", true).await;
+        let guid = employee_with_account(&s, "di@example.com", "di", true).await;
+        let (ws, _) = approved(&s, "WS-1").await;
+        active_key(&s, &ws, "HK-3", "cy@example.com").await;
+        active_key(&s, &ws, "HK-4", "di@example.com").await;
+
+        s.k.keys()
+            .deactivate("HK-3", "withdrawal", &Actor::Cli)
+            .await
+            .unwrap();
+        let cy =
+            &s.k.passwords()
+                .status(Some("cy@example.com"))
+                .await
+                .unwrap()[0];
+        assert_eq!(
+            (cy.state.as_str(), cy.key_serial.as_deref()),
+            ("idle", None)
+        );
+        assert!(cy.last_error.as_deref().unwrap().contains("deactivated"));
+        assert_eq!(
+            s.k.agent().pending(&ws, "HK-3").await.unwrap().commands,
+            vec!["wipe"]
+        );
+
+        let ack = AckItem {
+            directory: "corp1".into(),
+            object_guid: guid,
+            version: 1,
+        };
+        s.k.agent()
+            .acknowledge(&ws, "HK-4", false, &[ack])
+            .await
+            .unwrap();
+        s.k.keys()
+            .compromise("HK-4", "lost", &Actor::Cli)
+            .await
+            .unwrap();
+        let di =
+            &s.k.passwords()
+                .status(Some("di@example.com"))
+                .await
+                .unwrap()[0];
+        assert_eq!(
+            (
+                di.state.as_str(),
+                di.key_serial.as_deref(),
+                di.reason.as_deref()
+            ),
+            ("awaiting_directory", None, Some("key_compromised"))
+        );
+        let history = s.k.keys().history("HK-4").await.unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|r| r.record.detail["to"] == "compromised"),
+            "{history:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_different_key_encryption_key_is_refused_at_once() {
+    for s in setups().await {
+        s.k.check_secrets().await.unwrap();
+        let other = s.dir.path().join("other-kek");
+        keyward_service::write_new_key_file(&other).unwrap();
+        assert!(
+            keyward_service::write_new_key_file(&other).is_err(),
+            "overwrote a key file"
+        );
+        let mut settings = s.k.settings().clone();
+        settings.secrets.key_file = Some(other);
+        let wrong = Keyward::open(&settings).await.unwrap();
+        let err = wrong.check_secrets().await.unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(err.to_string().contains("not the one"), "{err}");
+    }
+}
