@@ -225,7 +225,7 @@ impl Harness {
 
     /// Waits until the employee's account is idle at `version`.
     fn wait_committed(&self, email: &str, version: i64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         loop {
             let s = self.status(email);
             if s["state"] == "idle" && s["version"] == version {
@@ -613,7 +613,7 @@ async fn rotations_survive_sigkill_at_any_point() {
 
     // Let everything settle: the agent syncs until no rotation is in flight (claims of killed
     // workers expire after `claim_secs`).
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     loop {
         let _ = h.sim(&["sync"]);
         let all = h.keyward_ok(&["passwords", "status"]);

@@ -7,13 +7,16 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 /// Name of the admin bearer-token security scheme in the document.
 pub(crate) const ADMIN_TOKEN: &str = "admin_token";
 
+/// Name of the workstation-credential security scheme of the agent API.
+pub(crate) const WORKSTATION: &str = "workstation";
+
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "keyward",
         description = "Directory sync, hardware-key lifecycle and password rotation for Active Directory. \
-                       Every /api/v1 route except this document needs `Authorization: Bearer <admin token>` \
-                       (create one with `keyward token create --name NAME`).",
+                       Every /api/v1 route except this document and the agent API needs `Authorization: Bearer <admin token>` \
+                       (create one with `keyward token create --name NAME`); the agent API takes a workstation's credential.",
     ),
     modifiers(&AdminTokenScheme),
     tags(
@@ -22,6 +25,9 @@ pub(crate) const ADMIN_TOKEN: &str = "admin_token";
         (name = "keys", description = "Hardware keys and their lifecycle"),
         (name = "sync", description = "Directory sync runs"),
         (name = "invitations", description = "Invitations and the enrollment page"),
+        (name = "workstations", description = "Workstations that run the agent"),
+        (name = "passwords", description = "Password rotation state and requests"),
+        (name = "agent", description = "The workstation agent API (docs/agent-api.md)"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -38,6 +44,15 @@ impl Modify for AdminTokenScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("kw_<id>_<secret>")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            WORKSTATION,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("kww_<id>_<secret>")
                     .build(),
             ),
         );

@@ -93,7 +93,7 @@ pub(crate) fn spawn_rotation(
     Some(tokio::spawn(async move {
         let mut last_expiry_check: Option<Instant> = None;
         loop {
-            if last_expiry_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+            if last_expiry_check.is_none_or(|t| t.elapsed() >= Duration::from_hours(1)) {
                 match keyward.passwords().rotate_expired().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(started = n, "rotations started for expired passwords"),

@@ -327,6 +327,22 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/api/v1/invitations/{id}/revoke"),
         ("GET", "/enroll/{token}"),
         ("POST", "/enroll/{token}/accept"),
+        ("GET", "/api/v1/workstations"),
+        ("POST", "/api/v1/workstations/{id}/approve"),
+        ("POST", "/api/v1/workstations/{id}/revoke"),
+        ("GET", "/api/v1/passwords"),
+        ("POST", "/api/v1/passwords/rotate"),
+        ("POST", "/api/v1/agent/register"),
+        ("GET", "/api/v1/agent/me"),
+        ("POST", "/api/v1/agent/keys/{serial}/seen"),
+        ("POST", "/api/v1/agent/keys/{serial}/activate"),
+        ("POST", "/api/v1/agent/keys/{serial}/lock"),
+        ("GET", "/api/v1/agent/keys/{serial}/pending"),
+        ("POST", "/api/v1/agent/keys/{serial}/ack"),
+        (
+            "POST",
+            "/api/v1/agent/keys/{serial}/accounts/{directory}/{object_guid}/password",
+        ),
     ];
     let mut served: Vec<(String, String)> = served
         .iter()
@@ -339,6 +355,8 @@ async fn openapi_document_lists_exactly_the_served_routes() {
             .replace("{id}", "01a210d0-1ef4-750a-b561-900de409afd3")
             .replace("{serial}", "NO-SUCH-KEY")
             .replace("{name}", "nodir")
+            .replace("{directory}", "nodir")
+            .replace("{object_guid}", "01a210d0-1ef4-750a-b561-900de409afd3")
             .replace("{token}", "no-such-token");
         let (status, body) = h.admin(method, &uri, Some("{}")).await;
         assert!(
@@ -352,4 +370,135 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+}
+
+#[tokio::test]
+async fn the_agent_api_needs_an_approved_workstation_credential() {
+    let h = harness().await;
+    let (status, body, _) = h
+        .call(
+            "POST",
+            "/api/v1/agent/register",
+            None,
+            Some(r#"{"name": "WS-1"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "pending");
+    let credential = body["credential"].as_str().unwrap().to_owned();
+    let id = body["workstation_id"].as_str().unwrap().to_owned();
+    let (status, _, _) = h
+        .call(
+            "POST",
+            "/api/v1/agent/register",
+            None,
+            Some(r#"{"name": ""}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // No credential, an admin token, a forged credential: 401.
+    for token in [
+        None,
+        Some(h.token.as_str()),
+        Some("kww_00000000000000000000000000000000_x"),
+    ] {
+        let (status, body, _) = h.call("GET", "/api/v1/agent/me", token, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {body}");
+    }
+    // Pending: it may ask about itself, nothing else.
+    let (status, body, _) = h
+        .call("GET", "/api/v1/agent/me", Some(&credential), None)
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("pending"))
+    );
+    let (status, body, _) = h
+        .call(
+            "POST",
+            "/api/v1/agent/keys/HK-1/seen",
+            Some(&credential),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "workstation_not_approved");
+    // A workstation credential is not an admin token.
+    let (status, _, _) = h
+        .call("GET", "/api/v1/workstations", Some(&credential), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, listed) = h.admin("GET", "/api/v1/workstations", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !listed.to_string().contains(&credential),
+        "the credential is listed"
+    );
+    let (status, _) = h
+        .admin("POST", &format!("/api/v1/workstations/{id}/approve"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h
+        .admin("POST", &format!("/api/v1/workstations/{id}/approve"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "approving twice");
+    let (status, body, _) = h
+        .call(
+            "POST",
+            "/api/v1/agent/keys/HK-1/seen",
+            Some(&credential),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    h.admin("POST", "/api/v1/keys", Some(r#"{"serials": ["HK-1"]}"#))
+        .await;
+    let (status, body, _) = h
+        .call(
+            "GET",
+            "/api/v1/agent/keys/HK-1/pending",
+            Some(&credential),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "not held yet: {body}");
+    assert_eq!(body["error"]["code"], "key_not_held");
+    let (status, body, _) = h
+        .call(
+            "POST",
+            "/api/v1/agent/keys/HK-1/seen",
+            Some(&credential),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+    let (status, body, _) = h
+        .call(
+            "GET",
+            "/api/v1/agent/keys/HK-1/pending",
+            Some(&credential),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["accounts"], json!([]));
+
+    let (status, _) = h
+        .admin("POST", &format!("/api/v1/workstations/{id}/revoke"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = h
+        .call(
+            "GET",
+            "/api/v1/agent/keys/HK-1/pending",
+            Some(&credential),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }

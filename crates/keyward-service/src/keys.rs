@@ -341,26 +341,16 @@ impl<'a> Keys<'a> {
                 }
                 Effect::QueueWipe => wipe_pending = true,
                 Effect::DropPendingDeliveries => wipe_pending = false,
-                Effect::StartFirstRotation => {
-                    let owner = owner.ok_or_else(|| Error::Internal {
-                        source: "an activation without an owner".into(),
-                    })?;
-                    self.first_rotations(key, owner, actor, now, &mut passwords, &mut follow_ups)
-                        .await?;
-                }
-                Effect::RotateHeldPasswords => {
-                    self.rotate_held(key, actor, now, &mut passwords, &mut follow_ups)
-                        .await?;
-                }
+                // Password effects: see `password_effects` below.
+                Effect::StartFirstRotation | Effect::RotateHeldPasswords => {}
                 Effect::DeleteKey => deleted = true,
             }
         }
         if t.event == EventKind::ConfirmWipe {
             wipe_pending = false;
         }
-        if t.to == Some(KeyStatus::Deactivated) {
-            self.detach(key, actor, now, &mut passwords).await?;
-        }
+        self.password_effects(key, t, owner, actor, now, &mut passwords, &mut follow_ups)
+            .await?;
         let description = match event {
             Event::Suspend { description } if !description.is_empty() => Some(description.clone()),
             _ => None,
@@ -482,6 +472,40 @@ impl<'a> Keys<'a> {
 }
 
 impl Keys<'_> {
+    /// The password writes a transition brings (stored in the key change's transaction).
+    #[allow(clippy::too_many_arguments)]
+    async fn password_effects(
+        &self,
+        key: &Key,
+        t: &Transition,
+        owner: Option<EmployeeId>,
+        actor: &Actor,
+        now: chrono::DateTime<chrono::Utc>,
+        writes: &mut Vec<PasswordWrite>,
+        follow_ups: &mut Vec<String>,
+    ) -> Result<()> {
+        for effect in &t.effects {
+            match effect {
+                Effect::StartFirstRotation => {
+                    let owner = owner.ok_or_else(|| Error::Internal {
+                        source: "an activation without an owner".into(),
+                    })?;
+                    self.first_rotations(key, owner, actor, now, writes, follow_ups)
+                        .await?;
+                }
+                Effect::RotateHeldPasswords => {
+                    self.rotate_held(key, actor, now, writes, follow_ups)
+                        .await?;
+                }
+                _ => {}
+            }
+        }
+        if t.to == Some(KeyStatus::Deactivated) {
+            self.detach(key, actor, now, writes).await?;
+        }
+        Ok(())
+    }
+
     /// Starts the first rotation of each rotation-group account of the key's new owner.
     async fn first_rotations(
         &self,

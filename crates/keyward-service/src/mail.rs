@@ -363,40 +363,8 @@ impl<'a> Mail<'a> {
                 self.render("invitation.txt", DEFAULT_INVITATION_TXT, &values),
                 self.render("invitation.html", DEFAULT_INVITATION_HTML, &values),
             )
-        } else if message.kind == "password_rotated" {
-            let values = [
-                ("name", name.as_str()),
-                ("email", message.recipient.as_str()),
-                ("link", ""),
-                ("expires", ""),
-                ("serial", ""),
-                ("account", message.subject_ref.as_str()),
-            ];
-            (
-                format!(
-                    "The password of your account {} was changed",
-                    message.subject_ref
-                ),
-                self.render("password_rotated.txt", DEFAULT_ROTATED_TXT, &values),
-                self.render("password_rotated.html", DEFAULT_ROTATED_HTML, &values),
-            )
         } else {
-            let values = [
-                ("name", name.as_str()),
-                ("email", message.recipient.as_str()),
-                ("link", ""),
-                ("expires", ""),
-                ("serial", message.subject_ref.as_str()),
-                ("account", ""),
-            ];
-            (
-                format!(
-                    "A security key was assigned to you ({})",
-                    message.subject_ref
-                ),
-                self.render("key_assigned.txt", DEFAULT_KEY_TXT, &values),
-                self.render("key_assigned.html", DEFAULT_KEY_HTML, &values),
-            )
+            self.notice(message, &name)
         };
         let from: Mailbox = self
             .settings
@@ -424,6 +392,45 @@ impl<'a> Mail<'a> {
                 self.settings.mail.smtp_host, self.settings.mail.smtp_port
             ))
         })
+    }
+
+    /// Subject, text and HTML of a notification (rotation committed, key assigned).
+    fn notice(&self, message: &OutboxMessage, name: &str) -> (String, String, String) {
+        if message.kind == "password_rotated" {
+            let values = [
+                ("name", name),
+                ("email", message.recipient.as_str()),
+                ("link", ""),
+                ("expires", ""),
+                ("serial", ""),
+                ("account", message.subject_ref.as_str()),
+            ];
+            (
+                format!(
+                    "The password of your account {} was changed",
+                    message.subject_ref
+                ),
+                self.render("password_rotated.txt", DEFAULT_ROTATED_TXT, &values),
+                self.render("password_rotated.html", DEFAULT_ROTATED_HTML, &values),
+            )
+        } else {
+            let values = [
+                ("name", name),
+                ("email", message.recipient.as_str()),
+                ("link", ""),
+                ("expires", ""),
+                ("serial", message.subject_ref.as_str()),
+                ("account", ""),
+            ];
+            (
+                format!(
+                    "A security key was assigned to you ({})",
+                    message.subject_ref
+                ),
+                self.render("key_assigned.txt", DEFAULT_KEY_TXT, &values),
+                self.render("key_assigned.html", DEFAULT_KEY_HTML, &values),
+            )
+        }
     }
 
     fn render(&self, file: &str, default: &str, values: &[(&str, &str)]) -> String {

@@ -100,7 +100,7 @@ fn context() -> Result<SealContext> {
 
 fn internal(e: keyward_password::Error) -> Error {
     Error::Internal {
-        source: e.to_string().into(),
+        source: Box::new(e),
     }
 }
 

@@ -2,7 +2,7 @@
 //! password, which acknowledgement counts, in-flight exclusivity, overdue reporting, retries
 //! and give-up with roll-back, the maximum password age, deactivation and compromise, and the
 //! key-encryption key check. (The directory step against real Samba AD is in
-//! tests/rotation_e2e.rs.)
+//! `tests/rotation_e2e.rs`.)
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]

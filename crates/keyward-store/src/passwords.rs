@@ -245,123 +245,105 @@ impl Store {
 
 /// Applies one write on `db` (a transaction of the caller).
 pub(crate) async fn save_on(db: &impl ConnectionTrait, write: &PasswordWrite) -> Result<()> {
-    let s = &write.state;
-    let pending = s.pending.as_ref();
-    let stale = || Error::Stale {
-        what: "account password",
-        key: format!("{}/{}", write.directory, write.object_guid),
-    };
-    let attempts = i32::try_from(s.attempts).unwrap_or(i32::MAX);
     match write.expected_row_version {
-        None => {
-            account_password::ActiveModel {
-                directory: Set(write.directory.clone()),
-                object_guid: Set(write.object_guid),
-                key_serial: Set(s.key_serial.clone()),
-                version: Set(s.version),
-                sealed_current: Set(s.sealed_current.clone()),
-                committed_at: Set(s.committed_at),
-                state: Set(s.state.as_str().to_owned()),
-                pending_version: Set(pending.map(|p| p.version)),
-                sealed_pending: Set(pending.map(|p| p.sealed.clone())),
-                method: Set(pending.map(|p| p.method.clone())),
-                reason: Set(pending.map(|p| p.reason.clone())),
-                requested_by: Set(pending.map(|p| p.requested_by.clone())),
-                requested_at: Set(pending.map(|p| p.requested_at)),
-                acknowledged_at: Set(pending.and_then(|p| p.acknowledged_at)),
-                attempts: Set(attempts),
-                next_attempt_at: Set(s.next_attempt_at),
-                claimed_until: Set(s.claimed_until),
-                last_error: Set(s.last_error.clone()),
-                row_version: Set(1),
-            }
-            .insert(db)
-            .await
-            .map_err(|e| match Error::from_write(e, "account password", "") {
-                Error::Conflict { .. } => stale(),
-                other => other,
-            })?;
-        }
-        Some(expected) => {
-            let affected = account_password::Entity::update_many()
-                .col_expr(
-                    account_password::Column::KeySerial,
-                    Expr::value(s.key_serial.clone()),
-                )
-                .col_expr(account_password::Column::Version, Expr::value(s.version))
-                .col_expr(
-                    account_password::Column::SealedCurrent,
-                    Expr::value(s.sealed_current.clone()),
-                )
-                .col_expr(
-                    account_password::Column::CommittedAt,
-                    Expr::value(s.committed_at),
-                )
-                .col_expr(
-                    account_password::Column::State,
-                    Expr::value(s.state.as_str()),
-                )
-                .col_expr(
-                    account_password::Column::PendingVersion,
-                    Expr::value(pending.map(|p| p.version)),
-                )
-                .col_expr(
-                    account_password::Column::SealedPending,
-                    Expr::value(pending.map(|p| p.sealed.clone())),
-                )
-                .col_expr(
-                    account_password::Column::Method,
-                    Expr::value(pending.map(|p| p.method.clone())),
-                )
-                .col_expr(
-                    account_password::Column::Reason,
-                    Expr::value(pending.map(|p| p.reason.clone())),
-                )
-                .col_expr(
-                    account_password::Column::RequestedBy,
-                    Expr::value(pending.map(|p| p.requested_by.clone())),
-                )
-                .col_expr(
-                    account_password::Column::RequestedAt,
-                    Expr::value(pending.map(|p| p.requested_at)),
-                )
-                .col_expr(
-                    account_password::Column::AcknowledgedAt,
-                    Expr::value(pending.and_then(|p| p.acknowledged_at)),
-                )
-                .col_expr(account_password::Column::Attempts, Expr::value(attempts))
-                .col_expr(
-                    account_password::Column::NextAttemptAt,
-                    Expr::value(s.next_attempt_at),
-                )
-                .col_expr(
-                    account_password::Column::ClaimedUntil,
-                    Expr::value(s.claimed_until),
-                )
-                .col_expr(
-                    account_password::Column::LastError,
-                    Expr::value(s.last_error.clone()),
-                )
-                .col_expr(
-                    account_password::Column::RowVersion,
-                    Expr::value(expected + 1),
-                )
-                .filter(account_password::Column::Directory.eq(write.directory.clone()))
-                .filter(account_password::Column::ObjectGuid.eq(write.object_guid))
-                .filter(account_password::Column::RowVersion.eq(expected))
-                .exec(db)
-                .await?
-                .rows_affected;
-            if affected != 1 {
-                return Err(stale());
-            }
-        }
+        None => insert_row(db, write).await?,
+        Some(expected) => update_row(db, write, expected).await?,
     }
     audit::append_many(db, &write.audit).await?;
     if let Some(message) = &write.notify {
         crate::outbox::insert_message(db, message, write.now).await?;
     }
     Ok(())
+}
+
+fn stale(write: &PasswordWrite) -> Error {
+    Error::Stale {
+        what: "account password",
+        key: format!("{}/{}", write.directory, write.object_guid),
+    }
+}
+
+fn attempts(state: &PasswordState) -> i32 {
+    i32::try_from(state.attempts).unwrap_or(i32::MAX)
+}
+
+/// The first write of an account's row; a row that exists already means a concurrent writer.
+async fn insert_row(db: &impl ConnectionTrait, write: &PasswordWrite) -> Result<()> {
+    let s = &write.state;
+    let pending = s.pending.as_ref();
+    account_password::ActiveModel {
+        directory: Set(write.directory.clone()),
+        object_guid: Set(write.object_guid),
+        key_serial: Set(s.key_serial.clone()),
+        version: Set(s.version),
+        sealed_current: Set(s.sealed_current.clone()),
+        committed_at: Set(s.committed_at),
+        state: Set(s.state.as_str().to_owned()),
+        pending_version: Set(pending.map(|p| p.version)),
+        sealed_pending: Set(pending.map(|p| p.sealed.clone())),
+        method: Set(pending.map(|p| p.method.clone())),
+        reason: Set(pending.map(|p| p.reason.clone())),
+        requested_by: Set(pending.map(|p| p.requested_by.clone())),
+        requested_at: Set(pending.map(|p| p.requested_at)),
+        acknowledged_at: Set(pending.and_then(|p| p.acknowledged_at)),
+        attempts: Set(attempts(s)),
+        next_attempt_at: Set(s.next_attempt_at),
+        claimed_until: Set(s.claimed_until),
+        last_error: Set(s.last_error.clone()),
+        row_version: Set(1),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| match Error::from_write(e, "account password", "") {
+        Error::Conflict { .. } => stale(write),
+        other => other,
+    })?;
+    Ok(())
+}
+
+/// Replaces every column of the row if it still has `expected` as its version.
+async fn update_row(db: &impl ConnectionTrait, write: &PasswordWrite, expected: i64) -> Result<()> {
+    use account_password::Column as C;
+    let s = &write.state;
+    let pending = s.pending.as_ref();
+    let affected = account_password::Entity::update_many()
+        .col_expr(C::KeySerial, Expr::value(s.key_serial.clone()))
+        .col_expr(C::Version, Expr::value(s.version))
+        .col_expr(C::SealedCurrent, Expr::value(s.sealed_current.clone()))
+        .col_expr(C::CommittedAt, Expr::value(s.committed_at))
+        .col_expr(C::State, Expr::value(s.state.as_str()))
+        .col_expr(C::PendingVersion, Expr::value(pending.map(|p| p.version)))
+        .col_expr(
+            C::SealedPending,
+            Expr::value(pending.map(|p| p.sealed.clone())),
+        )
+        .col_expr(C::Method, Expr::value(pending.map(|p| p.method.clone())))
+        .col_expr(C::Reason, Expr::value(pending.map(|p| p.reason.clone())))
+        .col_expr(
+            C::RequestedBy,
+            Expr::value(pending.map(|p| p.requested_by.clone())),
+        )
+        .col_expr(C::RequestedAt, Expr::value(pending.map(|p| p.requested_at)))
+        .col_expr(
+            C::AcknowledgedAt,
+            Expr::value(pending.and_then(|p| p.acknowledged_at)),
+        )
+        .col_expr(C::Attempts, Expr::value(attempts(s)))
+        .col_expr(C::NextAttemptAt, Expr::value(s.next_attempt_at))
+        .col_expr(C::ClaimedUntil, Expr::value(s.claimed_until))
+        .col_expr(C::LastError, Expr::value(s.last_error.clone()))
+        .col_expr(C::RowVersion, Expr::value(expected + 1))
+        .filter(C::Directory.eq(write.directory.clone()))
+        .filter(C::ObjectGuid.eq(write.object_guid))
+        .filter(C::RowVersion.eq(expected))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if affected == 1 {
+        Ok(())
+    } else {
+        Err(stale(write))
+    }
 }
 
 fn to_model(row: account_password::Model) -> Result<AccountPassword> {

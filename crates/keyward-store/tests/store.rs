@@ -38,11 +38,12 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "m20261125_000001_initial",
     "m20261125_000002_keys",
     "m20261125_000003_sync",
     "m20261125_000004_outbox",
+    "m20261125_000005_passwords",
 ];
 
 #[tokio::test]

@@ -3,7 +3,11 @@
 //! group), rebuilt from scratch every time, so tests never touch the shared fixtures' passwords.
 //! Uses `ldapadd`/`ldapdelete` from ldap-utils over LDAPS as the domain administrator.
 
+// The lab's environment is always a plain `HashMap` (from `lab()`).
+#![allow(clippy::implicit_hasher)]
+
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::Write as _;
 
 use base64::Engine as _;
@@ -63,18 +67,20 @@ pub fn lab_fixture(
         assert!(sam.len() <= 20, "sAMAccountName {sam} is longer than 20");
         let dn = format!("CN={sam},{ou_dn}");
         let mail = format!("{user}@{name}.example.com");
-        ldif.push_str(&format!(
+        write!(
+            ldif,
             "dn: {dn}\nobjectClass: user\nsAMAccountName: {sam}\nuserPrincipalName: {sam}@{realm}\n\
              mail: {mail}\ngivenName: {user}\nsn: Fixture\ndisplayName: {user} Fixture\n\
              unicodePwd:: {}\nuserAccountControl: 512\n\n",
             unicode_pwd_base64(FIXTURE_PASSWORD)
-        ));
+        )
+        .expect("writing to a String");
         made.push(LabUser { sam, dn, mail });
     }
     ldap(lab, domain, "ldapadd", &[], Some(&ldif), false);
     let mut members = format!("dn: {group_dn}\nchangetype: modify\nadd: member\n");
     for u in &made {
-        members.push_str(&format!("member: {}\n", u.dn));
+        writeln!(members, "member: {}", u.dn).expect("writing to a String");
     }
     members.push('\n');
     ldap(lab, domain, "ldapmodify", &[], Some(&members), false);
@@ -106,8 +112,8 @@ pub fn lab_reset_password(lab: &HashMap<String, String>, domain: u8, dn: &str, p
     ldap(lab, domain, "ldapmodify", &[], Some(&ldif), false);
 }
 
-/// True when `dn` can bind with `password` (a simple bind and a rootDSE read over LDAPS; Samba
-/// has no WhoAmI extended operation).
+/// True when `dn` can bind with `password` (a simple bind and a `rootDSE` read over LDAPS; Samba
+/// has no `WhoAmI` extended operation).
 pub fn lab_can_bind(lab: &HashMap<String, String>, domain: u8, dn: &str, password: &str) -> bool {
     let var = |k: &str| lab[&format!("KWLAB_AD{domain}_{k}")].clone();
     Command::new("ldapsearch")

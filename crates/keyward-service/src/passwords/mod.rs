@@ -427,16 +427,16 @@ pub(crate) async fn plan_rotation(
     let version = current.version + 1;
     let sealed = seal_password(&kek, &candidate, directory, account.object_guid, version)?;
     drop(candidate);
-    let skip_key = key_serial.is_none();
     let next = state::start(
         &current,
         key_serial.clone(),
-        sealed,
-        method,
-        reason,
-        actor.to_string(),
+        state::Candidate {
+            sealed,
+            method,
+            reason,
+            requested_by: actor.to_string(),
+        },
         ctx.now,
-        skip_key,
     );
     Ok(PasswordWrite {
         directory: directory.to_owned(),

@@ -22,19 +22,34 @@ impl Method {
     }
 }
 
-/// Starts a rotation: the sealed candidate becomes pending version n+1. `skip_key` sends it
+/// A sealed candidate and why it exists.
+pub(crate) struct Candidate<'a> {
+    /// The candidate, sealed for version n+1.
+    pub(crate) sealed: String,
+    /// How the directory will receive it.
+    pub(crate) method: Method,
+    /// What started the rotation.
+    pub(crate) reason: &'a str,
+    /// Who started it.
+    pub(crate) requested_by: String,
+}
+
+/// Starts a rotation: the sealed candidate becomes pending version n+1. Without a key it goes
 /// straight to the directory (only for the accounts of a compromised key, whose holder must
 /// lose access).
 pub(crate) fn start(
     current: &PasswordState,
     key_serial: Option<String>,
-    sealed: String,
-    method: Method,
-    reason: &str,
-    requested_by: String,
+    candidate: Candidate<'_>,
     now: DateTime<Utc>,
-    skip_key: bool,
 ) -> PasswordState {
+    let skip_key = key_serial.is_none();
+    let Candidate {
+        sealed,
+        method,
+        reason,
+        requested_by,
+    } = candidate;
     PasswordState {
         key_serial,
         state: if skip_key {
@@ -180,6 +195,15 @@ pub(crate) fn backoff(attempts: u32, base_secs: u64, max_secs: u64) -> Duration 
 mod tests {
     use super::*;
 
+    fn cand<'a>(sealed: &str, reason: &'a str) -> Candidate<'a> {
+        Candidate {
+            sealed: sealed.into(),
+            method: Method::Reset,
+            reason,
+            requested_by: "cli".into(),
+        }
+    }
+
     fn idle() -> PasswordState {
         PasswordState::new(Some("HK-1".into()))
     }
@@ -190,12 +214,8 @@ mod tests {
         let s = start(
             &idle(),
             Some("HK-1".into()),
-            "sealed-1".into(),
-            Method::Reset,
-            "admin_generate",
-            "cli".into(),
+            cand("sealed-1", "admin_generate"),
             now,
-            false,
         );
         assert_eq!(s.state, RotationState::AwaitingKey);
         assert_eq!(s.pending.as_ref().unwrap().version, 1);
@@ -216,16 +236,7 @@ mod tests {
         let mut base = idle();
         base.version = 4;
         base.sealed_current = Some("sealed-4".into());
-        let s = start(
-            &base,
-            Some("HK-1".into()),
-            "sealed-5".into(),
-            Method::Reset,
-            "max_age",
-            "system".into(),
-            now,
-            false,
-        );
+        let s = start(&base, Some("HK-1".into()), cand("sealed-5", "max_age"), now);
         let s = refused(&delivered(&s, now), "policy".into());
         assert_eq!(s.state, RotationState::RollingBack);
         assert_eq!(rollback_target(&s), (4, Some("sealed-4")));
@@ -240,12 +251,8 @@ mod tests {
             &start(
                 &idle(),
                 Some("HK-1".into()),
-                "c".into(),
-                Method::Reset,
-                "key_activation",
-                "x".into(),
+                cand("c", "key_activation"),
                 Utc::now(),
-                false,
             ),
             "e".into(),
         );
