@@ -3,6 +3,10 @@
 writes each one, with its envelope, to DIR/<n>.eml so a test can read what was received.
 
     python3 scripts/smtp-sink.py --port 2525 --dir /tmp/mail [--host 127.0.0.1]
+        [--tls starttls|implicit --cert CERT.pem --key KEY.pem] [--delay SECONDS]
+
+--tls starttls requires STARTTLS before MAIL FROM; --tls implicit speaks TLS from the first byte.
+--delay waits that long before accepting each message (a slow server, for restart tests).
 
 Runs until SIGTERM or SIGINT. Prints "ready" on stdout once it listens.
 """
@@ -12,18 +16,22 @@ import asyncio
 import itertools
 import os
 import signal
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
 
 
 class Sink:
-    def __init__(self, directory):
+    def __init__(self, directory, delay):
         self.directory = directory
+        self.delay = delay
         existing = [int(n.split(".")[0]) for n in os.listdir(directory) if n.endswith(".eml")]
         self.counter = itertools.count(max(existing, default=0) + 1)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         n = next(self.counter)
         body = envelope.original_content or envelope.content
         if isinstance(body, str):
@@ -43,9 +51,23 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True)
+    parser.add_argument("--tls", choices=["starttls", "implicit"])
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    controller = Controller(Sink(args.dir), hostname=args.host, port=args.port)
+    sink = Sink(args.dir, args.delay)
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+    if args.tls == "starttls":
+        controller = Controller(sink, hostname=args.host, port=args.port,
+                                tls_context=context, require_starttls=True)
+    elif args.tls == "implicit":
+        controller = Controller(sink, hostname=args.host, port=args.port, ssl_context=context)
+    else:
+        controller = Controller(sink, hostname=args.host, port=args.port)
     controller.start()
     print("ready", flush=True)
     stop = asyncio.Event()

@@ -16,65 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use keyward_test_support::{TestDb, bin_path};
+use keyward_test_support::{SmtpSink, TestDb, bin_path, free_port};
 use serde_json::Value;
-
-struct Sink {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Sink {
-    fn start(port: u16, dir: &Path) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/smtp-sink.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--port", &port.to_string(), "--dir"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
-        Self {
-            child,
-            dir: dir.to_owned(),
-        }
-    }
-
-    fn messages(&self) -> Vec<String> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        names.sort();
-        names
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config(dir: &Path, lab: &HashMap<String, String>, smtp_port: u16) -> PathBuf {
     let path = dir.join("keyward.toml");
@@ -187,7 +130,7 @@ async fn invitations_are_queued_by_sync_sent_once_and_used_once() {
 
     // It comes back; two senders run at once; each message arrives once.
     let mail_dir = dir.path().join("mail");
-    let sink = Sink::start(smtp_port, &mail_dir);
+    let sink = SmtpSink::start_with(smtp_port, &mail_dir, &[]);
     let spawn = || {
         Command::new(bin_path("keyward"))
             .arg("--config")
@@ -409,6 +352,32 @@ async fn invitations_are_queued_by_sync_sent_once_and_used_once() {
             .status(),
         200
     );
+
+    // Expiry: time moves past the invitation's expiry (the row's expiry is set to its creation
+    // instant, the only thing a test cannot wait for). The page says so, the link cannot be
+    // used, and the list shows it expired.
+    keyward_test_support::execute_sql(url, "UPDATE invitations SET expires_at = created_at").await;
+    let page = http
+        .get(format!("{base}/enroll/{alice_new}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 410);
+    assert!(page.text().await.unwrap().contains("expired"));
+    let accept = http
+        .post(format!("{base}/enroll/{alice_new}/accept"))
+        .send()
+        .await
+        .unwrap();
+    assert!(accept.status().is_client_error(), "{}", accept.status());
+    let listed = json_ok(&keyward(&lab, &cfg, url, &["invitations", "list"]));
+    let alice = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["recipient"] == "alice@shared.example.com")
+        .unwrap();
+    assert_eq!(alice["state"], "expired", "{alice}");
     drop(server);
 }
 
@@ -421,4 +390,288 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `keyward --output json` without a directory lab.
+fn cli(cfg: &Path, db: &str, args: &[&str]) -> Output {
+    Command::new(bin_path("keyward"))
+        .arg("--config")
+        .arg(cfg)
+        .args(["--database-url", db, "--output", "json"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Creates employees with keys assigned: each assignment queues one key notification.
+fn queue_key_notices(cfg: &Path, db: &str, prefix: &str, n: usize) -> Vec<String> {
+    let mut recipients = Vec::new();
+    for i in 0..n {
+        let email = format!("{prefix}{i}@example.com");
+        let serial = format!("HK-{prefix}-{i}");
+        json_ok(&cli(
+            cfg,
+            db,
+            &[
+                "employees",
+                "create",
+                "--email",
+                &email,
+                "--display-name",
+                &format!("{prefix} {i}"),
+            ],
+        ));
+        json_ok(&cli(cfg, db, &["keys", "import", &serial]));
+        json_ok(&cli(
+            cfg,
+            db,
+            &["keys", "assign", &serial, "--employee", &email],
+        ));
+        recipients.push(email);
+    }
+    recipients
+}
+
+fn mail_config(
+    dir: &Path,
+    port: u16,
+    security: &str,
+    ca_file: Option<&Path>,
+    extra: &str,
+) -> PathBuf {
+    let path = dir.join(format!("mail-{port}.toml"));
+    let mut text = format!(
+        "[mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsecurity = \"{security}\"\n\
+         from = \"keyward <keyward@example.com>\"\nretry_base_secs = 0\nmax_attempts = 5\n{extra}"
+    );
+    if let Some(ca) = ca_file {
+        text.push_str(&format!("ca_file = \"{}\"\n", ca.display()));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The Message-ID header of a received message.
+fn message_id(message: &str) -> String {
+    message
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Message-ID: ")
+                .or_else(|| l.strip_prefix("Message-Id: "))
+        })
+        .expect("a Message-ID")
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn mail_goes_over_starttls_and_implicit_tls_and_an_untrusted_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let db = TestDb::sqlite_file();
+    for (mode, security) in [("starttls", "starttls"), ("implicit", "tls")] {
+        let port = free_port();
+        let inbox = dir.path().join(mode);
+        let sink = SmtpSink::start_with(
+            port,
+            &inbox,
+            &[
+                "--tls",
+                mode,
+                "--cert",
+                cert.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ],
+        );
+        // Trusting only the system roots, the self-signed certificate is refused: nothing is
+        // sent and the message stays queued with the reason.
+        let untrusting = mail_config(dir.path(), port, security, None, "");
+        let recipients = queue_key_notices(&untrusting, &db.url, &format!("tls{mode}"), 1);
+        let report = json_ok(&cli(&untrusting, &db.url, &["mail", "send"]));
+        assert_eq!(
+            (report["sent"].as_u64(), report["failed"].as_u64()),
+            (Some(0), Some(1)),
+            "{mode}: {report}"
+        );
+        assert!(sink.messages().is_empty());
+        let store = keyward_store::Store::connect(&db.url).await.unwrap();
+        let queued = store
+            .list_messages(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.recipient == recipients[0])
+            .unwrap();
+        assert_eq!(queued.status, "queued", "{mode}");
+        let error = queued.last_error.unwrap().to_lowercase();
+        assert!(
+            error.contains("certificate") || error.contains("tls"),
+            "{mode}: {error}"
+        );
+        store.close().await.unwrap();
+        // Trusting its CA, it goes through encrypted (the sink speaks nothing else).
+        let trusting = mail_config(dir.path(), port, security, Some(&cert), "");
+        let report = json_ok(&cli(&trusting, &db.url, &["mail", "send"]));
+        let store = keyward_store::Store::connect(&db.url).await.unwrap();
+        let after = store.list_messages(100).await.unwrap();
+        store.close().await.unwrap();
+        assert_eq!(
+            report["sent"].as_u64(),
+            Some(1),
+            "{mode}: {report} {after:?}"
+        );
+        let received = sink.messages();
+        assert_eq!(received.len(), 1);
+        assert_eq!(recipient(&received[0]), recipients[0]);
+        assert!(received[0].contains("was assigned to you"));
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_server_sends_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sink = SmtpSink::start_with(port, &dir.path().join("inbox"), &["--delay", "0.25"]);
+    let cfg = mail_config(
+        dir.path(),
+        port,
+        "none",
+        None,
+        "send_interval_secs = 1\nclaim_secs = 3\n",
+    );
+    let db = TestDb::sqlite_file();
+    let start = || {
+        let mut child = KillOnDrop(
+            Command::new(bin_path("keyward-server"))
+                .args(["--listen", "127.0.0.1:0", "--database-url", &db.url])
+                .arg("--config")
+                .arg(&cfg)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut reader = BufReader::new(child.0.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("listening on") {
+            line.clear();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "the server exited"
+            );
+        }
+        std::thread::spawn(move || for _ in reader.lines() {});
+        child
+    };
+    let mut seed = u64::from(std::process::id()) | 1;
+    let mut pause = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        Duration::from_millis(200 + seed % 900)
+    };
+
+    // Graceful restarts (SIGTERM) in the middle of sending: exactly once.
+    let first = queue_key_notices(&cfg, &db.url, "graceful", 8);
+    let mut restarts = 0;
+    while sink.messages().len() < first.len() {
+        assert!(restarts < 40, "not everything was sent");
+        let mut server = start();
+        std::thread::sleep(pause());
+        Command::new("kill")
+            .args(["-TERM", &server.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(
+            server.0.wait().unwrap().success(),
+            "the server did not stop cleanly"
+        );
+        restarts += 1;
+    }
+    let received = sink.messages();
+    assert_eq!(
+        received.len(),
+        first.len(),
+        "a message was sent twice across {restarts} restarts"
+    );
+    let mut to: Vec<String> = received.iter().map(|m| recipient(m)).collect();
+    to.sort();
+    let mut expected = first.clone();
+    expected.sort();
+    assert_eq!(to, expected);
+    eprintln!(
+        "graceful: {} messages over {restarts} SIGTERM restarts, each once",
+        first.len()
+    );
+
+    // SIGKILL in the middle: nothing is lost; a message the SMTP server took just before the
+    // kill may come again once, with the same Message-ID, so the receiver can drop it.
+    let second = queue_key_notices(&cfg, &db.url, "killed", 8);
+    let mut kills = 0;
+    let mut server = start();
+    let deadline = std::time::Instant::now() + Duration::from_mins(2);
+    loop {
+        let got: Vec<String> = sink.messages()[first.len()..].to_vec();
+        let mut ids: Vec<String> = got.iter().map(|m| message_id(m)).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() == second.len() {
+            assert!(got.len() - ids.len() <= kills, "more duplicates than kills");
+            let mut to: Vec<String> = got.iter().map(|m| recipient(m)).collect();
+            to.sort();
+            to.dedup();
+            let mut expected = second.clone();
+            expected.sort();
+            assert_eq!(to, expected);
+            eprintln!(
+                "SIGKILL: {} messages over {kills} kills, {} resent with the same Message-ID",
+                second.len(),
+                got.len() - ids.len()
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "messages were lost after {kills} kills"
+        );
+        if kills < 6 {
+            std::thread::sleep(pause());
+            drop(server);
+            kills += 1;
+            server = start();
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    drop(server);
 }

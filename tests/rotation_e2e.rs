@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keyward_test_support::{
-    FIXTURE_PASSWORD, LabFixture, TestDb, bin_path, lab, lab_can_bind, lab_fixture,
+    FIXTURE_PASSWORD, LabFixture, SmtpSink, TestDb, bin_path, lab, lab_can_bind, lab_fixture,
 };
 use serde_json::Value;
 
@@ -47,6 +47,16 @@ impl Drop for Server {
 
 impl Harness {
     fn new(lab: HashMap<String, String>, fixture: &LabFixture, db: &str) -> Self {
+        Self::with_mail(lab, fixture, db, None)
+    }
+
+    /// With `[mail]` pointing at an SMTP sink on `mail_port`.
+    fn with_mail(
+        lab: HashMap<String, String>,
+        fixture: &LabFixture,
+        db: &str,
+        mail_port: Option<u16>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("kek");
         let out = Command::new(bin_path("keyward"))
@@ -60,10 +70,16 @@ impl Harness {
             String::from_utf8_lossy(&out.stderr)
         );
         let config = dir.path().join("keyward.toml");
+        let mail = mail_port.map_or_else(String::new, |port| {
+            format!(
+                "[mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsecurity = \"none\"\n\
+                 from = \"keyward <keyward@example.com>\"\nsend_interval_secs = 1\n\n"
+            )
+        });
         std::fs::write(
             &config,
             format!(
-                "[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\n\n\
+                "{mail}[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\n\n\
                  [passwords]\npoll_interval_secs = 1\nclaim_secs = 3\nretry_base_secs = 1\nretry_max_secs = 2\n\n\
                  [[directories]]\nname = \"corp1\"\nurls = [\"{}\"]\nca_file = \"{}\"\nbind_dn = \"{}\"\n\
                  bind_password_env = \"KWR_CORP1\"\nsync_group = \"{}\"\nrotation_group = \"{}\"\n",
@@ -282,7 +298,9 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
         let fixture = lab_fixture(&lab, 1, "s2", &["ann"], None);
         let ann = &fixture.users[0];
         let email = ann.mail.as_str();
-        let mut h = Harness::new(lab.clone(), &fixture, &db.url);
+        let inbox = tempfile::tempdir().unwrap();
+        let sink = SmtpSink::start(inbox.path());
+        let mut h = Harness::with_mail(lab.clone(), &fixture, &db.url, Some(sink.port));
         h.keyward_ok(&["sync", "corp1"]);
         let code = h.assign_key("HK-S2-1", email);
         // Before activation nothing is on a key and the old password keeps working.
@@ -427,6 +445,27 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
                 .all(|m| m.recipient == email && m.subject_ref == "corp1/s2-ann")
         );
         store.close().await.unwrap();
+        // The server's mailer sent them.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let notices = loop {
+            let received: Vec<String> = sink
+                .messages()
+                .into_iter()
+                .filter(|m| m.contains("The password of your account corp1/s2-ann was changed"))
+                .collect();
+            if received.len() == 4 {
+                break received;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} rotation notices arrived",
+                received.len()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        for notice in &notices {
+            h.captured.lock().unwrap().push_str(notice);
+        }
 
         // The admin API and the status never show a password.
         let token = h.keyward_ok(&["token", "create", "--name", "s2-admin"]);
@@ -444,7 +483,10 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
         let body = api.text().await.unwrap();
         h.captured.lock().unwrap().push_str(&body);
         assert!(body.contains("s2-ann"), "{body}");
-        assert_never_shown(&h, &[first, second]);
+        assert_never_shown(
+            &h,
+            &[first, second, given.to_owned(), user_value.to_owned()],
+        );
         drop(h);
     }
 }

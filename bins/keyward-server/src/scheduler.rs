@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use keyward_service::{Actor, Keyward, SyncOptions};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Starts the schedule when there is something to schedule.
@@ -54,23 +55,32 @@ async fn run(keyward: Keyward, every_secs: u64, full_every_secs: u64) {
 }
 
 /// Starts the outbox worker when mail is configured: every `mail.send_interval_secs` it sends
-/// what is due. Several servers may run it: a message is claimed by one sender at a time.
-pub(crate) fn spawn_mailer(keyward: Keyward) -> Option<JoinHandle<()>> {
+/// what is due. Several servers may run it: a message is claimed by one sender at a time. When
+/// `stop` turns true it finishes the message in hand and returns, so a restart sends each
+/// message exactly once.
+pub(crate) fn spawn_mailer(
+    keyward: Keyward,
+    stop: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
     let mail = keyward.settings().mail.clone();
     if mail.smtp_host.is_empty() {
         return None;
     }
     Some(tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(mail.send_interval_secs.max(1)));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            match keyward.mail().send_due().await {
+        let mut stop_wait = stop.clone();
+        let every = Duration::from_secs(mail.send_interval_secs.max(1));
+        while !*stop.borrow() {
+            let keep_going = || !*stop.borrow();
+            match keyward.mail().send_due_while(&keep_going).await {
                 Ok(r) if r.sent + r.failed > 0 => {
                     tracing::info!(sent = r.sent, failed = r.failed, "outbox run");
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "outbox run failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop_wait.changed() => {}
             }
         }
     }))
@@ -83,6 +93,7 @@ pub(crate) fn spawn_mailer(keyward: Keyward) -> Option<JoinHandle<()>> {
 pub(crate) fn spawn_rotation(
     keyward: Keyward,
     wake: std::sync::Arc<tokio::sync::Notify>,
+    stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
     let secrets = &keyward.settings().secrets;
     if secrets.key_file.is_none() && secrets.passphrase_env.is_none() {
@@ -91,8 +102,9 @@ pub(crate) fn spawn_rotation(
     }
     let every = Duration::from_secs(keyward.settings().passwords.poll_interval_secs.max(1));
     Some(tokio::spawn(async move {
+        let mut stop_wait = stop.clone();
         let mut last_expiry_check: Option<Instant> = None;
-        loop {
+        while !*stop.borrow() {
             if last_expiry_check.is_none_or(|t| t.elapsed() >= Duration::from_hours(1)) {
                 match keyward.passwords().rotate_expired().await {
                     Ok(0) => {}
@@ -114,6 +126,7 @@ pub(crate) fn spawn_rotation(
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 () = wake.notified() => {}
+                _ = stop_wait.changed() => {}
             }
         }
     }))

@@ -144,15 +144,28 @@ pub async fn run(
         tracing::info!(fingerprint, "key-encryption key loaded");
     }
     let wake = Arc::new(tokio::sync::Notify::new());
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let scheduler = crate::scheduler::spawn(keyward.clone());
-    let mailer = crate::scheduler::spawn_mailer(keyward.clone());
-    let rotation = crate::scheduler::spawn_rotation(keyward.clone(), wake.clone());
+    let mailer = crate::scheduler::spawn_mailer(keyward.clone(), stopping.clone());
+    let rotation = crate::scheduler::spawn_rotation(keyward.clone(), wake.clone(), stopping);
     let served = axum::serve(listener, app_with_wake(keyward, wake))
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error");
-    for task in [scheduler, mailer, rotation].into_iter().flatten() {
+    // The mailer and the rotation worker finish the step in hand (a message, a directory
+    // reset and its commit), so a restart repeats nothing; a sync in progress is abandoned
+    // (it writes nothing before its read is complete).
+    let _ = stop.send(true);
+    if let Some(task) = scheduler {
         task.abort();
+    }
+    for task in [mailer, rotation].into_iter().flatten() {
+        if tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a background worker did not stop within 30 s");
+        }
     }
     served?;
     tracing::info!("keyward-server stopped");

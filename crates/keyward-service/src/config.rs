@@ -104,8 +104,12 @@ pub struct MailSettings {
     pub retry_base_secs: u64,
     /// Seconds between the server's outbox runs.
     pub send_interval_secs: u64,
+    /// Seconds a sender holds the message it is sending; a crashed sender's message is sent
+    /// again after this.
+    pub claim_secs: u64,
     /// A directory with `invitation.txt`, `invitation.html`, `key_assigned.txt`,
-    /// `key_assigned.html` replacing the built-in templates (any subset).
+    /// `key_assigned.html`, `password_rotated.txt`, `password_rotated.html` replacing the
+    /// built-in templates (any subset).
     pub templates_dir: Option<std::path::PathBuf>,
 }
 
@@ -125,6 +129,7 @@ impl Default for MailSettings {
             max_attempts: 8,
             retry_base_secs: 30,
             send_interval_secs: 5,
+            claim_secs: 60,
             templates_dir: None,
         }
     }
@@ -273,9 +278,13 @@ impl Settings {
             ));
         }
         self.activation_code_policy()?;
-        if self.mail.invitation_ttl_hours == 0 || self.mail.max_attempts == 0 {
+        if self.mail.invitation_ttl_hours == 0
+            || self.mail.max_attempts == 0
+            || self.mail.claim_secs == 0
+        {
             return Err(Error::Config(
-                "keys `mail.invitation_ttl_hours` and `mail.max_attempts` must be at least 1"
+                "keys `mail.invitation_ttl_hours`, `mail.max_attempts` and `mail.claim_secs` \
+                 must be at least 1"
                     .into(),
             ));
         }
@@ -307,8 +316,8 @@ impl Settings {
             || p.max_attempts == 0
         {
             return Err(Error::Config(
-                "keys `passwords.poll_interval_secs`, `passwords.claim_secs` and \
-                 `passwords.retry_base_secs`, `passwords.max_attempts` must be at least 1"
+                "keys `passwords.poll_interval_secs`, `passwords.claim_secs`, \
+                 `passwords.retry_base_secs` and `passwords.max_attempts` must be at least 1"
                     .into(),
             ));
         }

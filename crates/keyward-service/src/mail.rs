@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use crate::{Clock, Error, Result, Settings, SmtpSecurity};
 
-/// How long a sender's claim on a message lasts; a crashed sender's messages are retried after.
-const CLAIM_SECONDS: i64 = 60;
+/// Messages one outbox run sends at most; the next run goes on.
+const MAX_PER_RUN: u32 = 500;
 
 /// What one outbox run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,18 +94,37 @@ impl<'a> Mail<'a> {
     /// Sends every due message once. Messages stay queued (with back-off) when the server is
     /// down, and are marked failed after `mail.max_attempts`.
     pub async fn send_due(&self) -> Result<SendReport> {
+        self.send_due_while(&|| true).await
+    }
+
+    /// [`Mail::send_due`], stopping before the next message once `keep_going` says no (a server
+    /// shutting down finishes the message in hand and leaves the rest queued, so a restart
+    /// sends each message once). Messages are claimed one at a time: a sender that dies holds
+    /// at most one, for `mail.claim_secs`.
+    pub async fn send_due_while(
+        &self,
+        keep_going: &(dyn Fn() -> bool + Sync),
+    ) -> Result<SendReport> {
         let mail = &self.settings.mail;
         if mail.smtp_host.is_empty() {
             return Err(Error::Config("mail is off: set mail.smtp_host".into()));
         }
         let transport = self.transport()?;
-        let now = self.clock.now();
-        let claimed = self
-            .store
-            .claim_due_messages(now, now + Duration::seconds(CLAIM_SECONDS), 200)
-            .await?;
+        let claim = Duration::seconds(i64::try_from(mail.claim_secs).unwrap_or(60));
         let mut report = SendReport::default();
-        for message in claimed {
+        // A message that failed in this run is due again only in a later run.
+        let mut attempted: Vec<Uuid> = Vec::new();
+        while keep_going() && report.sent + report.failed < MAX_PER_RUN {
+            let now = self.clock.now();
+            let Some(message) = self
+                .store
+                .claim_due_messages(now, now + claim, 1, &attempted)
+                .await?
+                .pop()
+            else {
+                break;
+            };
+            attempted.push(message.id);
             match self.deliver(&transport, &message).await {
                 Ok(()) => {
                     self.store

@@ -145,15 +145,20 @@ pub(crate) async fn insert_message(
 
 impl Store {
     /// Claims up to `limit` messages that are due (queued and due, or claimed by a sender whose
-    /// claim ran out, e.g. a process that crashed) until `claim_until`. A message is claimed by
-    /// one sender only.
+    /// claim ran out, e.g. a process that crashed) until `claim_until`, except those in `skip`.
+    /// A message is claimed by one sender only.
     pub async fn claim_due_messages(
         &self,
         now: DateTime<Utc>,
         claim_until: DateTime<Utc>,
         limit: u64,
+        skip: &[Uuid],
     ) -> Result<Vec<OutboxMessage>> {
-        let candidates = outbox::Entity::find()
+        let mut query = outbox::Entity::find();
+        if !skip.is_empty() {
+            query = query.filter(outbox::Column::Id.is_not_in(skip.iter().copied()));
+        }
+        let candidates = query
             .filter(
                 sea_orm::Condition::any()
                     .add(

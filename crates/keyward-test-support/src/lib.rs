@@ -13,10 +13,12 @@
 #![allow(clippy::missing_panics_doc)]
 
 mod lab_fixture;
+mod smtp_sink;
 
 pub use lab_fixture::{
     FIXTURE_PASSWORD, LabFixture, LabUser, lab_can_bind, lab_fixture, lab_reset_password,
 };
+pub use smtp_sink::{SmtpSink, free_port};
 
 use std::path::PathBuf;
 
@@ -61,6 +63,18 @@ impl Drop for TestDb {
         });
         let _ = dropper.join();
     }
+}
+
+/// Runs one SQL statement on a test database (for what a test cannot otherwise arrange, such
+/// as time having passed).
+pub async fn execute_sql(url: &str, statement: &str) {
+    let db = Database::connect(url)
+        .await
+        .expect("connect to the test database");
+    db.execute_unprepared(statement)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    db.close().await.ok();
 }
 
 /// True when running under CI, where a missing test service is a failure.
