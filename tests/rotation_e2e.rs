@@ -239,17 +239,46 @@ impl Harness {
         list[0].clone()
     }
 
-    /// Waits until the employee's account is idle at `version`.
-    fn wait_committed(&self, email: &str, version: i64) -> Value {
+    /// Waits until the employee's account state satisfies `done`; returns it.
+    fn wait_for(&self, email: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_mins(1);
         loop {
             let s = self.status(email);
-            if s["state"] == "idle" && s["version"] == version {
+            if done(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "not committed in time: {s}");
+            assert!(Instant::now() < deadline, "not {what} in time: {s}");
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+
+    /// Waits until the employee's account is idle at `version`.
+    fn wait_committed(&self, email: &str, version: i64) -> Value {
+        self.wait_for(email, "committed", |s| {
+            s["state"] == "idle" && s["version"] == version
+        })
+    }
+
+    /// Waits until the directory refused the candidate and the key must roll back.
+    fn wait_rolling_back(&self, email: &str) -> Value {
+        self.wait_for(email, "refused", |s| s["state"] == "rolling_back")
+    }
+
+    /// `keyward passwords set --employee EMAIL --directory corp1 --password-file F` with
+    /// `value` in F.
+    fn set_password(&self, email: &str, value: &str) -> Output {
+        let file = self.dir.path().join("password-to-set");
+        std::fs::write(&file, format!("{value}\n")).unwrap();
+        self.keyward(&[
+            "passwords",
+            "set",
+            "--employee",
+            email,
+            "--directory",
+            "corp1",
+            "--password-file",
+            file.to_str().unwrap(),
+        ])
     }
 
     /// What the simulated key holds: (`object_guid`, version, password) per account.
@@ -371,18 +400,7 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
         assert!(!lab_can_bind(&lab, 1, &ann.dn, &first));
 
         // An administrator sets a given value; a value the policy refuses changes nothing.
-        let weak = h.dir.path().join("weak");
-        std::fs::write(&weak, "short1A!\n").unwrap();
-        let refused = h.keyward(&[
-            "passwords",
-            "set",
-            "--employee",
-            email,
-            "--directory",
-            "corp1",
-            "--password-file",
-            weak.to_str().unwrap(),
-        ]);
+        let refused = h.set_password(email, "short1A!");
         assert_eq!(
             refused.status.code(),
             Some(6),
@@ -392,18 +410,7 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
         assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 14"));
         assert_eq!(h.status(email)["state"], "idle");
         let given = "Given#Passw0rd-2026";
-        let file = h.dir.path().join("given");
-        std::fs::write(&file, format!("{given}\n")).unwrap();
-        h.keyward_ok(&[
-            "passwords",
-            "set",
-            "--employee",
-            email,
-            "--directory",
-            "corp1",
-            "--password-file",
-            file.to_str().unwrap(),
-        ]);
+        assert!(h.set_password(email, given).status.success());
         h.sim_ok(&["sync"]);
         h.wait_committed(email, 3);
         assert_eq!(h.key_accounts("HK-S2-1")[0].2, given);
@@ -518,16 +525,8 @@ async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key
     // Online: the key takes version 1, AD refuses it (too short for the PSO), the key is told
     // to drop the account again, and the old password still works.
     h.sim_ok(&["sync"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = h.status(email);
-        if s["state"] == "rolling_back" {
-            assert!(s["last_error"].as_str().unwrap().contains("policy"), "{s}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no refusal: {s}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let s = h.wait_rolling_back(email);
+    assert!(s["last_error"].as_str().unwrap().contains("policy"), "{s}");
     assert_eq!(
         h.key_accounts("HK-PSO-1").len(),
         1,
@@ -544,18 +543,7 @@ async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key
 
     // A value long enough for the PSO commits as version 1 …
     let long = "Long#Enough-".repeat(6);
-    let file = h.dir.path().join("long");
-    std::fs::write(&file, &long).unwrap();
-    h.keyward_ok(&[
-        "passwords",
-        "set",
-        "--employee",
-        email,
-        "--directory",
-        "corp1",
-        "--password-file",
-        file.to_str().unwrap(),
-    ]);
+    assert!(h.set_password(email, &long).status.success());
     h.sim_ok(&["sync"]);
     h.wait_committed(email, 1);
     assert!(lab_can_bind(&lab, 1, &eve.dn, &long));
@@ -563,11 +551,7 @@ async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key
     // … and a generated 24-character candidate is refused: the key goes back to version 1.
     h.keyward_ok(&["passwords", "rotate", "--employee", email]);
     h.sim_ok(&["sync"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while h.status(email)["state"] != "rolling_back" {
-        assert!(Instant::now() < deadline, "no refusal");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    h.wait_rolling_back(email);
     let candidate = h.key_accounts("HK-PSO-1")[0].clone();
     assert_eq!(candidate.1, 2);
     h.sim_ok(&["sync"]);

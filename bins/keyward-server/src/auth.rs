@@ -43,8 +43,12 @@ pub(crate) async fn require_workstation(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = bearer(&request).ok_or(Error::Unauthorized)?;
-    let ws = state.keyward.agent().authenticate(&presented).await?;
+    let presented = bearer(&request).ok_or_else(ApiError::workstation_unauthorized)?;
+    let ws = match state.keyward.agent().authenticate(&presented).await {
+        Ok(ws) => ws,
+        Err(Error::Unauthorized) => return Err(ApiError::workstation_unauthorized()),
+        Err(e) => return Err(e.into()),
+    };
     request.extensions_mut().insert(AgentCaller(ws));
     Ok(next.run(request).await)
 }

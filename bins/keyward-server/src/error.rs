@@ -33,6 +33,17 @@ impl ApiError {
         }
     }
 
+    /// 401 for the agent API: says which credential is wanted (an admin token is not one).
+    pub(crate) fn workstation_unauthorized() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: ErrorCode::Unauthorized.as_str(),
+            message: "a valid workstation credential is required (Authorization: Bearer kww_…); \
+                      register with POST /api/v1/agent/register"
+                .into(),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

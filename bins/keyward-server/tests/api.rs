@@ -405,6 +405,12 @@ async fn the_agent_api_needs_an_approved_workstation_credential() {
     ] {
         let (status, body, _) = h.call("GET", "/api/v1/agent/me", token, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("workstation credential")
+        );
     }
     // Pending: it may ask about itself, nothing else.
     let (status, body, _) = h

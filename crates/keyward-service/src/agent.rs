@@ -236,15 +236,10 @@ impl<'a> Agent<'a> {
 
     /// The workstation reports a key it sees: it holds the key from now on.
     pub async fn seen(&self, ws: &Workstation, serial: &str) -> Result<KeyStatus> {
-        Self::require_approved(ws)?;
-        let serial = KeySerial::parse(serial)?;
-        let key = self
-            .store
-            .key(&serial)
-            .await?
-            .ok_or_else(|| not_found(&serial))?;
+        let key = self.approved_and_key(ws, serial).await?;
+        let serial = &key.serial;
         if key.linked_workstation.as_deref() != Some(ws.id.to_string().as_str()) {
-            self.store.link_key(&serial, &ws.id.to_string()).await?;
+            self.store.link_key(serial, &ws.id.to_string()).await?;
             self.store
                 .append_audit(&NewAuditRecord {
                     actor: actor(ws).to_string(),
@@ -496,18 +491,23 @@ impl<'a> Agent<'a> {
         Ok(self.store.save_account_password(&write).await?.state)
     }
 
-    /// The key, refused unless this approved workstation holds it.
-    async fn held(&self, ws: &Workstation, serial: &str) -> Result<keyward_keys::Key> {
+    /// The key, for an approved workstation only.
+    async fn approved_and_key(&self, ws: &Workstation, serial: &str) -> Result<keyward_keys::Key> {
         Self::require_approved(ws)?;
         let serial = KeySerial::parse(serial)?;
-        let key = self
-            .store
+        self.store
             .key(&serial)
             .await?
-            .ok_or_else(|| not_found(&serial))?;
+            .ok_or_else(|| not_found(&serial))
+    }
+
+    /// The key, refused unless this approved workstation holds it.
+    async fn held(&self, ws: &Workstation, serial: &str) -> Result<keyward_keys::Key> {
+        let key = self.approved_and_key(ws, serial).await?;
         if key.linked_workstation.as_deref() != Some(ws.id.to_string().as_str()) {
             return Err(Error::KeyNotHeld(format!(
-                "key {serial} is not held by this workstation; report it with `seen` first"
+                "key {} is not held by this workstation; report it with `seen` first",
+                key.serial
             )));
         }
         Ok(key)

@@ -461,3 +461,46 @@ async fn a_different_key_encryption_key_is_refused_at_once() {
         assert!(err.to_string().contains("not the one"), "{err}");
     }
 }
+
+/// A passphrase KEK: the salt is made once and kept in the database, so the same passphrase
+/// opens the same secrets later, and another passphrase is refused. (Cargo sets
+/// `CARGO_MANIFEST_DIR` and `CARGO_PKG_NAME` for every test process: two environment variables
+/// with values of at least 12 characters, without touching the environment.)
+#[tokio::test]
+async fn a_passphrase_key_encryption_key_is_stable_and_a_different_one_is_refused() {
+    let db = TestDb::sqlite_file();
+    let open = |var: &str| {
+        let mut settings = Settings {
+            database_url: db.url.clone(),
+            ..Settings::default()
+        };
+        settings.secrets.passphrase_env = Some(var.to_owned());
+        async move { Keyward::open(&settings).await.unwrap() }
+    };
+    let first = open("CARGO_MANIFEST_DIR")
+        .await
+        .check_secrets()
+        .await
+        .unwrap();
+    let again = open("CARGO_MANIFEST_DIR")
+        .await
+        .check_secrets()
+        .await
+        .unwrap();
+    assert_eq!(
+        first, again,
+        "the same passphrase and stored salt give the same key"
+    );
+    let other = open("CARGO_PKG_NAME")
+        .await
+        .check_secrets()
+        .await
+        .unwrap_err();
+    assert!(other.to_string().contains("not the one"), "{other}");
+    let missing = open("KEYWARD_TEST_NO_SUCH_VARIABLE")
+        .await
+        .check_secrets()
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("is not set"), "{missing}");
+}
