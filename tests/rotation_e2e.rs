@@ -79,7 +79,7 @@ impl Harness {
         std::fs::write(
             &config,
             format!(
-                "{mail}[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\n\n\
+                "log_level = \"debug\"\n{mail}[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\n\n\
                  [passwords]\npoll_interval_secs = 1\nclaim_secs = 3\nretry_base_secs = 1\nretry_max_secs = 2\n\n\
                  [[directories]]\nname = \"corp1\"\nurls = [\"{}\"]\nca_file = \"{}\"\nbind_dn = \"{}\"\n\
                  bind_password_env = \"KWR_CORP1\"\nsync_group = \"{}\"\nrotation_group = \"{}\"\n",
@@ -436,6 +436,22 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
         assert!(lab_can_bind(&lab, 1, &ann.dn, user_value));
         assert!(!lab_can_bind(&lab, 1, &ann.dn, given));
 
+        // An administrator sets a generated value.
+        h.keyward_ok(&[
+            "passwords",
+            "set",
+            "--employee",
+            email,
+            "--directory",
+            "corp1",
+            "--generate",
+        ]);
+        h.sim_ok(&["sync"]);
+        h.wait_committed(email, 5);
+        let fifth = h.key_accounts("HK-S2-1")[0].2.clone();
+        assert!(lab_can_bind(&lab, 1, &ann.dn, &fifth));
+        assert!(!lab_can_bind(&lab, 1, &ann.dn, user_value));
+
         // Each commit queued a notification for the employee (never the password).
         let store = keyward_store::Store::connect(&db.url).await.unwrap();
         let rotated: Vec<_> = store
@@ -445,7 +461,7 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
             .into_iter()
             .filter(|m| m.kind == "password_rotated")
             .collect();
-        assert_eq!(rotated.len(), 4, "{rotated:?}");
+        assert_eq!(rotated.len(), 5, "{rotated:?}");
         assert!(
             rotated
                 .iter()
@@ -460,7 +476,7 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
                 .into_iter()
                 .filter(|m| m.contains("The password of your account corp1/s2-ann was changed"))
                 .collect();
-            if received.len() == 4 {
+            if received.len() == 5 {
                 break received;
             }
             assert!(
@@ -492,7 +508,13 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
         assert!(body.contains("s2-ann"), "{body}");
         assert_never_shown(
             &h,
-            &[first, second, given.to_owned(), user_value.to_owned()],
+            &[
+                first,
+                second,
+                fifth,
+                given.to_owned(),
+                user_value.to_owned(),
+            ],
         );
         drop(h);
     }

@@ -651,6 +651,36 @@ mod tests {
     }
 
     #[test]
+    fn an_impossible_password_policy_or_two_key_sources_are_refused_at_load() {
+        let base = "[[directories]]\nname = \"corp1\"\nurls = [\"ldaps://a\"]\nbind_dn = \"x\"\nbind_password_env = \"P\"\n";
+        let ok = file(&format!(
+            "{base}max_password_age_days = 0\n[directories.password_policy]\nlength = 32\nexclude = \"0O1lI\"\n"
+        ));
+        let s = Settings::load_from(Some(ok.path()), &[], &Overrides::default()).unwrap();
+        assert_eq!(s.directories[0].password_policy.length, 32);
+        assert_eq!(s.directories[0].max_password_age_days, 0);
+        for (policy, names) in [
+            ("length = 4", "length"),
+            ("symbols = false\ndigits = false", "at least 3"),
+            ("exclude = \"0123456789\"", "digits"),
+        ] {
+            let f = file(&format!("{base}[directories.password_policy]\n{policy}\n"));
+            let err = Settings::load_from(Some(f.path()), &[], &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("password_policy") && err.contains(names) && !err.contains('\n'),
+                "{policy}: {err}"
+            );
+        }
+        let both = file("[secrets]\nkey_file = \"/k\"\npassphrase_env = \"P\"\n");
+        let err = Settings::load_from(Some(both.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("set one, not both"), "{err}");
+    }
+
+    #[test]
     fn missing_file_and_bad_urls_are_refused() {
         let err = Settings::load_from(
             Some(Path::new("/nonexistent/keyward.toml")),
