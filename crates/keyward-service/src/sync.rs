@@ -148,6 +148,28 @@ impl std::fmt::Debug for SyncRuns<'_> {
     }
 }
 
+/// What an incremental run read before deciding whether anything changed.
+struct Changes {
+    /// The cursor's USN.
+    since: i64,
+    /// Users changed since.
+    changed: Read_,
+    /// The highest uSNChanged in the sync group's tree.
+    sync_tree: i64,
+    /// The highest uSNChanged in the rotation group's tree.
+    rotation_tree: i64,
+}
+
+impl Changes {
+    /// Nothing read, nothing skipped, no group changed.
+    fn nothing(&self) -> bool {
+        self.changed.read == 0
+            && self.changed.skipped.is_empty()
+            && self.sync_tree <= self.since
+            && self.rotation_tree <= self.since
+    }
+}
+
 struct Read_ {
     observed: Vec<Observed>,
     skipped: Vec<Skipped>,
@@ -355,7 +377,6 @@ impl<'a> SyncRuns<'a> {
         let mut session = client.connect().await?;
         let info = session.domain_info(config).await?;
         let now = self.clock.now();
-        let stored_accounts = self.store.all_accounts().await?;
         let cursor = self.store.sync_cursor(name).await?;
         let in_chain = info.uses_in_chain(config.membership);
         let invocation = info
@@ -390,13 +411,47 @@ impl<'a> SyncRuns<'a> {
         let rotation_group = session
             .resolve_group(&info.base_dn, &config.rotation_group)
             .await?;
+        // An incremental run reads what changed first: when nothing did, it needs no stored
+        // account at all (two count queries instead of loading every account).
+        let changes = match full_reason {
+            Some(_) => None,
+            None => {
+                let since = cursor.as_ref().map_or(0, |c| c.highest_usn);
+                let mut query = Session::full_query(&info, sync_scoping.clone());
+                query.changed_after_usn = Some(since);
+                let changed = read_users(&mut session, query, progress).await?;
+                let sync_tree = session.group_tree_usn(&info, &sync_group).await?;
+                let rotation_tree = session.group_tree_usn(&info, &rotation_group).await?;
+                Some(Changes {
+                    since,
+                    changed,
+                    sync_tree,
+                    rotation_tree,
+                })
+            }
+        };
+        let grace = Duration::days(i64::from(self.settings.sync.grace_days));
+        if changes.as_ref().is_some_and(Changes::nothing)
+            && !self
+                .store
+                .any_account_missing_since_before(name, now - grace)
+                .await?
+        {
+            // Nothing read, no group changed, nothing to expire: the plan is empty by
+            // construction, so skip loading accounts and employees; only the cursor moves.
+            session.close().await;
+            report.mode = "incremental".into();
+            return self
+                .record_unchanged(name, holder, &info, highest_usn, options, report, now)
+                .await;
+        }
+        let stored_accounts = self.store.all_accounts().await?;
         let ours_present: HashMap<Uuid, &DirectoryAccount> = stored_accounts
             .iter()
             .filter(|a| &a.directory == name && a.missing_since.is_none())
             .map(|a| (a.object_guid, a))
             .collect();
 
-        let mut nothing_changed = false;
         let read = if let Some(reason) = full_reason {
             report.mode = "full".into();
             report.full_reason = Some(reason);
@@ -413,17 +468,22 @@ impl<'a> SyncRuns<'a> {
             read
         } else {
             report.mode = "incremental".into();
-            let since = cursor.as_ref().map_or(0, |c| c.highest_usn);
-            let mut query = Session::full_query(&info, sync_scoping.clone());
-            query.changed_after_usn = Some(since);
-            let mut changed = read_users(&mut session, query, progress).await?;
-            let sync_tree = session.group_tree_usn(&info, &sync_group).await?;
+            let Some(Changes {
+                since,
+                mut changed,
+                sync_tree,
+                rotation_tree,
+            }) = changes
+            else {
+                return Err(Error::Internal {
+                    source: "an incremental run without its change read".into(),
+                });
+            };
             let members: HashSet<Uuid> = if sync_tree > since {
                 guids(&mut session, &info, sync_scoping.clone()).await?
             } else {
                 ours_present.keys().copied().collect()
             };
-            let rotation_tree = session.group_tree_usn(&info, &rotation_group).await?;
             let rotation: Option<HashSet<String>> = if rotation_tree > since {
                 Some(session.walk_members(&info.base_dn, &rotation_group).await?)
             } else {
@@ -482,10 +542,6 @@ impl<'a> SyncRuns<'a> {
                     });
                 }
             }
-            nothing_changed = changed.read == 0
-                && changed.skipped.is_empty()
-                && sync_tree <= since
-                && rotation.is_none();
             Read_ {
                 observed,
                 skipped: changed.skipped,
@@ -510,32 +566,6 @@ impl<'a> SyncRuns<'a> {
         }
         report.read = read.read;
         report.skipped = read.skipped;
-        let grace = Duration::days(i64::from(self.settings.sync.grace_days));
-        let expiring = stored_accounts.iter().any(|a| {
-            &a.directory == name && a.missing_since.is_some_and(|since| now - since > grace)
-        });
-        if nothing_changed && !expiring {
-            // Nothing read, no group changed, nothing to expire: the plan is empty by
-            // construction, so skip loading employees and planning; only the cursor moves.
-            report.unchanged = ours_present.len() as u64;
-            if !options.dry_run {
-                let cursor = info.invocation_id.map(|inv| SyncCursor {
-                    directory: name.clone(),
-                    invocation_id: inv.to_string(),
-                    dc_host: info.root.dns_host_name.clone().unwrap_or_default(),
-                    highest_usn,
-                    updated_at: now,
-                });
-                self.store
-                    .apply_sync(&SyncWrite {
-                        cursor,
-                        ..SyncWrite::default()
-                    })
-                    .await?;
-            }
-            return Ok(());
-        }
-
         let employees = self.store.all_employees().await?;
         let priorities: BTreeMap<DirectoryName, i32> = self
             .settings
@@ -594,6 +624,51 @@ impl<'a> SyncRuns<'a> {
             &stored_accounts,
         );
         self.store.apply_sync(&write).await?;
+        Ok(())
+    }
+
+    /// Finishes an incremental run in which nothing was read, no group changed and no grace
+    /// period ran out: only the cursor moves.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_unchanged(
+        &self,
+        name: &DirectoryName,
+        holder: &str,
+        info: &keyward_directory::DomainInfo,
+        highest_usn: i64,
+        options: &SyncOptions,
+        report: &mut SyncReport,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        if !self
+            .store
+            .renew_lease(
+                name,
+                holder,
+                self.clock.now() + Duration::seconds(LEASE_SECONDS),
+            )
+            .await?
+        {
+            return Err(Error::ConcurrentChange(format!(
+                "the lease of {name} expired during the run; nothing was written"
+            )));
+        }
+        report.unchanged = self.store.count_accounts_in_scope(name).await?;
+        if !options.dry_run {
+            let cursor = info.invocation_id.map(|inv| SyncCursor {
+                directory: name.clone(),
+                invocation_id: inv.to_string(),
+                dc_host: info.root.dns_host_name.clone().unwrap_or_default(),
+                highest_usn,
+                updated_at: now,
+            });
+            self.store
+                .apply_sync(&SyncWrite {
+                    cursor,
+                    ..SyncWrite::default()
+                })
+                .await?;
+        }
         Ok(())
     }
 

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use keyward_model::{DirectoryAccount, DirectoryName, Employee, NewAuditRecord};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -84,6 +84,30 @@ impl Store {
             .into_iter()
             .map(crate::accounts::account_to_model)
             .collect()
+    }
+
+    /// How many accounts of a directory are in scope (not marked missing).
+    pub async fn count_accounts_in_scope(&self, directory: &DirectoryName) -> Result<u64> {
+        Ok(directory_account::Entity::find()
+            .filter(directory_account::Column::Directory.eq(directory.as_str()))
+            .filter(directory_account::Column::MissingSince.is_null())
+            .count(&self.db)
+            .await?)
+    }
+
+    /// True when an account of the directory has been missing since before `cutoff` (its
+    /// grace period ran out and a run must remove it).
+    pub async fn any_account_missing_since_before(
+        &self,
+        directory: &DirectoryName,
+        cutoff: DateTime<Utc>,
+    ) -> Result<bool> {
+        Ok(directory_account::Entity::find()
+            .filter(directory_account::Column::Directory.eq(directory.as_str()))
+            .filter(directory_account::Column::MissingSince.lt(cutoff))
+            .count(&self.db)
+            .await?
+            > 0)
     }
 
     /// Every employee.
