@@ -413,22 +413,21 @@ impl<'a> SyncRuns<'a> {
             .await?;
         // An incremental run reads what changed first: when nothing did, it needs no stored
         // account at all (two count queries instead of loading every account).
-        let changes = match full_reason {
-            Some(_) => None,
-            None => {
-                let since = cursor.as_ref().map_or(0, |c| c.highest_usn);
-                let mut query = Session::full_query(&info, sync_scoping.clone());
-                query.changed_after_usn = Some(since);
-                let changed = read_users(&mut session, query, progress).await?;
-                let sync_tree = session.group_tree_usn(&info, &sync_group).await?;
-                let rotation_tree = session.group_tree_usn(&info, &rotation_group).await?;
-                Some(Changes {
-                    since,
-                    changed,
-                    sync_tree,
-                    rotation_tree,
-                })
-            }
+        let changes = if full_reason.is_some() {
+            None
+        } else {
+            let since = cursor.as_ref().map_or(0, |c| c.highest_usn);
+            let mut query = Session::full_query(&info, sync_scoping.clone());
+            query.changed_after_usn = Some(since);
+            let changed = read_users(&mut session, query, progress).await?;
+            let sync_tree = session.group_tree_usn(&info, &sync_group).await?;
+            let rotation_tree = session.group_tree_usn(&info, &rotation_group).await?;
+            Some(Changes {
+                since,
+                changed,
+                sync_tree,
+                rotation_tree,
+            })
         };
         let grace = Duration::days(i64::from(self.settings.sync.grace_days));
         if changes.as_ref().is_some_and(Changes::nothing)
