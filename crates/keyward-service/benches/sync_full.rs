@@ -5,7 +5,9 @@
 //!
 //! Run after the directory benchmark has seeded CORP3 (it starts and seeds it if needed):
 //! `cargo bench -p keyward-service --bench sync_full`. Prints figures; asserts only that the
-//! runs saw what they should.
+//! runs saw what they should. `KEYWARD_TEST_BENCH_USERS=50000` measures 50,000 users instead
+//! (seeding the missing ones takes about ten minutes; CORP3 keeps them, so a later 10,000 run
+//! needs `lab/stop-ad.sh /tmp/keyward-lab/corp3 --purge` first).
 
 // A benchmark driver: failing loudly is what it should do.
 #![allow(
@@ -27,7 +29,13 @@ use keyward_directory::DirectoryConfig;
 use keyward_service::{Actor, Keyward, Settings, SyncOptions, SyncReport};
 use keyward_test_support::TestDb;
 
-const USERS: usize = 10_000;
+/// The number of bulk users: `KEYWARD_TEST_BENCH_USERS`, 10,000 by default.
+fn users() -> usize {
+    std::env::var("KEYWARD_TEST_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
 
 fn settings(env: &HashMap<String, String>, database_url: &str, secret: &Path) -> Settings {
     let mut d = DirectoryConfig::new(
@@ -63,11 +71,12 @@ async fn timed_run(keyward: &Keyward, full: bool) -> (Duration, SyncReport) {
 
 /// Changes the title of `count` bulk users (1% of them), through ldapmodify.
 fn change_some(env: &HashMap<String, String>, count: usize, round: u32) {
+    let users = users();
     let mut ldif = String::new();
     for i in 1..=count {
         let dn = format!(
             "CN=u{:06},OU=KeywardLab,{}",
-            i * (USERS / count),
+            i * (users / count),
             env["AD_BASE_DN"]
         );
         ldif.push_str(&format!("dn: {dn}\nchangetype: modify\nreplace: displayName\ndisplayName: Bench Round {round} User {i}\n\n"));
@@ -118,7 +127,8 @@ fn main() {
         println!("{} {}", report.read, keyward_test_support::peak_rss_kib());
         return;
     }
-    let env = keyward_test_support::bench_domain(USERS);
+    let users = users();
+    let env = keyward_test_support::bench_domain(users);
     let secret = dir.path().join("bind-password");
     std::fs::write(&secret, format!("{}\n", env["AD_BIND_PASSWORD"])).unwrap();
     let raw = (0..3)
@@ -128,7 +138,7 @@ fn main() {
         .min()
         .unwrap();
     println!(
-        "sync_full: {USERS} users in CORP3 ({}), ldapsearch -E pr=1000 best of 3: {:.3} s",
+        "sync_full: {users} users in CORP3 ({}), ldapsearch -E pr=1000 best of 3: {:.3} s",
         env["AD_LDAPS_URL"],
         raw.as_secs_f64()
     );
@@ -151,16 +161,17 @@ fn main() {
                 .unwrap();
             let (full, report) = timed_run(&keyward, true).await;
             assert_eq!(
-                report.read as usize, USERS,
+                report.read as usize, users,
                 "the full run reads every bulk user"
             );
+            let phases = report.phases_ms;
             let (quiet, report) = timed_run(&keyward, false).await;
             assert_eq!(report.mode, "incremental");
             assert_eq!(report.updated + report.created + report.missing, 0);
             round += 1;
-            change_some(&env, USERS / 100, round);
+            change_some(&env, users / 100, round);
             let (changed, report) = timed_run(&keyward, false).await;
-            assert_eq!(report.updated as usize, USERS / 100, "{report:?}");
+            assert_eq!(report.updated as usize, users / 100, "{report:?}");
             println!(
                 "{:<12} {:>8.3} s {:>7.2} {:>14.3} s {:>7.1}% {:>16.3} s",
                 backend,
@@ -169,6 +180,10 @@ fn main() {
                 quiet.as_secs_f64(),
                 100.0 * quiet.as_secs_f64() / full.as_secs_f64(),
                 changed.as_secs_f64()
+            );
+            println!(
+                "{:<12} full run phases: read {} ms, plan {} ms, write {} ms",
+                "", phases.read, phases.plan, phases.write
             );
         });
     }

@@ -52,5 +52,7 @@ pub use keyward_store::Workstation;
 pub use mail::{EnrollView, InvitationView, Mail, SendReport};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;
-pub use sync::{ConflictReport, Outcome, Progress, Skipped, SyncOptions, SyncReport, SyncRuns};
+pub use sync::{
+    ConflictReport, Outcome, Phases, Progress, Skipped, SyncOptions, SyncReport, SyncRuns,
+};
 pub use tokens::Tokens;

@@ -129,6 +129,24 @@ pub struct SyncReport {
     pub held_accounts: Vec<String>,
     /// Why the run failed.
     pub error: Option<String>,
+    /// Where the time went, in milliseconds.
+    #[serde(default)]
+    pub phases_ms: Phases,
+}
+
+/// Milliseconds a run spent in each phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Reading the directory (and, for an incremental run, the stored accounts).
+    pub read: u64,
+    /// Merging and planning.
+    pub plan: u64,
+    /// Writing the plan in one transaction.
+    pub write: u64,
+}
+
+fn millis_since(t: std::time::Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A progress callback: called with the number of users read so far.
@@ -314,6 +332,7 @@ impl<'a> SyncRuns<'a> {
             outcomes: Vec::new(),
             held_accounts: Vec::new(),
             error: None,
+            phases_ms: Phases::default(),
         };
         self.save(&report).await?;
         let outcome = self
@@ -373,6 +392,7 @@ impl<'a> SyncRuns<'a> {
         holder: &str,
         report: &mut SyncReport,
     ) -> Result<()> {
+        let phase = std::time::Instant::now();
         let client = Directories::new(self.settings).client(&config.name)?;
         let mut session = client.connect().await?;
         let info = session.domain_info(config).await?;
@@ -440,6 +460,7 @@ impl<'a> SyncRuns<'a> {
             // construction, so skip loading accounts and employees; only the cursor moves.
             session.close().await;
             report.mode = "incremental".into();
+            report.phases_ms.read = millis_since(phase);
             return self
                 .record_unchanged(name, holder, &info, highest_usn, options, report, now)
                 .await;
@@ -565,6 +586,8 @@ impl<'a> SyncRuns<'a> {
         }
         report.read = read.read;
         report.skipped = read.skipped;
+        report.phases_ms.read = millis_since(phase);
+        let phase = std::time::Instant::now();
         let employees = self.store.all_employees().await?;
         let priorities: BTreeMap<DirectoryName, i32> = self
             .settings
@@ -608,9 +631,11 @@ impl<'a> SyncRuns<'a> {
             report.held_accounts = held.iter().map(ToString::to_string).collect();
         }
         summarize(&the_plan, report);
+        report.phases_ms.plan = millis_since(phase);
         if options.dry_run {
             return Ok(());
         }
+        let phase = std::time::Instant::now();
         let write = self.write_of(
             &the_plan,
             &employees,
@@ -623,6 +648,7 @@ impl<'a> SyncRuns<'a> {
             &stored_accounts,
         );
         self.store.apply_sync(&write).await?;
+        report.phases_ms.write = millis_since(phase);
         Ok(())
     }
 

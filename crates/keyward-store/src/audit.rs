@@ -57,7 +57,7 @@ pub(crate) async fn append_many(
     db: &impl ConnectionTrait,
     records: &[NewAuditRecord],
 ) -> Result<()> {
-    for chunk in records.chunks(500) {
+    for chunk in records.chunks(crate::INSERT_BATCH) {
         let rows = chunk.iter().map(|record| audit_log::ActiveModel {
             seq: NotSet,
             at: Set(record.at),

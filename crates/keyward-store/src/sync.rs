@@ -73,8 +73,6 @@ pub struct SyncWrite {
     pub invitations: Vec<crate::NewInvitation>,
 }
 
-const BATCH: usize = 500;
-
 impl Store {
     /// Every directory account, missing ones included.
     pub async fn all_accounts(&self) -> Result<Vec<DirectoryAccount>> {
@@ -248,7 +246,7 @@ impl Store {
     #[allow(clippy::too_many_lines)] // One transaction, one block per kind of write.
     pub async fn apply_sync(&self, write: &SyncWrite) -> Result<()> {
         let txn = self.db.begin().await?;
-        for chunk in write.new_employees.chunks(BATCH) {
+        for chunk in write.new_employees.chunks(crate::INSERT_BATCH) {
             let rows = chunk.iter().map(|e| employee::ActiveModel {
                 id: Set(e.id.as_uuid()),
                 email: Set(e.email.as_ref().map(|m| m.as_str().to_owned())),
@@ -286,7 +284,7 @@ impl Store {
                     )
                 })?;
         }
-        for chunk in write.upsert_accounts.chunks(BATCH) {
+        for chunk in write.upsert_accounts.chunks(crate::INSERT_BATCH) {
             let rows = chunk.iter().map(|a| directory_account::ActiveModel {
                 directory: Set(a.directory.as_str().to_owned()),
                 object_guid: Set(a.object_guid),
