@@ -595,41 +595,48 @@ impl<'a> SyncRuns<'a> {
             .iter()
             .filter_map(|d| DirectoryName::parse(&d.name).ok().map(|n| (n, d.priority)))
             .collect();
-        let plan_input = PlanInput {
-            directory: name.clone(),
-            observed: read.observed,
-            stored_accounts: stored_accounts.clone(),
-            stored_employees: employees
-                .iter()
-                .map(|e| StoredEmployee {
-                    id: e.id,
-                    email: e.email.clone(),
-                    display_name: e.display_name.as_str().to_owned(),
-                    status: e.status,
-                    origin: e.origin,
-                })
-                .collect(),
-            priorities,
-            now,
-            grace,
-        };
-        let mut the_plan = plan(&plan_input);
-        if let Some(held) = self.removals_to_hold(&the_plan, ours_present.len(), bypass_threshold) {
-            // Plan again as if the held accounts were still in scope, so that nothing that
-            // follows from their leaving (their employee's status) happens either.
-            let mut again = plan_input;
-            for key in &held {
-                if let Some(stored) = ours_present.get(&key.object_guid) {
-                    again.observed.push(Observed {
-                        user: user_from_stored(stored),
-                        in_rotation_group: stored.in_rotation_group,
-                    });
+        // The inputs (every user read) are dropped as soon as the plan exists, and the plan as
+        // soon as the write is built: at 50,000 users each copy is tens of megabytes.
+        let the_plan = {
+            let plan_input = PlanInput {
+                directory: name.clone(),
+                observed: read.observed,
+                stored_accounts: stored_accounts.clone(),
+                stored_employees: employees
+                    .iter()
+                    .map(|e| StoredEmployee {
+                        id: e.id,
+                        email: e.email.clone(),
+                        display_name: e.display_name.as_str().to_owned(),
+                        status: e.status,
+                        origin: e.origin,
+                    })
+                    .collect(),
+                priorities,
+                now,
+                grace,
+            };
+            let mut the_plan = plan(&plan_input);
+            if let Some(held) =
+                self.removals_to_hold(&the_plan, ours_present.len(), bypass_threshold)
+            {
+                // Plan again as if the held accounts were still in scope, so that nothing that
+                // follows from their leaving (their employee's status) happens either.
+                let mut again = plan_input;
+                for key in &held {
+                    if let Some(stored) = ours_present.get(&key.object_guid) {
+                        again.observed.push(Observed {
+                            user: user_from_stored(stored),
+                            in_rotation_group: stored.in_rotation_group,
+                        });
+                    }
                 }
+                the_plan = plan(&again);
+                report.held = held.len() as u64;
+                report.held_accounts = held.iter().map(ToString::to_string).collect();
             }
-            the_plan = plan(&again);
-            report.held = held.len() as u64;
-            report.held_accounts = held.iter().map(ToString::to_string).collect();
-        }
+            the_plan
+        };
         summarize(&the_plan, report);
         report.phases_ms.plan = millis_since(phase);
         if options.dry_run {
@@ -637,7 +644,7 @@ impl<'a> SyncRuns<'a> {
         }
         let phase = std::time::Instant::now();
         let write = self.write_of(
-            &the_plan,
+            the_plan,
             &employees,
             name,
             actor,
@@ -647,6 +654,9 @@ impl<'a> SyncRuns<'a> {
             highest_usn,
             &stored_accounts,
         );
+        drop(employees);
+        drop(ours_present);
+        drop(stored_accounts);
         self.store.apply_sync(&write).await?;
         report.phases_ms.write = millis_since(phase);
         Ok(())
@@ -727,7 +737,7 @@ impl<'a> SyncRuns<'a> {
     )]
     fn write_of(
         &self,
-        plan: &Plan,
+        plan: Plan,
         employees: &[Employee],
         name: &DirectoryName,
         actor: &Actor,
@@ -819,16 +829,17 @@ impl<'a> SyncRuns<'a> {
             .iter()
             .map(|a| ((a.directory.as_str().to_owned(), a.object_guid), a))
             .collect();
-        for change in &plan.accounts {
+        // The plan is consumed: its accounts move into the write instead of being copied.
+        for change in plan.accounts {
             match change {
                 AccountChange::Create { account, employee }
                 | AccountChange::Update {
                     account, employee, ..
                 } => {
-                    let Some(id) = resolve(employee, &ids) else {
+                    let Some(id) = resolve(&employee, &ids) else {
                         continue;
                     };
-                    let mut a = account.clone();
+                    let mut a = account;
                     a.employee_id = id;
                     // An account of another directory only moves; it keeps what was stored.
                     if &a.directory != name

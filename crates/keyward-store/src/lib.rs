@@ -44,7 +44,7 @@ pub use connect::{Backend, Store};
 /// Rows per multi-row INSERT. Measured with `cargo bench -p keyward-store --bench sync_write`
 /// (30,000 rows in one transaction): on PostgreSQL 50 rows per statement took 0.3–0.4 s, while
 /// 100, 200 and 500 took 2.5 to 6.9 s depending on the data — the cost per statement grows much
-/// faster than its parameter count there (plan_cache_mode=force_custom_plan does not change it).
+/// faster than its parameter count there (`plan_cache_mode=force_custom_plan` does not change it).
 /// SQLite hardly cares (0.13 to 0.18 s).
 pub(crate) const INSERT_BATCH: usize = 50;
 pub use error::{Error, Result};
