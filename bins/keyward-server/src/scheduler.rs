@@ -72,8 +72,13 @@ pub(crate) fn spawn_mailer(
         while !*stop.borrow() {
             let keep_going = || !*stop.borrow();
             match keyward.mail().send_due_while(&keep_going).await {
-                Ok(r) if r.sent + r.failed > 0 => {
-                    tracing::info!(sent = r.sent, failed = r.failed, "outbox run");
+                Ok(r) if r.sent + r.failed + r.cancelled > 0 => {
+                    tracing::info!(
+                        sent = r.sent,
+                        failed = r.failed,
+                        cancelled = r.cancelled,
+                        "outbox run"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "outbox run failed"),

@@ -96,8 +96,11 @@ pub struct MailSettings {
     pub public_url: String,
     /// Hours an invitation link stays valid.
     pub invitation_ttl_hours: u32,
-    /// Tell an employee when a key is assigned to them (never with the activation code).
+    /// Tell an employee when a key is assigned to them.
     pub notify_key_assigned: bool,
+    /// Put the activation code in that message. The code waits in the outbox sealed with the
+    /// key-encryption key (`[secrets]` must be set) and is dropped once the message is sent.
+    pub include_activation_code: bool,
     /// Delivery attempts before a message is marked failed.
     pub max_attempts: u32,
     /// Seconds before the first retry; doubles with each attempt (at most an hour).
@@ -126,6 +129,7 @@ impl Default for MailSettings {
             public_url: "http://127.0.0.1:8080".into(),
             invitation_ttl_hours: 168,
             notify_key_assigned: true,
+            include_activation_code: false,
             max_attempts: 8,
             retry_base_secs: 30,
             send_interval_secs: 5,
@@ -307,6 +311,16 @@ impl Settings {
         if self.secrets.key_file.is_some() && self.secrets.passphrase_env.is_some() {
             return Err(Error::Config(
                 "keys `secrets.key_file` and `secrets.passphrase_env`: set one, not both".into(),
+            ));
+        }
+        if self.mail.include_activation_code
+            && self.secrets.key_file.is_none()
+            && self.secrets.passphrase_env.is_none()
+        {
+            return Err(Error::Config(
+                "key `mail.include_activation_code` needs a key-encryption key to seal the code \
+                 in the outbox: set `secrets.key_file` or `secrets.passphrase_env`"
+                    .into(),
             ));
         }
         let p = &self.passwords;
@@ -678,6 +692,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("set one, not both"), "{err}");
+    }
+
+    #[test]
+    fn mailing_the_activation_code_needs_a_key_encryption_key() {
+        let bare = file("[mail]\ninclude_activation_code = true\n");
+        let err = Settings::load_from(Some(bare.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains('\n')
+                && err.contains("mail.include_activation_code")
+                && err.contains("secrets.key_file")
+                && err.contains("secrets.passphrase_env"),
+            "{err}"
+        );
+        let sealed = file("[mail]\ninclude_activation_code = true\n[secrets]\nkey_file = \"/k\"\n");
+        let s = Settings::load_from(Some(sealed.path()), &[], &Overrides::default()).unwrap();
+        assert!(s.mail.include_activation_code);
+        assert!(!Settings::default().mail.include_activation_code);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use keyward_keys::{
     Reason, Transition, transition,
 };
 use keyward_model::{AuditRecord, Employee, EmployeeId, EmployeeStatus, NewAuditRecord};
-use keyward_store::{CodeChange, KeyChange, KeyState, PasswordWrite, Store, StoredCode};
+use keyward_store::{CodeChange, KeyChange, KeyNotice, KeyState, PasswordWrite, Store, StoredCode};
 use ring::rand::SystemRandom;
 use serde_json::json;
 
@@ -384,17 +384,10 @@ impl<'a> Keys<'a> {
             at: now,
         };
         let notify = match (t.event, state.as_ref().and_then(|s| s.employee_id)) {
-            (EventKind::Assign, Some(owner)) if self.settings.mail.notify_key_assigned => self
-                .employees()
-                .get(owner)
-                .await?
-                .email
-                .map(|email| keyward_store::NewMessage {
-                    kind: "key_assigned",
-                    employee_id: owner,
-                    recipient: email.as_str().to_owned(),
-                    subject_ref: key.serial.to_string(),
-                }),
+            (EventKind::Assign, Some(owner)) if self.settings.mail.notify_key_assigned => {
+                self.assigned_notice(&key.serial, owner, issued.as_ref())
+                    .await?
+            }
             _ => None,
         };
         let change = KeyChange {
@@ -409,6 +402,38 @@ impl<'a> Keys<'a> {
         };
         let after = self.store.apply_key_change(&change).await?;
         Ok((after, issued))
+    }
+
+    /// The notification of an assignment, for an owner with an e-mail. With
+    /// `mail.include_activation_code` it carries the issued code sealed with the key-encryption
+    /// key for its own outbox row, so the code is never stored in clear.
+    async fn assigned_notice(
+        &self,
+        serial: &KeySerial,
+        owner: EmployeeId,
+        code: Option<&ActivationCode>,
+    ) -> Result<Option<KeyNotice>> {
+        let Some(email) = self.employees().get(owner).await?.email else {
+            return Ok(None);
+        };
+        let id = uuid::Uuid::now_v7();
+        let sealed_activation_code = match code {
+            Some(code) if self.settings.mail.include_activation_code => {
+                let kek = self.kek.get(self.settings, self.store).await?;
+                Some(crate::mail::seal_activation_code(&kek, code, id, serial)?)
+            }
+            _ => None,
+        };
+        Ok(Some(KeyNotice {
+            id,
+            message: keyward_store::NewMessage {
+                kind: "key_assigned",
+                employee_id: owner,
+                recipient: email.as_str().to_owned(),
+                subject_ref: serial.to_string(),
+            },
+            sealed_activation_code,
+        }))
     }
 
     /// Checks a code and applies `event` (Activate or Resume) when it is right; counts a wrong

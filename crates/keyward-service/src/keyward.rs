@@ -95,7 +95,7 @@ impl Keyward {
 
     /// Outgoing mail and invitations.
     pub fn mail(&self) -> Mail<'_> {
-        Mail::new(&self.store, &self.settings, self.clock.as_ref())
+        Mail::new(&self.store, &self.settings, self.clock.as_ref(), &self.kek)
     }
 
     /// Hardware-key operations.

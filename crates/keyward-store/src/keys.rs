@@ -73,7 +73,7 @@ pub struct KeyChange {
     /// When.
     pub now: DateTime<Utc>,
     /// A notification to queue in the same transaction.
-    pub notify: Option<crate::NewMessage>,
+    pub notify: Option<crate::KeyNotice>,
     /// Password-state writes that belong to the step (a first rotation started by an
     /// activation, rotations dropped by a deactivation), in the same transaction.
     pub passwords: Vec<crate::PasswordWrite>,
@@ -202,8 +202,8 @@ impl Store {
         }
         apply_code_change(&txn, serial, &change.code).await?;
         audit::append(&txn, &change.audit).await?;
-        if let Some(message) = &change.notify {
-            crate::outbox::insert_message(&txn, message, change.now).await?;
+        if let Some(notice) = &change.notify {
+            crate::outbox::insert_notice(&txn, notice, change.now).await?;
         }
         for write in &change.passwords {
             crate::passwords::save_on(&txn, write).await?;

@@ -30,6 +30,7 @@ mod connect;
 mod employees;
 mod entity;
 mod error;
+mod invitations;
 mod keys;
 pub mod migration;
 mod outbox;
@@ -48,8 +49,9 @@ pub use connect::{Backend, Store};
 /// SQLite hardly cares (0.13 to 0.18 s).
 pub(crate) const INSERT_BATCH: usize = 50;
 pub use error::{Error, Result};
+pub use invitations::{Invitation, InvitationChange, NewInvitation};
 pub use keys::{CodeChange, KeyChange, KeyState, StoredCode};
-pub use outbox::{Invitation, NewInvitation, NewMessage, OutboxMessage};
+pub use outbox::{KeyNotice, NewMessage, OutboxMessage};
 pub use passwords::{
     AccountPassword, PasswordState, PasswordWrite, PendingRotation, RotationState,
 };

@@ -1,32 +1,37 @@
-//! The outbox of mail to send, and invitations. Rows are written in the same transaction as
-//! what causes them (a sync that creates an employee, a key assignment), so a message is never
-//! lost and never queued for something that did not happen. A worker claims due rows, sends
-//! them, and records the outcome.
+//! The outbox of mail to send. Rows are written in the same transaction as what causes them (a
+//! sync that creates an employee, a key assignment), so a message is never lost and never queued
+//! for something that did not happen. A worker claims due rows, sends them, and records the
+//! outcome.
+//!
+//! A claim is fenced: the worker records an outcome only while the row is still `sending` with
+//! the `claimed_until` it claimed it with. A worker whose claim ran out (and whose message another
+//! worker took over) therefore cannot overwrite the other worker's outcome; it is told so and
+//! records nothing.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use keyward_model::EmployeeId;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
-use crate::entity::{invitation, outbox};
-use crate::{Error, Result, Store};
+use crate::entity::outbox;
+use crate::{Result, Store};
 
 /// A message waiting in (or gone from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
     /// Id; also the message's Message-ID, so a receiver can recognise a resend.
     pub id: Uuid,
-    /// `invitation` or `key_assigned`.
+    /// `invitation`, `key_assigned` or `password_rotated`.
     pub kind: String,
     /// The employee it is for.
     pub employee_id: EmployeeId,
     /// The address it goes to.
     pub recipient: String,
-    /// What it is about: the invitation id or the key serial.
+    /// What it is about: the invitation id, the key serial or the account.
     pub subject_ref: String,
     /// `queued`, `sending`, `sent`, `failed` or `cancelled`.
     pub status: String,
@@ -34,96 +39,79 @@ pub struct OutboxMessage {
     pub attempts: u32,
     /// When the next attempt is due.
     pub next_attempt_at: DateTime<Utc>,
-    /// The last delivery error.
+    /// While `sending`: until when the sender holds it. A claimed message carries the value it
+    /// was claimed with, which its outcome must present.
+    pub claimed_until: Option<DateTime<Utc>>,
+    /// The last delivery error, or why it was cancelled.
     pub last_error: Option<String>,
     /// When it was queued.
     pub created_at: DateTime<Utc>,
     /// When the SMTP server accepted it.
     pub sent_at: Option<DateTime<Utc>>,
-}
-
-/// An invitation to enroll.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invitation {
-    /// Id.
-    pub id: Uuid,
-    /// The employee invited.
-    pub employee_id: EmployeeId,
-    /// `pending`, `accepted` or `revoked`.
-    pub status: String,
-    /// The link stops working after this.
-    pub expires_at: DateTime<Utc>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When the link was used.
-    pub accepted_at: Option<DateTime<Utc>>,
+    /// A key notification's activation code, sealed with the key-encryption key for this row;
+    /// present only until the message is sent, cancelled or given up.
+    pub sealed_activation_code: Option<String>,
 }
 
 /// A message to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
-    /// `invitation` or `key_assigned`.
+    /// `invitation`, `key_assigned` or `password_rotated`.
     pub kind: &'static str,
     /// The employee.
     pub employee_id: EmployeeId,
     /// The address.
     pub recipient: String,
-    /// The invitation id or key serial.
+    /// The invitation id, key serial or account.
     pub subject_ref: String,
 }
 
-/// An invitation to create, with its first message.
+/// The notification a key change queues. Its id is chosen by the caller, because a sealed
+/// activation code is bound to the row it is stored in and must be sealed before the row exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewInvitation {
-    /// The employee.
-    pub employee_id: EmployeeId,
-    /// The address.
-    pub recipient: String,
-    /// When the link expires.
-    pub expires_at: DateTime<Utc>,
+pub struct KeyNotice {
+    /// The outbox row's id.
+    pub id: Uuid,
+    /// The message.
+    pub message: NewMessage,
+    /// The activation code sealed for this row, when the configuration mails it.
+    pub sealed_activation_code: Option<String>,
 }
 
-/// Inserts invitations and their messages on `db` (a transaction of the caller).
-pub(crate) async fn insert_invitations(
-    db: &impl ConnectionTrait,
-    invitations: &[NewInvitation],
-    now: DateTime<Utc>,
-) -> Result<()> {
-    for inv in invitations {
-        let id = Uuid::now_v7();
-        invitation::ActiveModel {
-            id: Set(id),
-            employee_id: Set(inv.employee_id.as_uuid()),
-            token_hash: Set(None),
-            status: Set("pending".into()),
-            expires_at: Set(inv.expires_at),
-            created_at: Set(now),
-            accepted_at: Set(None),
-        }
-        .insert(db)
-        .await?;
-        insert_message(
-            db,
-            &NewMessage {
-                kind: "invitation",
-                employee_id: inv.employee_id,
-                recipient: inv.recipient.clone(),
-                subject_ref: id.to_string(),
-            },
-            now,
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Inserts one message on `db`.
+/// Inserts one message on `db` (a transaction of the caller).
 pub(crate) async fn insert_message(
     db: &impl ConnectionTrait,
     m: &NewMessage,
     now: DateTime<Utc>,
 ) -> Result<Uuid> {
     let id = Uuid::now_v7();
+    insert_row(db, id, m, None, now).await?;
+    Ok(id)
+}
+
+/// Inserts a key change's notification on `db`.
+pub(crate) async fn insert_notice(
+    db: &impl ConnectionTrait,
+    notice: &KeyNotice,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    insert_row(
+        db,
+        notice.id,
+        &notice.message,
+        notice.sealed_activation_code.clone(),
+        now,
+    )
+    .await
+}
+
+async fn insert_row(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    m: &NewMessage,
+    sealed_activation_code: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     outbox::ActiveModel {
         id: Set(id),
         kind: Set(m.kind.to_owned()),
@@ -137,16 +125,70 @@ pub(crate) async fn insert_message(
         last_error: Set(None),
         created_at: Set(now),
         sent_at: Set(None),
+        sealed_activation_code: Set(sealed_activation_code),
     }
     .insert(db)
     .await?;
-    Ok(id)
+    Ok(())
+}
+
+/// Cancels the unsent messages about `subject_ref` on `db`: queued, failed, and also one being
+/// sent, whose sender then finds its claim gone and records nothing.
+pub(crate) async fn cancel_unsent(db: &impl ConnectionTrait, subject_ref: &str) -> Result<()> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value("cancelled"))
+        .col_expr(outbox::Column::ClaimedUntil, null_time())
+        .col_expr(outbox::Column::SealedActivationCode, null_text())
+        .filter(outbox::Column::SubjectRef.eq(subject_ref))
+        .filter(outbox::Column::Status.is_in(["queued", "failed", "sending"]))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets `claim` on `db` again, changing nothing: true while the sender still holds the message.
+/// Run first in a transaction, it also locks the row, so nothing can take the claim away
+/// before the transaction ends.
+pub(crate) async fn hold_claim(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    claimed_until: DateTime<Utc>,
+) -> Result<bool> {
+    let held = claimed(outbox::Entity::update_many(), id, claimed_until)
+        .col_expr(
+            outbox::Column::ClaimedUntil,
+            Expr::col(outbox::Column::ClaimedUntil),
+        )
+        .exec(db)
+        .await?;
+    Ok(held.rows_affected == 1)
+}
+
+/// Restricts an update to the message while it is `sending` under `claimed_until`.
+fn claimed(
+    update: sea_orm::UpdateMany<outbox::Entity>,
+    id: Uuid,
+    claimed_until: DateTime<Utc>,
+) -> sea_orm::UpdateMany<outbox::Entity> {
+    update
+        .filter(outbox::Column::Id.eq(id))
+        .filter(outbox::Column::Status.eq("sending"))
+        .filter(outbox::Column::ClaimedUntil.eq(claimed_until))
+}
+
+fn null_time() -> SimpleExpr {
+    Expr::value(None::<DateTime<Utc>>)
+}
+
+fn null_text() -> SimpleExpr {
+    Expr::value(None::<String>)
 }
 
 impl Store {
     /// Claims up to `limit` messages that are due (queued and due, or claimed by a sender whose
     /// claim ran out, e.g. a process that crashed) until `claim_until`, except those in `skip`.
-    /// A message is claimed by one sender only.
+    /// A message is claimed by one sender only; each returned message carries the
+    /// `claimed_until` its outcome must present.
     pub async fn claim_due_messages(
         &self,
         now: DateTime<Utc>,
@@ -154,6 +196,9 @@ impl Store {
         limit: u64,
         skip: &[Uuid],
     ) -> Result<Vec<OutboxMessage>> {
+        // PostgreSQL keeps microseconds: the fencing value must compare equal after the round
+        // trip, so it is cut to what every backend stores.
+        let claim_until = claim_until.trunc_subsecs(6);
         let mut query = outbox::Entity::find();
         if !skip.is_empty() {
             query = query.filter(outbox::Column::Id.is_not_in(skip.iter().copied()));
@@ -190,46 +235,54 @@ impl Store {
             if update.exec(&self.db).await?.rows_affected == 1 {
                 let mut row = row;
                 row.status = "sending".into();
+                row.claimed_until = Some(claim_until);
                 claimed.push(message_of(row));
             }
         }
         Ok(claimed)
     }
 
-    /// Records that the SMTP server accepted a message.
-    pub async fn mark_message_sent(&self, id: Uuid, now: DateTime<Utc>) -> Result<()> {
-        outbox::Entity::update_many()
+    /// Records that the SMTP server accepted a message claimed until `claimed_until`, and drops
+    /// its sealed activation code. False when the claim was lost (nothing changes).
+    pub async fn mark_message_sent(
+        &self,
+        id: Uuid,
+        claimed_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = claimed(outbox::Entity::update_many(), id, claimed_until)
             .col_expr(outbox::Column::Status, Expr::value("sent"))
             .col_expr(outbox::Column::SentAt, Expr::value(Some(now)))
             .col_expr(
                 outbox::Column::Attempts,
                 Expr::col(outbox::Column::Attempts).add(1),
             )
-            .col_expr(outbox::Column::LastError, Expr::value(None::<String>))
-            .filter(outbox::Column::Id.eq(id))
+            .col_expr(outbox::Column::ClaimedUntil, null_time())
+            .col_expr(outbox::Column::LastError, null_text())
+            .col_expr(outbox::Column::SealedActivationCode, null_text())
             .exec(&self.db)
             .await?;
-        Ok(())
+        Ok(done.rows_affected == 1)
     }
 
-    /// Records a failed attempt: retried at `retry_at`, or `failed` for good when `give_up`.
+    /// Records a failed attempt of a message claimed until `claimed_until`: retried at
+    /// `retry_at`, or `failed` for good when `give_up` (then its sealed activation code is
+    /// dropped, since it will never be sent). False when the claim was lost (nothing changes).
     pub async fn mark_message_failed(
         &self,
         id: Uuid,
+        claimed_until: DateTime<Utc>,
         error: &str,
         retry_at: DateTime<Utc>,
         give_up: bool,
-    ) -> Result<()> {
-        outbox::Entity::update_many()
+    ) -> Result<bool> {
+        let mut update = claimed(outbox::Entity::update_many(), id, claimed_until)
             .col_expr(
                 outbox::Column::Status,
                 Expr::value(if give_up { "failed" } else { "queued" }),
             )
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(retry_at))
-            .col_expr(
-                outbox::Column::ClaimedUntil,
-                Expr::value(None::<DateTime<Utc>>),
-            )
+            .col_expr(outbox::Column::ClaimedUntil, null_time())
             .col_expr(
                 outbox::Column::Attempts,
                 Expr::col(outbox::Column::Attempts).add(1),
@@ -237,11 +290,33 @@ impl Store {
             .col_expr(
                 outbox::Column::LastError,
                 Expr::value(Some(error.to_owned())),
+            );
+        if give_up {
+            update = update.col_expr(outbox::Column::SealedActivationCode, null_text());
+        }
+        Ok(update.exec(&self.db).await?.rows_affected == 1)
+    }
+
+    /// Cancels a message claimed until `claimed_until` instead of sending it (what it is about
+    /// no longer holds), with the reason in `last_error`, and drops its sealed activation code.
+    /// False when the claim was lost (nothing changes).
+    pub async fn cancel_message(
+        &self,
+        id: Uuid,
+        claimed_until: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<bool> {
+        let done = claimed(outbox::Entity::update_many(), id, claimed_until)
+            .col_expr(outbox::Column::Status, Expr::value("cancelled"))
+            .col_expr(outbox::Column::ClaimedUntil, null_time())
+            .col_expr(
+                outbox::Column::LastError,
+                Expr::value(Some(reason.to_owned())),
             )
-            .filter(outbox::Column::Id.eq(id))
+            .col_expr(outbox::Column::SealedActivationCode, null_text())
             .exec(&self.db)
             .await?;
-        Ok(())
+        Ok(done.rows_affected == 1)
     }
 
     /// Every message, newest first.
@@ -256,146 +331,16 @@ impl Store {
             .collect())
     }
 
-    /// Every invitation, newest first, with its latest message.
-    pub async fn list_invitations(&self) -> Result<Vec<(Invitation, Option<OutboxMessage>)>> {
-        let invitations = invitation::Entity::find()
-            .order_by_desc(invitation::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
-        let mut out = Vec::with_capacity(invitations.len());
-        for inv in invitations {
-            let message = outbox::Entity::find()
-                .filter(outbox::Column::SubjectRef.eq(inv.id.to_string()))
-                .order_by_desc(outbox::Column::CreatedAt)
-                .one(&self.db)
-                .await?
-                .map(message_of);
-            out.push((invitation_of(inv), message));
-        }
-        Ok(out)
-    }
-
-    /// One invitation.
-    pub async fn invitation(&self, id: Uuid) -> Result<Option<Invitation>> {
-        Ok(invitation::Entity::find_by_id(id)
+    /// One message.
+    pub async fn message(&self, id: Uuid) -> Result<Option<OutboxMessage>> {
+        Ok(outbox::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .map(invitation_of))
-    }
-
-    /// The invitation whose current link token hashes to `token_hash`.
-    pub async fn invitation_by_token_hash(&self, token_hash: &str) -> Result<Option<Invitation>> {
-        Ok(invitation::Entity::find()
-            .filter(invitation::Column::TokenHash.eq(token_hash))
-            .one(&self.db)
-            .await?
-            .map(invitation_of))
-    }
-
-    /// Gives the invitation a new link token (only its hash is kept; older links stop working).
-    pub async fn set_invitation_token(&self, id: Uuid, token_hash: &str) -> Result<()> {
-        invitation::Entity::update_many()
-            .col_expr(
-                invitation::Column::TokenHash,
-                Expr::value(Some(token_hash.to_owned())),
-            )
-            .filter(invitation::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
-    /// Uses the link: true when it was pending and unexpired, false when it was used, revoked
-    /// or expired (then nothing changes).
-    pub async fn accept_invitation(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
-        let done = invitation::Entity::update_many()
-            .col_expr(invitation::Column::Status, Expr::value("accepted"))
-            .col_expr(invitation::Column::AcceptedAt, Expr::value(Some(now)))
-            .filter(invitation::Column::Id.eq(id))
-            .filter(invitation::Column::Status.eq("pending"))
-            .filter(invitation::Column::ExpiresAt.gt(now))
-            .exec(&self.db)
-            .await?;
-        Ok(done.rows_affected == 1)
-    }
-
-    /// Revokes an invitation and cancels its unsent messages.
-    pub async fn revoke_invitation(&self, id: Uuid) -> Result<Invitation> {
-        let txn = self.db.begin().await?;
-        let updated = invitation::Entity::update_many()
-            .col_expr(invitation::Column::Status, Expr::value("revoked"))
-            .col_expr(invitation::Column::TokenHash, Expr::value(None::<String>))
-            .filter(invitation::Column::Id.eq(id))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected != 1 {
-            return Err(Error::NotFound {
-                what: "invitation",
-                key: id.to_string(),
-            });
-        }
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value("cancelled"))
-            .filter(outbox::Column::SubjectRef.eq(id.to_string()))
-            .filter(outbox::Column::Status.is_in(["queued", "failed"]))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        self.invitation(id).await?.ok_or_else(|| Error::NotFound {
-            what: "invitation",
-            key: id.to_string(),
-        })
-    }
-
-    /// Queues the invitation again with a new expiry (a new link is made when it is sent).
-    pub async fn resend_invitation(
-        &self,
-        id: Uuid,
-        recipient: &str,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Invitation> {
-        let txn = self.db.begin().await?;
-        let inv = invitation::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "invitation",
-                key: id.to_string(),
-            })?;
-        invitation::Entity::update_many()
-            .col_expr(invitation::Column::Status, Expr::value("pending"))
-            .col_expr(invitation::Column::ExpiresAt, Expr::value(expires_at))
-            .col_expr(invitation::Column::TokenHash, Expr::value(None::<String>))
-            .filter(invitation::Column::Id.eq(id))
-            .exec(&txn)
-            .await?;
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value("cancelled"))
-            .filter(outbox::Column::SubjectRef.eq(id.to_string()))
-            .filter(outbox::Column::Status.is_in(["queued", "failed"]))
-            .exec(&txn)
-            .await?;
-        insert_message(
-            &txn,
-            &NewMessage {
-                kind: "invitation",
-                employee_id: EmployeeId::from_uuid(inv.employee_id),
-                recipient: recipient.to_owned(),
-                subject_ref: id.to_string(),
-            },
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        self.invitation(id).await?.ok_or_else(|| Error::NotFound {
-            what: "invitation",
-            key: id.to_string(),
-        })
+            .map(message_of))
     }
 }
 
-fn message_of(r: outbox::Model) -> OutboxMessage {
+pub(crate) fn message_of(r: outbox::Model) -> OutboxMessage {
     OutboxMessage {
         id: r.id,
         kind: r.kind,
@@ -405,19 +350,10 @@ fn message_of(r: outbox::Model) -> OutboxMessage {
         status: r.status,
         attempts: u32::try_from(r.attempts).unwrap_or(0),
         next_attempt_at: r.next_attempt_at,
+        claimed_until: r.claimed_until,
         last_error: r.last_error,
         created_at: r.created_at,
         sent_at: r.sent_at,
-    }
-}
-
-fn invitation_of(r: invitation::Model) -> Invitation {
-    Invitation {
-        id: r.id,
-        employee_id: EmployeeId::from_uuid(r.employee_id),
-        status: r.status,
-        expires_at: r.expires_at,
-        created_at: r.created_at,
-        accepted_at: r.accepted_at,
+        sealed_activation_code: r.sealed_activation_code,
     }
 }

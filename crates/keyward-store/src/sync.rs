@@ -365,7 +365,7 @@ impl Store {
                 .await?;
         }
         audit::append_many(&txn, &write.audits).await?;
-        crate::outbox::insert_invitations(
+        crate::invitations::insert_invitations(
             &txn,
             &write.invitations,
             write.audits.first().map_or_else(Utc::now, |a| a.at),

@@ -56,10 +56,15 @@ pub async fn mail(
         MailCommand::Send => {
             let report = keyward.mail().send_due().await?;
             match format {
-                OutputFormat::Json => {
-                    output::json(&json!({ "sent": report.sent, "failed": report.failed }));
-                }
-                OutputFormat::Text => println!("sent {}, failed {}", report.sent, report.failed),
+                OutputFormat::Json => output::json(&json!({
+                    "sent": report.sent,
+                    "failed": report.failed,
+                    "cancelled": report.cancelled,
+                })),
+                OutputFormat::Text => println!(
+                    "sent {}, failed {}, cancelled {}",
+                    report.sent, report.failed, report.cancelled
+                ),
             }
         }
     }

@@ -25,13 +25,14 @@ pub struct InvitationDto {
     pub id: uuid::Uuid,
     /// The employee invited.
     pub employee_id: uuid::Uuid,
-    /// `queued`, `sent`, `failed`, `accepted`, `expired` or `revoked`.
+    /// `queued`, `sent`, `failed`, `cancelled` (its message was not sent: see `last_error`),
+    /// `accepted`, `expired` or `revoked`.
     pub state: String,
     /// Where it goes.
     pub recipient: Option<String>,
     /// Delivery attempts.
     pub attempts: u32,
-    /// The last delivery error.
+    /// The last delivery error, or why its message was cancelled.
     pub last_error: Option<String>,
     /// When the link expires.
     pub expires_at: chrono::DateTime<chrono::Utc>,
@@ -61,7 +62,8 @@ pub(crate) async fn list_invitations(
     Ok(Json(all.into_iter().map(InvitationDto::from).collect()))
 }
 
-/// Sends an invitation again with a fresh link and expiry; the old link stops working.
+/// Sends an invitation again with a fresh link and expiry; its old links stop working. 409 for
+/// an invitation already used, 422 for a disabled employee or one without an e-mail.
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "invitations",
     params(("id" = uuid::Uuid, Path, description = "Invitation id")), security(("admin_token" = [])),
     responses((status = 200, body = InvitationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -74,10 +76,12 @@ pub(crate) async fn resend_invitation(
     Ok(Json(state.keyward.mail().resend(&id).await?.into()))
 }
 
-/// Revokes an invitation: its link stops working and unsent messages are cancelled.
+/// Revokes an invitation: its links stop working and unsent messages are cancelled. 409 for an
+/// invitation already used, which stays accepted.
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/revoke", tag = "invitations",
     params(("id" = uuid::Uuid, Path, description = "Invitation id")), security(("admin_token" = [])),
-    responses((status = 200, body = InvitationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = InvitationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
     Extension(_auth): Extension<Authenticated>,

@@ -7,6 +7,7 @@ pub(crate) mod audit_log;
 pub(crate) mod directory_account;
 pub(crate) mod employee;
 pub(crate) mod invitation;
+pub(crate) mod invitation_link;
 pub(crate) mod key;
 pub(crate) mod outbox;
 pub(crate) mod setting;

@@ -13,6 +13,7 @@ mod m20261125_000002_keys;
 mod m20261125_000003_sync;
 mod m20261125_000004_outbox;
 mod m20261125_000005_passwords;
+mod m20261125_000006_invitation_links;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_sync::Migration),
             Box::new(m20261125_000004_outbox::Migration),
             Box::new(m20261125_000005_passwords::Migration),
+            Box::new(m20261125_000006_invitation_links::Migration),
         ]
     }
 }
