@@ -2,6 +2,10 @@
 //! SMTP server (aiosmtpd, `scripts/smtp-sink.py`) receives them, an SMTP server that is down
 //! leaves them queued and retried, two senders at once send each message once, and the
 //! enrollment page and its single-use link work.
+//!
+//! More in the modules: `links` (a copy sent again after a crash keeps its link; messages about
+//! what no longer holds are cancelled), `activation_code` (`mail.include_activation_code`) and
+//! `outbox_rules` (giving up after `mail.max_attempts`, custom templates).
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(
@@ -18,6 +22,13 @@ use std::time::Duration;
 
 use keyward_test_support::{SmtpSink, TestDb, bin_path, free_port};
 use serde_json::Value;
+
+#[path = "mail_e2e/activation_code.rs"]
+mod activation_code;
+#[path = "mail_e2e/links.rs"]
+mod links;
+#[path = "mail_e2e/outbox_rules.rs"]
+mod outbox_rules;
 
 fn config(dir: &Path, lab: &HashMap<String, String>, smtp_port: u16) -> PathBuf {
     let path = dir.join("keyward.toml");
@@ -390,6 +401,95 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A running `keyward-server` whose whole output (stdout and stderr, at the configured log
+/// level) is collected, so a test can check that a secret never reaches a log line.
+struct Server {
+    _child: KillOnDrop,
+    base: String,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(cfg: &Path, db: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = KillOnDrop(
+            Command::new(bin_path("keyward-server"))
+                .args(["--listen", "127.0.0.1:0", "--database-url", db])
+                .arg("--config")
+                .arg(cfg)
+                .envs(env.iter().copied())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.0.stderr.take().unwrap();
+        let collected = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                collected.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let mut reader = BufReader::new(child.0.stdout.take().unwrap());
+        let base = loop {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "the server exited: {}",
+                output.lock().unwrap()
+            );
+            output.lock().unwrap().push_str(&line);
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                break format!(
+                    "http://{}",
+                    addr.trim_end_matches(|c: char| !c.is_ascii_digit())
+                );
+            }
+        };
+        let collected = output.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                collected.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        Self {
+            _child: child,
+            base,
+            output,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+/// A message's text with quoted-printable soft line breaks undone, as a mail client shows it.
+fn unfolded(message: &str) -> String {
+    message.replace("=\r\n", "").replace("=\n", "")
+}
+
+/// Waits up to ten seconds for the sink to hold `n` messages; returns what it holds.
+fn wait_for_messages(sink: &SmtpSink, n: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let messages = sink.messages();
+        if messages.len() >= n {
+            return messages;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sink.messages()
+}
+
+/// The outbox as the store sees it.
+async fn outbox(db: &str) -> Vec<keyward_store::OutboxMessage> {
+    let store = keyward_store::Store::connect(db).await.unwrap();
+    let messages = store.list_messages(1000).await.unwrap();
+    store.close().await.unwrap();
+    messages
 }
 
 /// `keyward --output json` without a directory lab.
