@@ -159,13 +159,42 @@ pub(crate) fn rolled_back(current: &PasswordState) -> PasswordState {
     next
 }
 
-/// The key is gone (deactivated): drop what was in flight; the directory was never changed
-/// for it, and the key no longer holds the account.
+/// The key is gone (deactivated). A candidate the key already acknowledged goes on to the
+/// directory without the key (the directory may hold it already, so dropping it could leave
+/// keyward with the wrong committed value); anything earlier is dropped, since the directory
+/// was never changed for it.
 pub(crate) fn detached(current: &PasswordState, error: &str) -> PasswordState {
+    if current.state == RotationState::AwaitingDirectory {
+        let mut next = current.clone();
+        next.key_serial = None;
+        return next;
+    }
+    replaced(current, error)
+}
+
+/// Everything in flight is dropped because a new rotation replaces it (a compromised key).
+/// The caller must not let the replacement's directory step run before a worker's live
+/// claim on the dropped one has ended ([`not_before_claim_ends`]).
+pub(crate) fn replaced(current: &PasswordState, error: &str) -> PasswordState {
     let mut next = rolled_back(current);
     next.key_serial = None;
     if current.pending.is_some() {
         next.last_error = Some(error.to_owned());
+    }
+    next
+}
+
+/// Delays the directory step of `next` until the claim `previous` held has ended, so that a
+/// worker still writing the dropped candidate cannot overwrite the replacement.
+pub(crate) fn not_before_claim_ends(
+    previous: &PasswordState,
+    mut next: PasswordState,
+    now: DateTime<Utc>,
+) -> PasswordState {
+    if let (Some(until), Some(at)) = (previous.claimed_until, next.next_attempt_at) {
+        if until > now && until > at {
+            next.next_attempt_at = Some(until);
+        }
     }
     next
 }
