@@ -545,7 +545,8 @@ async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key
     assert!(lab_can_bind(&lab, 1, &eve.dn, FIXTURE_PASSWORD));
 
     // Online: the key takes version 1, AD refuses it (too short for the PSO), the key is told
-    // to drop the account again, and the old password still works.
+    // to drop the account again (under version 2: versions are never reused), and the old
+    // password still works.
     h.sim_ok(&["sync"]);
     let s = h.wait_rolling_back(email);
     assert!(s["last_error"].as_str().unwrap().contains("policy"), "{s}");
@@ -555,7 +556,7 @@ async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key
         "the key held the candidate"
     );
     h.sim_ok(&["sync"]);
-    let s = h.wait_committed(email, 0);
+    let s = h.wait_committed(email, 2);
     assert!(s["last_error"].as_str().unwrap().contains("policy"), "{s}");
     assert!(
         h.key_accounts("HK-PSO-1").is_empty(),
@@ -563,26 +564,27 @@ async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key
     );
     assert!(lab_can_bind(&lab, 1, &eve.dn, FIXTURE_PASSWORD));
 
-    // A value long enough for the PSO commits as version 1 …
+    // A value long enough for the PSO commits as version 3 …
     let long = "Long#Enough-".repeat(6);
     assert!(h.set_password(email, &long).status.success());
     h.sim_ok(&["sync"]);
-    h.wait_committed(email, 1);
+    h.wait_committed(email, 3);
     assert!(lab_can_bind(&lab, 1, &eve.dn, &long));
 
-    // … and a generated 24-character candidate is refused: the key goes back to version 1.
+    // … and a generated 24-character candidate (version 4) is refused: the key goes back to
+    // that value, as version 5.
     h.keyward_ok(&["passwords", "rotate", "--employee", email]);
     h.sim_ok(&["sync"]);
     h.wait_rolling_back(email);
     let candidate = h.key_accounts("HK-PSO-1")[0].clone();
-    assert_eq!(candidate.1, 2);
+    assert_eq!(candidate.1, 4);
     h.sim_ok(&["sync"]);
-    h.wait_committed(email, 1);
+    h.wait_committed(email, 5);
     let held = h.key_accounts("HK-PSO-1");
     assert_eq!(
         (held[0].1, held[0].2.as_str()),
-        (1, long.as_str()),
-        "rolled back to version 1"
+        (5, long.as_str()),
+        "rolled back to the committed value, as version 5"
     );
     assert!(lab_can_bind(&lab, 1, &eve.dn, &long));
     assert!(!lab_can_bind(&lab, 1, &eve.dn, &candidate.2));

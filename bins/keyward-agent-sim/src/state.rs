@@ -116,8 +116,8 @@ impl SimKey {
     ///
     /// A wipe clears the key first, and writes listed with it are neither stored nor
     /// acknowledged: a wiped key goes back to stock holding nothing. Removes are always applied
-    /// and acknowledged with version `0`. A write is stored whatever version the key held, since
-    /// a lower version is the server rolling the key back.
+    /// and acknowledged with the version listed. A write is stored whatever version the key
+    /// held: the server decides the order (a roll-back included).
     pub fn apply(&mut self, pending: &Pending) -> Applied {
         let mut applied = Applied::default();
         if pending.wipe() {
@@ -156,13 +156,14 @@ impl SimKey {
                 PendingAccount::Remove {
                     directory,
                     object_guid,
+                    version,
                 } => {
                     self.accounts.remove(&account_key(directory, object_guid));
                     applied.removed += 1;
                     applied.ack.accounts.push(AckAccount {
                         directory: directory.clone(),
                         object_guid: object_guid.clone(),
-                        version: 0,
+                        version: *version,
                     });
                 }
             }

@@ -80,7 +80,7 @@ impl Pending {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum PendingAccount {
-    /// Store `password` under `login` as `version` (possibly lower than held: a roll-back).
+    /// Store `password` under `login` as `version` (a roll-back too: whatever the key held).
     Write {
         /// Directory.
         directory: String,
@@ -95,12 +95,14 @@ pub enum PendingAccount {
         /// The password to store.
         password: Secret,
     },
-    /// Delete the account from the key; acknowledged with version `0`.
+    /// Delete the account from the key; acknowledged with the version listed.
     Remove {
         /// Directory.
         directory: String,
         /// objectGUID.
         object_guid: String,
+        /// The version the key acknowledges.
+        version: u64,
     },
 }
 
@@ -197,7 +199,7 @@ mod tests {
         assert_eq!((*version, password.expose()), (3, "…"));
         assert!(matches!(
             &pending.accounts[1],
-            PendingAccount::Remove { directory, object_guid } if directory == "corp1" && object_guid == "77aa…"
+            PendingAccount::Remove { directory, object_guid, .. } if directory == "corp1" && object_guid == "77aa…"
         ));
     }
 

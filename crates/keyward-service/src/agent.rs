@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::passwords::state::{self, Method};
 use crate::passwords::{NewPassword, PlanContext, account_subject, plan_rotation};
-use crate::secrets::{KekCell, open_password};
+use crate::secrets::{KekCell, open_password, seal_password};
 use crate::{Actor, Clock, Error, Keys, Result, Settings};
 
 const CREDENTIAL_PREFIX: &str = "kww_";
@@ -289,9 +289,16 @@ impl<'a> Agent<'a> {
         let mut kek = None;
         for row in rows {
             let s = &row.state;
-            let (version, sealed) = match (s.state, s.pending.as_ref()) {
-                (RotationState::AwaitingKey, Some(p)) => (p.version, Some(p.sealed.as_str())),
-                (RotationState::RollingBack, _) => state::rollback_target(s),
+            // The version the key stores the value under, the sealed value, and the version
+            // it is sealed for (they differ for a roll-back).
+            let (version, sealed, sealed_version) = match (s.state, s.pending.as_ref()) {
+                (RotationState::AwaitingKey, Some(p)) => {
+                    (p.version, Some(p.sealed.as_str()), p.version)
+                }
+                (RotationState::RollingBack, _) => {
+                    let target = state::rollback_target(s);
+                    (target.version, target.sealed, target.sealed_version)
+                }
                 _ => continue,
             };
             let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
@@ -310,7 +317,7 @@ impl<'a> Agent<'a> {
                         sealed,
                         &row.directory,
                         row.object_guid,
-                        version,
+                        sealed_version,
                     )?)
                 }
                 None => None,
@@ -368,8 +375,13 @@ impl<'a> Agent<'a> {
                 (RotationState::AwaitingKey, Some(p)) if p.version == item.version => {
                     (state::delivered(s, now), "password.delivered")
                 }
-                (RotationState::RollingBack, _) if state::rollback_target(s).0 == item.version => {
-                    (state::rolled_back(s), "password.rolled_back")
+                (RotationState::RollingBack, _)
+                    if state::rollback_target(s).version == item.version =>
+                {
+                    let resealed = self
+                        .reseal_for_rollback(s, &row.directory, row.object_guid)
+                        .await?;
+                    (state::rolled_back(s, resealed), "password.rolled_back")
                 }
                 _ => continue,
             };
@@ -511,6 +523,29 @@ impl<'a> Agent<'a> {
             )));
         }
         Ok(key)
+    }
+
+    /// The committed value sealed again for the roll-back's own version (what the key now
+    /// holds under that version); `None` when keyward never knew the committed value.
+    async fn reseal_for_rollback(
+        &self,
+        current: &PasswordState,
+        directory: &str,
+        object_guid: Uuid,
+    ) -> Result<Option<String>> {
+        let target = state::rollback_target(current);
+        let Some(sealed) = target.sealed else {
+            return Ok(None);
+        };
+        let kek = self.kek.get(self.settings, self.store).await?;
+        let value = open_password(&kek, sealed, directory, object_guid, target.sealed_version)?;
+        Ok(Some(seal_password(
+            &kek,
+            &value,
+            directory,
+            object_guid,
+            target.version,
+        )?))
     }
 
     fn keys(&self) -> Keys<'a> {

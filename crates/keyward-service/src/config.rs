@@ -191,7 +191,9 @@ pub struct PasswordSettings {
     pub retry_base_secs: u64,
     /// Longest retry delay.
     pub retry_max_secs: u64,
-    /// Directory attempts before a rotation is given up and the key rolled back.
+    /// Failed directory attempts after which a rotation is reported as stalled (overdue in
+    /// `keyward passwords status`, a warning in the log). It is never given up: the directory
+    /// may already hold the candidate, so it is retried every `retry_max_secs` until it works.
     pub max_attempts: u32,
     /// A rotation waiting longer than this for its key is reported as overdue.
     pub key_wait_warn_hours: u32,

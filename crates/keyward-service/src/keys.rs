@@ -587,7 +587,8 @@ impl Keys<'_> {
         Ok(())
     }
 
-    /// A deactivated key no longer holds its accounts: drop what was in flight to it.
+    /// A deactivated key no longer holds its accounts: drop what was in flight to it, except a
+    /// candidate it already acknowledged, which goes on to the directory.
     async fn detach(
         &self,
         key: &Key,
@@ -600,12 +601,13 @@ impl Keys<'_> {
             .account_passwords(Some(key.serial.as_str()))
             .await?
         {
-            let cancelled = row.state.pending.is_some();
+            let detached = state::detached(&row.state, "cancelled: the key was deactivated");
+            let cancelled = row.state.pending.is_some() && detached.pending.is_none();
             writes.push(PasswordWrite {
                 directory: row.directory.clone(),
                 object_guid: row.object_guid,
                 expected_row_version: Some(row.row_version),
-                state: state::detached(&row.state, "cancelled: the key was deactivated"),
+                state: detached,
                 audit: vec![keyward_model::NewAuditRecord {
                     actor: actor.to_string(),
                     action: "password.detached_from_key".into(),
@@ -645,7 +647,7 @@ impl Keys<'_> {
             };
             // Whatever was in flight is dropped first: the new candidate replaces it.
             let mut base = row.clone();
-            base.state = state::detached(&row.state, "replaced: the key was compromised");
+            base.state = state::replaced(&row.state, "replaced: the key was compromised");
             match plan_rotation(
                 &ctx,
                 &account,
@@ -658,7 +660,10 @@ impl Keys<'_> {
             )
             .await
             {
-                Ok(write) => writes.push(write),
+                Ok(mut write) => {
+                    write.state = state::not_before_claim_ends(&row.state, write.state, now);
+                    writes.push(write);
+                }
                 Err(e @ Error::Config(_)) => {
                     follow_ups.push(format!(
                         "password of {}/{} not rotated: {e}",

@@ -1,7 +1,7 @@
 //! The rotation protocol and the agent API's rules without a directory: who may fetch a
 //! password, which acknowledgement counts, in-flight exclusivity, overdue reporting, retries
-//! and give-up with roll-back, the maximum password age, deactivation and compromise, and the
-//! key-encryption key check. (The directory step against real Samba AD is in
+//! reported as stalled (never rolled back), the maximum password age, deactivation and
+//! compromise, and the key-encryption key check. (The directory step against real Samba AD is in
 //! `tests/rotation_e2e.rs`.)
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
@@ -14,7 +14,8 @@ use keyward_directory::DirectoryConfig;
 use keyward_keys::KeyStatus;
 use keyward_model::{DirectoryAccount, DirectoryName};
 use keyward_service::{
-    AckItem, Actor, Error, Keyward, ManualClock, SecretString, Settings, UserChange, Workstation,
+    AckItem, Actor, Clock as _, Error, Keyward, ManualClock, SecretString, Settings, UserChange,
+    Workstation,
 };
 use keyward_store::Store;
 use keyward_test_support::TestDb;
@@ -253,8 +254,8 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
                 .is_empty()
         );
 
-        // The directory cannot be reached: retried, then given up and rolled back on the key,
-        // which held nothing before (a first rotation): it must remove the account.
+        // The directory cannot be reached: retried with back-off, and after `max_attempts`
+        // reported as stalled, never rolled back (the directory may hold the candidate).
         let report = s.k.passwords().advance_due().await.unwrap();
         assert_eq!((report.retried, report.committed), (1, 0), "{report:?}");
         assert_eq!(
@@ -262,32 +263,46 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
             0,
             "not due yet"
         );
-        s.clock.advance(Duration::seconds(5));
-        assert_eq!(s.k.passwords().advance_due().await.unwrap().refused, 1);
         let status = s.k.passwords().status(None).await.unwrap();
-        assert_eq!(status[0].state, "rolling_back");
+        assert!(!status[0].overdue, "one failure is not a stall");
+        for _ in 0..3 {
+            s.clock.advance(Duration::hours(1));
+            let report = s.k.passwords().advance_due().await.unwrap();
+            assert_eq!((report.retried, report.refused), (1, 0), "{report:?}");
+        }
+        let status = s.k.passwords().status(None).await.unwrap();
+        assert_eq!(status[0].state, "awaiting_directory");
+        assert_eq!(status[0].attempts, 4);
+        assert!(status[0].overdue, "stalled after max_attempts");
         assert!(
             status[0]
                 .last_error
                 .as_deref()
                 .unwrap()
-                .contains("gave up after 2 attempts")
+                .contains("stalled, still retrying after 4 attempts"),
+            "{:?}",
+            status[0].last_error
         );
-        let work = agent.pending(&ws, "HK-1").await.unwrap();
-        assert_eq!(
-            (work.accounts[0].action, work.accounts[0].version),
-            ("remove", 0)
-        );
-        assert!(work.accounts[0].password.is_none());
-        assert_eq!(
+        assert!(
             agent
-                .acknowledge(&ws, "HK-1", false, &[ack(0)])
+                .pending(&ws, "HK-1")
                 .await
-                .unwrap(),
-            1
+                .unwrap()
+                .accounts
+                .is_empty(),
+            "no roll-back is sent to the key"
         );
-        let status = s.k.passwords().status(None).await.unwrap();
-        assert_eq!((status[0].state.as_str(), status[0].version), ("idle", 0));
+        let subject = format!("account:corp1/{guid}");
+        let history = s.store.list_audit(Some(&subject), 0, 1000).await.unwrap();
+        let actions: Vec<String> = history.into_iter().map(|r| r.record.action).collect();
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|a| *a == "password.directory_stalled")
+                .count(),
+            1,
+            "{actions:?}"
+        );
 
         // Reporting another workstation's key moves it; the first one loses it.
         agent.seen(&other, "HK-1").await.unwrap();
@@ -407,6 +422,37 @@ async fn deactivation_cancels_what_was_in_flight_and_compromise_rotates_without_
             vec!["wipe"]
         );
 
+        // A candidate the key acknowledged may be in the directory already: deactivating the
+        // key lets its directory step go on, without the key.
+        let eve = employee_with_account(&s, "eve@example.com", "eve", true).await;
+        active_key(&s, &ws, "HK-5", "eve@example.com").await;
+        let ack_eve = AckItem {
+            directory: "corp1".into(),
+            object_guid: eve,
+            version: 1,
+        };
+        s.k.agent()
+            .acknowledge(&ws, "HK-5", false, &[ack_eve])
+            .await
+            .unwrap();
+        s.k.keys()
+            .deactivate("HK-5", "withdrawal", &Actor::Cli)
+            .await
+            .unwrap();
+        let eve_status =
+            &s.k.passwords()
+                .status(Some("eve@example.com"))
+                .await
+                .unwrap()[0];
+        assert_eq!(
+            (
+                eve_status.state.as_str(),
+                eve_status.key_serial.as_deref(),
+                eve_status.pending_version
+            ),
+            ("awaiting_directory", None, Some(1))
+        );
+
         let ack = AckItem {
             directory: "corp1".into(),
             object_guid: guid,
@@ -416,6 +462,17 @@ async fn deactivation_cancels_what_was_in_flight_and_compromise_rotates_without_
             .acknowledge(&ws, "HK-4", false, &[ack])
             .await
             .unwrap();
+        // Another worker holds di's directory step (it may be writing the acknowledged
+        // candidate right now): the compromise's replacement must not run before that ends.
+        let now = s.clock.now();
+        let claim_end = now + Duration::minutes(10);
+        let claimed = s
+            .store
+            .claim_directory_steps(now, claim_end, 10, &[("corp1".into(), eve)])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].object_guid, guid);
         s.k.keys()
             .compromise("HK-4", "lost", &Actor::Cli)
             .await
@@ -432,6 +489,12 @@ async fn deactivation_cancels_what_was_in_flight_and_compromise_rotates_without_
                 di.reason.as_deref()
             ),
             ("awaiting_directory", None, Some("key_compromised"))
+        );
+        // (PostgreSQL keeps microseconds.)
+        let not_before = di.next_attempt_at.unwrap();
+        assert!(
+            (not_before - claim_end).num_milliseconds().abs() < 1,
+            "{not_before} vs {claim_end}"
         );
         let history = s.k.keys().history("HK-4").await.unwrap();
         assert!(
@@ -503,4 +566,61 @@ async fn a_passphrase_key_encryption_key_is_stable_and_a_different_one_is_refuse
         .await
         .unwrap_err();
     assert!(missing.to_string().contains("is not set"), "{missing}");
+}
+
+#[tokio::test]
+async fn a_lock_reported_by_the_holder_locks_the_key_and_stops_deliveries() {
+    for s in setups().await {
+        employee_with_account(&s, "flo@example.com", "flo", true).await;
+        let agent = s.k.agent();
+        let (ws, _) = approved(&s, "WS-1").await;
+        let (other, _) = approved(&s, "WS-2").await;
+        active_key(&s, &ws, "HK-6", "flo@example.com").await;
+        assert_eq!(agent.pending(&ws, "HK-6").await.unwrap().accounts.len(), 1);
+
+        // Only the workstation holding the key may report its lock.
+        assert!(matches!(
+            agent.lock(&other, "HK-6", "locked_by_invalid_pin").await,
+            Err(Error::KeyNotHeld(_))
+        ));
+        assert_eq!(
+            s.k.keys().show("HK-6").await.unwrap().key.status,
+            KeyStatus::Active
+        );
+        // A reason the key lifecycle does not know is refused and changes nothing.
+        assert!(agent.lock(&ws, "HK-6", "bored").await.is_err());
+        assert_eq!(
+            agent
+                .lock(&ws, "HK-6", "locked_by_invalid_pin")
+                .await
+                .unwrap(),
+            KeyStatus::Locked
+        );
+        // A locked key gets no password; the candidate waits for the key to be unlocked.
+        let work = agent.pending(&ws, "HK-6").await.unwrap();
+        assert_eq!(work.status, KeyStatus::Locked);
+        assert!(work.accounts.is_empty());
+        let status =
+            s.k.passwords()
+                .status(Some("flo@example.com"))
+                .await
+                .unwrap();
+        assert_eq!(status[0].state, "awaiting_key");
+        let history = s.k.keys().history("HK-6").await.unwrap();
+        let lock = history
+            .iter()
+            .find(|r| r.record.detail["to"] == "locked")
+            .unwrap();
+        assert_eq!(lock.record.detail["reason"], "locked_by_invalid_pin");
+        assert!(
+            lock.record.actor.contains(&ws.id.to_string()),
+            "{:?}",
+            lock.record.actor
+        );
+        // Locking it again is an invalid transition, not a silent success.
+        assert!(matches!(
+            agent.lock(&ws, "HK-6", "locked_by_invalid_pin").await,
+            Err(Error::InvalidTransition(_))
+        ));
+    }
 }

@@ -195,15 +195,25 @@ impl Store {
         to_model(row)
     }
 
-    /// Claims up to `limit` rotations whose directory step is due, for `until`: the claim
-    /// keeps other workers off them; a claim of a crashed worker expires.
+    /// Claims up to `limit` rotations whose directory step is due, for `until`, except the
+    /// accounts in `skip` (those a worker already tried in this pass): the claim keeps other
+    /// workers off them; a claim of a crashed worker expires.
     pub async fn claim_directory_steps(
         &self,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: u64,
+        skip: &[(String, Uuid)],
     ) -> Result<Vec<AccountPassword>> {
-        let due = account_password::Entity::find()
+        let mut query = account_password::Entity::find();
+        for (directory, object_guid) in skip {
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(account_password::Column::Directory.ne(directory.clone()))
+                    .add(account_password::Column::ObjectGuid.ne(*object_guid)),
+            );
+        }
+        let due = query
             .filter(account_password::Column::State.eq(RotationState::AwaitingDirectory.as_str()))
             .filter(account_password::Column::NextAttemptAt.lte(now))
             .filter(

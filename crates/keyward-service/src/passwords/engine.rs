@@ -25,6 +25,9 @@ pub struct AdvanceReport {
     pub retried: usize,
 }
 
+/// Directory steps one pass tries at most; the next pass goes on.
+const MAX_STEPS_PER_PASS: usize = 100;
+
 /// How a directory attempt ended.
 enum Attempt {
     Applied,
@@ -33,40 +36,77 @@ enum Attempt {
 }
 
 impl Passwords<'_> {
-    /// Runs every due directory step once.
+    /// Runs every due directory step once. Steps are claimed one at a time, so a claim never
+    /// runs out while earlier steps of the same pass wait for a slow directory.
     pub async fn advance_due(&self) -> Result<AdvanceReport> {
-        let now = self.clock.now();
         let claim = Duration::seconds(
             i64::try_from(self.settings.passwords.claim_secs).unwrap_or(i64::MAX / 1000),
         );
-        let due = self
-            .store
-            .claim_directory_steps(now, now + claim, 100)
-            .await?;
         let mut report = AdvanceReport::default();
-        for row in due {
-            let attempt = self.attempt(&row).await;
+        let mut tried: Vec<(String, uuid::Uuid)> = Vec::new();
+        while tried.len() < MAX_STEPS_PER_PASS {
             let now = self.clock.now();
-            let p = &self.settings.passwords;
-            let (next, audit_action, error) = match attempt {
-                Attempt::Applied => match state::committed(&row.state, now) {
-                    Some(next) => (next, "password.committed", None),
-                    None => continue,
-                },
-                Attempt::Refused(e) => (
-                    state::refused(&row.state, e.clone()),
-                    "password.refused",
-                    Some(e),
-                ),
-                Attempt::Transient(e) if row.state.attempts + 1 >= p.max_attempts => {
-                    let e = format!("gave up after {} attempts: {e}", row.state.attempts + 1);
-                    (
-                        state::refused(&row.state, e.clone()),
-                        "password.refused",
-                        Some(e),
-                    )
+            let Some(row) = self
+                .store
+                .claim_directory_steps(now, now + claim, 1, &tried)
+                .await?
+                .pop()
+            else {
+                break;
+            };
+            tried.push((row.directory.clone(), row.object_guid));
+            self.advance_one(&row, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// One directory attempt for a claimed step, and its outcome stored version-checked.
+    async fn advance_one(&self, row: &AccountPassword, report: &mut AdvanceReport) -> Result<()> {
+        let p = &self.settings.passwords;
+        // The attempt ends well inside the claim, so no other worker (nor the replacement
+        // rotation of a compromised key, scheduled after this claim) can overlap it.
+        let budget = std::time::Duration::from_secs(p.claim_secs.saturating_mul(3) / 4)
+            .max(std::time::Duration::from_secs(1));
+        let attempt = match tokio::time::timeout(budget, self.attempt(row)).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Transient(format!(
+                "the directory step took longer than {} s (3/4 of passwords.claim_secs)",
+                budget.as_secs()
+            )),
+        };
+        let now = self.clock.now();
+        let (next, audit_action, error) = match attempt {
+            Attempt::Applied => match state::committed(&row.state, now) {
+                Some(next) => (next, "password.committed", None),
+                None => return Ok(()),
+            },
+            Attempt::Refused(e) => (
+                state::refused(&row.state, e.clone()),
+                "password.refused",
+                Some(e),
+            ),
+            // A transient failure never rolls the key back: the directory may hold the
+            // candidate already (a reset whose reply was lost), and going back would lock the
+            // owner out. It is retried for as long as it takes and reported as stalled.
+            Attempt::Transient(e) => {
+                let attempts = row.state.attempts.saturating_add(1);
+                let stalled = attempts >= p.max_attempts;
+                let e = if stalled {
+                    format!("stalled, still retrying after {attempts} attempts: {e}")
+                } else {
+                    e
+                };
+                if attempts == p.max_attempts {
+                    tracing::warn!(
+                        directory = %row.directory,
+                        account = %row.object_guid,
+                        attempts,
+                        "password rotation stalled: the directory keeps failing; it is retried \
+                         every {} s until it succeeds",
+                        p.retry_max_secs
+                    );
                 }
-                Attempt::Transient(e) => (
+                (
                     state::retry(
                         &row.state,
                         e.clone(),
@@ -74,57 +114,75 @@ impl Passwords<'_> {
                         p.retry_base_secs,
                         p.retry_max_secs,
                     ),
-                    "password.directory_retry",
+                    if attempts == p.max_attempts {
+                        "password.directory_stalled"
+                    } else {
+                        "password.directory_retry"
+                    },
                     Some(e),
-                ),
-            };
-            let pending = row.state.pending.as_ref();
-            let audit = NewAuditRecord {
-                actor: "system".into(),
-                action: audit_action.into(),
-                subject: account_subject(&row.directory, row.object_guid),
-                detail: json!({
-                    "version": pending.map(|p| p.version),
-                    "reason": pending.map(|p| p.reason.clone()),
-                    "attempts": next.attempts,
-                    "error": error,
-                }),
-                at: now,
-            };
-            let notify = if audit_action == "password.committed" {
-                self.rotated_notice(&row).await?
-            } else {
-                None
-            };
-            let write = PasswordWrite {
-                directory: row.directory.clone(),
-                object_guid: row.object_guid,
-                expected_row_version: Some(row.row_version),
-                state: next,
-                audit: vec![audit],
-                notify,
-                now,
-            };
-            match self.store.save_account_password(&write).await {
-                Ok(saved) => match saved.state.state {
-                    RotationState::Idle if audit_action == "password.committed" => {
-                        report.committed += 1;
-                    }
-                    RotationState::AwaitingDirectory => report.retried += 1,
-                    _ => report.refused += 1,
-                },
-                // Our claim expired and another worker took the step: it decides.
-                Err(keyward_store::Error::Stale { .. }) => {}
-                Err(e) => return Err(e.into()),
+                )
             }
+        };
+        let pending = row.state.pending.as_ref();
+        let audit = NewAuditRecord {
+            actor: "system".into(),
+            action: audit_action.into(),
+            subject: account_subject(&row.directory, row.object_guid),
+            detail: json!({
+                "version": pending.map(|p| p.version),
+                "reason": pending.map(|p| p.reason.clone()),
+                "attempts": next.attempts,
+                "error": error,
+            }),
+            at: now,
+        };
+        let notify = if audit_action == "password.committed" {
+            self.rotated_notice(row).await?
+        } else {
+            None
+        };
+        let write = PasswordWrite {
+            directory: row.directory.clone(),
+            object_guid: row.object_guid,
+            expected_row_version: Some(row.row_version),
+            state: next,
+            audit: vec![audit],
+            notify,
+            now,
+        };
+        match self.store.save_account_password(&write).await {
+            Ok(saved) => match saved.state.state {
+                RotationState::Idle if audit_action == "password.committed" => {
+                    report.committed += 1;
+                }
+                RotationState::AwaitingDirectory => report.retried += 1,
+                _ => report.refused += 1,
+            },
+            // Our claim expired and another worker took the step: it decides.
+            Err(keyward_store::Error::Stale { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
-        Ok(report)
+        Ok(())
     }
 
     /// One directory attempt for a claimed row.
     async fn attempt(&self, row: &AccountPassword) -> Attempt {
         match self.try_directory(row).await {
             Ok(()) => Attempt::Applied,
+            Err(Error::Directory(e)) if refused_by_the_directory(&e) => {
+                // The directory refused the write, but an earlier attempt (one whose reply was
+                // lost, or one of a worker that crashed after the write) may have set the
+                // candidate already; rolling the key back then would lock the owner out. So a
+                // refusal counts only when the candidate does not bind.
+                match self.candidate_binds(row).await {
+                    Ok(true) => Attempt::Applied,
+                    Ok(false) => Attempt::Refused(e.to_string()),
+                    Err(check) => Attempt::Transient(format!(
+                        "{e}; and whether the directory holds the candidate could not be \
+                         checked: {check}"
+                    )),
+                }
+            }
             Err(Error::Directory(e)) => classify(e),
             Err(e @ (Error::Config(_) | Error::NotFound { .. } | Error::InvalidInput(_))) => {
                 Attempt::Refused(e.to_string())
@@ -133,7 +191,15 @@ impl Passwords<'_> {
         }
     }
 
-    async fn try_directory(&self, row: &AccountPassword) -> Result<()> {
+    /// Whether the pending candidate is the account's password in the directory now (a bind).
+    async fn candidate_binds(&self, row: &AccountPassword) -> Result<bool> {
+        let (dn, candidate) = self.dn_and_candidate(row).await?;
+        let client = Directories::new(self.settings).client(&row.directory)?;
+        Ok(client.verify_password(&dn, &candidate).await?)
+    }
+
+    /// The account's DN and the opened pending candidate.
+    async fn dn_and_candidate(&self, row: &AccountPassword) -> Result<(String, SecretString)> {
         let pending = row.state.pending.as_ref().ok_or_else(|| Error::Internal {
             source: "a directory step without a pending candidate".into(),
         })?;
@@ -153,8 +219,15 @@ impl Passwords<'_> {
             row.object_guid,
             pending.version,
         )?;
+        Ok((account.dn, candidate))
+    }
+
+    async fn try_directory(&self, row: &AccountPassword) -> Result<()> {
+        let (dn, candidate) = self.dn_and_candidate(row).await?;
+        let method = row.state.pending.as_ref().map(|p| p.method.as_str());
         let client = Directories::new(self.settings).client(&row.directory)?;
-        if pending.method == Method::Change.as_str() {
+        if method == Some(Method::Change.as_str()) {
+            let kek = self.kek.get(self.settings, self.store).await?;
             let sealed_old = row.state.sealed_current.as_deref().ok_or_else(|| {
                 Error::InvalidInput(
                     "a user change needs the current password, which keyward does not know".into(),
@@ -167,17 +240,15 @@ impl Passwords<'_> {
                 row.object_guid,
                 row.state.version,
             )?;
-            return match client.change_password(&account.dn, &old, &candidate).await {
+            return match client.change_password(&dn, &old, &candidate).await {
                 Ok(()) => Ok(()),
                 // A retry after a crash: the change may have been applied already.
-                Err(DirError::WrongOldPassword) => {
-                    applied_already(&client, &account.dn, &candidate).await
-                }
+                Err(DirError::WrongOldPassword) => applied_already(&client, &dn, &candidate).await,
                 Err(e) => Err(e.into()),
             };
         }
         let mut session = client.connect().await?;
-        let outcome = session.reset_password(&account.dn, &candidate).await;
+        let outcome = session.reset_password(&dn, &candidate).await;
         session.close().await;
         Ok(outcome?)
     }
@@ -216,6 +287,17 @@ async fn applied_already(
     } else {
         Err(DirError::WrongOldPassword.into())
     }
+}
+
+/// Errors with which the directory answered the write itself: it may have taken the same
+/// candidate in an earlier attempt, so these are checked with a bind before they count.
+fn refused_by_the_directory(e: &DirError) -> bool {
+    matches!(
+        e,
+        DirError::PasswordPolicy { .. }
+            | DirError::InsufficientAccess { .. }
+            | DirError::Unwilling { .. }
+    )
 }
 
 /// Which directory errors end a rotation (the key goes back) and which are retried.

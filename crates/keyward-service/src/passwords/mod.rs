@@ -63,7 +63,8 @@ pub struct PasswordStatus {
     pub reason: Option<String>,
     /// Since when it waits.
     pub waiting_since: Option<DateTime<Utc>>,
-    /// True when it has waited for its key longer than `passwords.key_wait_warn_hours`.
+    /// True when it has waited for its key longer than `passwords.key_wait_warn_hours`, or
+    /// when the directory has failed `passwords.max_attempts` times (stalled; still retried).
     pub overdue: bool,
     /// When the committed version was committed.
     pub last_commit: Option<DateTime<Utc>>,
@@ -242,7 +243,13 @@ impl<'a> Passwords<'a> {
             if row.is_none() && employee.is_none() && !account.in_rotation_group {
                 continue;
             }
-            out.push(describe(&account, row.map(|r| &r.state), now, warn));
+            out.push(describe(
+                &account,
+                row.map(|r| &r.state),
+                now,
+                warn,
+                self.settings.passwords.max_attempts,
+            ));
         }
         Ok(out)
     }
@@ -287,7 +294,7 @@ impl<'a> Passwords<'a> {
             {
                 continue;
             }
-            let write = self
+            let planned = self
                 .plan(
                     &account,
                     Some(&row),
@@ -297,7 +304,21 @@ impl<'a> Passwords<'a> {
                     Method::Reset,
                     &Actor::System,
                 )
-                .await?;
+                .await;
+            // One account that cannot be rotated (a policy its name makes impossible, a
+            // missing key-encryption key) must not keep the others from their rotation.
+            let write = match planned {
+                Ok(write) => write,
+                Err(e @ (Error::Unavailable { .. } | Error::Internal { .. })) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(
+                        directory = %row.directory,
+                        account = %row.object_guid,
+                        "maximum-age rotation not started: {e}"
+                    );
+                    continue;
+                }
+            };
             match self.store.save_account_password(&write).await {
                 Ok(_) => started += 1,
                 Err(keyward_store::Error::Stale { .. }) => {}
@@ -489,6 +510,7 @@ fn describe(
     row: Option<&PasswordState>,
     now: DateTime<Utc>,
     warn: Duration,
+    stall_after: u32,
 ) -> PasswordStatus {
     let base = PasswordStatus {
         employee_id: account.employee_id,
@@ -531,7 +553,11 @@ fn describe(
         key_serial: s.key_serial.clone(),
         version: s.version,
         state: s.state.as_str().to_owned(),
-        overdue: s.state == RotationState::AwaitingKey && since.is_some_and(|t| now - t > warn),
+        overdue: match s.state {
+            RotationState::AwaitingKey => since.is_some_and(|t| now - t > warn),
+            RotationState::AwaitingDirectory => s.attempts >= stall_after,
+            RotationState::Idle | RotationState::RollingBack => false,
+        },
         waiting_for,
         pending_version: pending.map(|p| p.version),
         reason: pending.map(|p| p.reason.clone()),

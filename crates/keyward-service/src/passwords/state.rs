@@ -105,8 +105,8 @@ pub(crate) fn committed(current: &PasswordState, now: DateTime<Utc>) -> Option<P
     })
 }
 
-/// The directory refused the candidate for good: the key must go back to the committed
-/// version (or drop the account when keyward never knew a committed value). A rotation that
+/// The directory refused the candidate for good: the key must go back to the committed value
+/// (or drop the account when keyward never knew a committed value), see [`rollback_target`]. A rotation that
 /// never reached a key (compromised key) has nothing to roll back and just ends.
 pub(crate) fn refused(current: &PasswordState, error: String) -> PasswordState {
     let mut next = current.clone();
@@ -139,17 +139,44 @@ pub(crate) fn retry(
     next
 }
 
-/// What the key must hold after a roll-back: the committed version with its value, or
-/// nothing (version 0) when keyward does not know the committed value.
-pub(crate) fn rollback_target(current: &PasswordState) -> (i64, Option<&str>) {
-    match &current.sealed_current {
-        Some(sealed) => (current.version, Some(sealed.as_str())),
-        None => (0, None),
+/// What the key must hold after a roll-back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RollbackTarget<'a> {
+    /// The version the key stores it under: one above the refused candidate's, so that no
+    /// acknowledgement (a late duplicate of the refused candidate's, say) can ever be taken
+    /// for that of another value. Version numbers are never reused.
+    pub(crate) version: i64,
+    /// The committed value, sealed; `None` when keyward never knew it (the key then drops
+    /// the account).
+    pub(crate) sealed: Option<&'a str>,
+    /// The version `sealed` is sealed for (the committed one).
+    pub(crate) sealed_version: i64,
+}
+
+/// What the key must hold while `current` rolls back.
+pub(crate) fn rollback_target(current: &PasswordState) -> RollbackTarget<'_> {
+    let refused = current
+        .pending
+        .as_ref()
+        .map_or(current.version, |p| p.version);
+    RollbackTarget {
+        version: refused + 1,
+        sealed: current.sealed_current.as_deref(),
+        sealed_version: current.version,
     }
 }
 
-/// The key acknowledged the roll-back: nothing is in flight any more.
-pub(crate) fn rolled_back(current: &PasswordState) -> PasswordState {
+/// The key acknowledged the roll-back: it holds the committed value again, under the roll-back's
+/// own version, for which the caller resealed that value (`resealed`).
+pub(crate) fn rolled_back(current: &PasswordState, resealed: Option<String>) -> PasswordState {
+    let mut next = cleared(current);
+    next.version = rollback_target(current).version;
+    next.sealed_current = resealed;
+    next
+}
+
+/// Nothing in flight any more; the committed version is unchanged.
+fn cleared(current: &PasswordState) -> PasswordState {
     let mut next = current.clone();
     next.state = RotationState::Idle;
     next.pending = None;
@@ -159,13 +186,42 @@ pub(crate) fn rolled_back(current: &PasswordState) -> PasswordState {
     next
 }
 
-/// The key is gone (deactivated): drop what was in flight; the directory was never changed
-/// for it, and the key no longer holds the account.
+/// The key is gone (deactivated). A candidate the key already acknowledged goes on to the
+/// directory without the key (the directory may hold it already, so dropping it could leave
+/// keyward with the wrong committed value); anything earlier is dropped, since the directory
+/// was never changed for it.
 pub(crate) fn detached(current: &PasswordState, error: &str) -> PasswordState {
-    let mut next = rolled_back(current);
+    if current.state == RotationState::AwaitingDirectory {
+        let mut next = current.clone();
+        next.key_serial = None;
+        return next;
+    }
+    replaced(current, error)
+}
+
+/// Everything in flight is dropped because a new rotation replaces it (a compromised key).
+/// The caller must not let the replacement's directory step run before a worker's live
+/// claim on the dropped one has ended ([`not_before_claim_ends`]).
+pub(crate) fn replaced(current: &PasswordState, error: &str) -> PasswordState {
+    let mut next = cleared(current);
     next.key_serial = None;
     if current.pending.is_some() {
         next.last_error = Some(error.to_owned());
+    }
+    next
+}
+
+/// Delays the directory step of `next` until the claim `previous` held has ended, so that a
+/// worker still writing the dropped candidate cannot overwrite the replacement.
+pub(crate) fn not_before_claim_ends(
+    previous: &PasswordState,
+    mut next: PasswordState,
+    now: DateTime<Utc>,
+) -> PasswordState {
+    if let (Some(until), Some(at)) = (previous.claimed_until, next.next_attempt_at) {
+        if until > now && until > at {
+            next.next_attempt_at = Some(until);
+        }
     }
     next
 }
@@ -239,10 +295,21 @@ mod tests {
         let s = start(&base, Some("HK-1".into()), cand("sealed-5", "max_age"), now);
         let s = refused(&delivered(&s, now), "policy".into());
         assert_eq!(s.state, RotationState::RollingBack);
-        assert_eq!(rollback_target(&s), (4, Some("sealed-4")));
-        let s = rolled_back(&s);
-        assert_eq!((s.version, s.state), (4, RotationState::Idle));
+        assert_eq!(
+            rollback_target(&s),
+            RollbackTarget {
+                version: 6,
+                sealed: Some("sealed-4"),
+                sealed_version: 4
+            }
+        );
+        let s = rolled_back(&s, Some("sealed-4-as-6".into()));
+        assert_eq!((s.version, s.state), (6, RotationState::Idle));
+        assert_eq!(s.sealed_current.as_deref(), Some("sealed-4-as-6"));
         assert_eq!(s.last_error.as_deref(), Some("policy"));
+        // The next rotation's candidate is version 7: 5 (refused) is never used again.
+        let next = start(&s, Some("HK-1".into()), cand("sealed-7", "max_age"), now);
+        assert_eq!(next.pending.unwrap().version, 7);
     }
 
     #[test]
@@ -256,7 +323,14 @@ mod tests {
             ),
             "e".into(),
         );
-        assert_eq!(rollback_target(&s), (0, None));
+        assert_eq!(
+            rollback_target(&s),
+            RollbackTarget {
+                version: 2,
+                sealed: None,
+                sealed_version: 0
+            }
+        );
     }
 
     #[test]
