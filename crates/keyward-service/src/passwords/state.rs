@@ -218,10 +218,11 @@ pub(crate) fn not_before_claim_ends(
     mut next: PasswordState,
     now: DateTime<Utc>,
 ) -> PasswordState {
-    if let (Some(until), Some(at)) = (previous.claimed_until, next.next_attempt_at) {
-        if until > now && until > at {
-            next.next_attempt_at = Some(until);
-        }
+    if let (Some(until), Some(at)) = (previous.claimed_until, next.next_attempt_at)
+        && until > now
+        && until > at
+    {
+        next.next_attempt_at = Some(until);
     }
     next
 }
