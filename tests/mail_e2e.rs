@@ -4,8 +4,10 @@
 //! enrollment page and its single-use link work.
 //!
 //! More in the modules: `links` (a copy sent again after a crash keeps its link; messages about
-//! what no longer holds are cancelled), `activation_code` (`mail.include_activation_code`) and
-//! `outbox_rules` (giving up after `mail.max_attempts`, custom templates).
+//! what no longer holds are cancelled), `activation_code` (`mail.include_activation_code`),
+//! `outbox_rules` (giving up after `mail.max_attempts`, custom templates) and `smtp_auth` (the
+//! SMTP login: delivered with the right password, queued with a clear error otherwise, and the
+//! password never in an error or a log line).
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(
@@ -29,6 +31,8 @@ mod activation_code;
 mod links;
 #[path = "mail_e2e/outbox_rules.rs"]
 mod outbox_rules;
+#[path = "mail_e2e/smtp_auth.rs"]
+mod smtp_auth;
 
 fn config(dir: &Path, lab: &HashMap<String, String>, smtp_port: u16) -> PathBuf {
     let path = dir.join("keyward.toml");
@@ -564,10 +568,10 @@ fn message_id(message: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn mail_goes_over_starttls_and_implicit_tls_and_an_untrusted_certificate_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+/// A self-signed certificate for 127.0.0.1 and localhost, and its key, made in `dir`: the SMTP
+/// sink's TLS identity, which keyward trusts only through `mail.ca_file`.
+fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = Command::new("openssl")
         .args([
             "req",
@@ -597,6 +601,13 @@ async fn mail_goes_over_starttls_and_implicit_tls_and_an_untrusted_certificate_i
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
+    (cert, key)
+}
+
+#[tokio::test]
+async fn mail_goes_over_starttls_and_implicit_tls_and_an_untrusted_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_cert(dir.path());
     let db = TestDb::sqlite_file();
     for (mode, security) in [("starttls", "starttls"), ("implicit", "tls")] {
         let port = free_port();

@@ -305,6 +305,15 @@ impl Settings {
                     ))
                 })?;
         }
+        // One without the other would send mail without logging in, silently ignoring the
+        // setting that is there, and the server would refuse every message.
+        if self.mail.username.is_some() != self.mail.password_env.is_some() {
+            return Err(Error::Config(
+                "keys `mail.username` and `mail.password_env`: set both to log in to the SMTP \
+                 server, or neither"
+                    .into(),
+            ));
+        }
         if self.sync.max_removal_percent > 100 {
             return Err(Error::Config(
                 "key `sync.max_removal_percent`: must be 0 to 100".into(),
@@ -713,6 +722,23 @@ mod tests {
         let s = Settings::load_from(Some(sealed.path()), &[], &Overrides::default()).unwrap();
         assert!(s.mail.include_activation_code);
         assert!(!Settings::default().mail.include_activation_code);
+    }
+
+    #[test]
+    fn an_smtp_login_needs_both_the_user_name_and_the_password_variable() {
+        for half in ["username = \"mailer\"", "password_env = \"SMTP_PW\""] {
+            let f = file(&format!("[mail]\n{half}\n"));
+            let err = Settings::load_from(Some(f.path()), &[], &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("mail.username") && err.contains("mail.password_env"),
+                "{half}: {err}"
+            );
+        }
+        let both = file("[mail]\nusername = \"mailer\"\npassword_env = \"SMTP_PW\"\n");
+        let s = Settings::load_from(Some(both.path()), &[], &Overrides::default()).unwrap();
+        assert_eq!(s.mail.username.as_deref(), Some("mailer"));
     }
 
     #[test]

@@ -22,12 +22,37 @@ impl SmtpSink {
     /// Starts one on `port` with extra `smtp-sink.py` options (`--tls`, `--cert`, `--key`,
     /// `--delay`).
     pub fn start_with(port: u16, dir: &Path, extra: &[&str]) -> Self {
+        Self::spawn(port, dir, extra, None)
+    }
+
+    /// Starts one on `port` that accepts mail only after SMTP AUTH as `user` with `password`
+    /// and answers 535 to any other login (`--auth-user`). With `--tls starttls` among `extra`,
+    /// it offers AUTH only after STARTTLS. The password goes to the script in its environment,
+    /// not on its command line, where any process on the machine could read it.
+    pub fn start_with_auth(
+        port: u16,
+        dir: &Path,
+        extra: &[&str],
+        user: &str,
+        password: &str,
+    ) -> Self {
+        Self::spawn(port, dir, extra, Some((user, password)))
+    }
+
+    fn spawn(port: u16, dir: &Path, extra: &[&str], auth: Option<(&str, &str)>) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/smtp-sink.py");
-        let mut child = Command::new("python3")
+        let mut command = Command::new("python3");
+        command
             .arg(script)
             .args(["--port", &port.to_string(), "--dir"])
             .arg(dir)
-            .args(extra)
+            .args(extra);
+        if let Some((user, password)) = auth {
+            command
+                .args(["--auth-user", user])
+                .env("SMTP_SINK_PASSWORD", password);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 with aiosmtpd (pip install aiosmtpd)");

@@ -224,6 +224,13 @@ impl<'a> Mail<'a> {
         let limit = smtp::timeout(mail.claim_secs);
         match tokio::time::timeout(limit, transport.send(email)).await {
             Ok(Ok(_)) => Ok(Outcome::Sent),
+            // The server's own words ("5.7.8 Authentication credentials invalid") do not tell an
+            // administrator which setting to fix; lettre never puts the password in an error.
+            Ok(Err(e)) if smtp::is_login_refused(&e) => Err(smtp_error(format!(
+                "authentication failed: the server refused mail.username {:?} with the password \
+                 in mail.password_env ({e})",
+                mail.username.as_deref().unwrap_or_default()
+            ))),
             Ok(Err(e)) => Err(smtp_error(e.to_string())),
             Err(_) => Err(smtp_error(format!(
                 "no answer within {} s",

@@ -40,17 +40,34 @@ pub(super) fn transport(mail: &MailSettings) -> Result<AsyncSmtpTransport<Tokio1
             .tls(tls)
             .timeout(Some(timeout(mail.claim_secs)));
     if let (Some(user), Some(var)) = (&mail.username, &mail.password_env) {
-        let password = std::env::var(var).map_err(|_| {
-            Error::Config(format!(
-                "the environment variable {var} (mail.password_env) is not set"
-            ))
-        })?;
         builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
             user.clone(),
-            password,
+            password(var)?,
         ));
     }
     Ok(builder.build())
+}
+
+/// The SMTP password from the environment variable `var` (`mail.password_env`). An empty value
+/// is refused like a missing one, as for `bind_password_env`: it is a deployment mistake, and
+/// sending it would only earn an authentication failure on every message.
+fn password(var: &str) -> Result<String> {
+    let problem = match std::env::var(var) {
+        Ok(value) if !value.is_empty() => return Ok(value),
+        Ok(_) => "is empty",
+        Err(std::env::VarError::NotPresent) => "is not set",
+        Err(std::env::VarError::NotUnicode(_)) => "is not valid UTF-8",
+    };
+    Err(Error::Config(format!(
+        "the environment variable {var} (mail.password_env) {problem}"
+    )))
+}
+
+/// Whether the SMTP server refused the login: 535, "authentication credentials invalid"
+/// (RFC 4954). lettre reports it like any other refused command, so the worker says what it
+/// means.
+pub(super) fn is_login_refused(error: &lettre::transport::smtp::Error) -> bool {
+    error.status().map(u16::from) == Some(535)
 }
 
 #[cfg(test)]
