@@ -65,6 +65,13 @@ pub enum Command {
         #[arg(value_parser = parse_serial)]
         serial: String,
     },
+    /// Ask for a new key proof for an Active key this workstation holds (the first one was
+    /// lost) and store it on the key.
+    RenewProof {
+        /// The key's serial number.
+        #[arg(value_parser = parse_serial)]
+        serial: String,
+    },
     /// The user changed an account's password on the key (and maybe in the domain).
     ChangePassword {
         /// The key's serial number.

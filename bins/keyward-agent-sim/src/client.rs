@@ -23,6 +23,9 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// The code of `403` for a pending or revoked workstation.
 const NOT_APPROVED: &str = "workstation_not_approved";
 
+/// The header that carries a key proof on `seen`.
+const KEY_PROOF_HEADER: &str = "Keyward-Key-Proof";
+
 /// A failed call.
 #[derive(Debug)]
 pub enum ClientError {
@@ -147,9 +150,15 @@ impl Client {
         self.call(Method::GET, &["me"], None::<&()>).await
     }
 
-    /// `POST /api/v1/agent/keys/{serial}/seen`.
-    pub async fn seen(&self, serial: &str) -> Result<Value, ClientError> {
-        self.call(Method::POST, &["keys", serial, "seen"], None::<&()>)
+    /// `POST /api/v1/agent/keys/{serial}/seen`, with the key proof the key holds (needed to
+    /// take over an Active key that another workstation holds).
+    pub async fn seen(
+        &self,
+        serial: &str,
+        key_proof: Option<&Secret>,
+    ) -> Result<Value, ClientError> {
+        let header = key_proof.map(|proof| (KEY_PROOF_HEADER, proof.expose()));
+        self.send(Method::POST, &["keys", serial, "seen"], None::<&()>, header)
             .await
     }
 
@@ -183,6 +192,12 @@ impl Client {
             Some(&LockRequest { reason }),
         )
         .await
+    }
+
+    /// `POST /api/v1/agent/keys/{serial}/proof`.
+    pub async fn renew_proof(&self, serial: &str) -> Result<Value, ClientError> {
+        self.call(Method::POST, &["keys", serial, "proof"], None::<&()>)
+            .await
     }
 
     /// `POST /api/v1/agent/keys/{serial}/accounts/{directory}/{object_guid}/password`.
@@ -226,11 +241,25 @@ impl Client {
         segments: &[&str],
         body: Option<&impl Serialize>,
     ) -> Result<T, ClientError> {
+        self.send(method, segments, body, None).await
+    }
+
+    /// [`Client::call`] with one more header (a secret: it never reaches an error message).
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&impl Serialize>,
+        header: Option<(&str, &str)>,
+    ) -> Result<T, ClientError> {
         let url = self.url(segments);
         let call = format!("{method} {}", url.path());
         let mut request = self.http.request(method, url);
         if let Some(credential) = &self.credential {
             request = request.bearer_auth(credential.expose());
+        }
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
         }
         if let Some(body) = body {
             request = request.json(body);

@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .lock(&serial, LOCK_REASON)
                 .await?,
         ),
+        Command::RenewProof { serial } => renew_proof(&cli.server, &mut file, &serial).await,
         Command::ChangePassword {
             serial,
             directory,
@@ -119,9 +120,37 @@ async fn activate(
         file.state.keys.insert(serial.to_owned(), SimKey::default());
         file.save()?;
     }
-    client.seen(serial).await?;
+    let proof = file.key_mut(serial)?.key_proof.clone();
+    client.seen(serial, proof.as_ref()).await?;
     let code = Secret::new(code);
-    print(&client.activate(serial, code.expose()).await?)
+    let answer = client.activate(serial, code.expose()).await?;
+    // The key proof goes onto the key, like everything the server gives the key, and is never
+    // printed (only `dump` shows what a key holds).
+    print(&keep_proof(file, serial, answer)?)
+}
+
+/// Stores the key proof of an answer on the key; returns the answer without it, for printing.
+fn keep_proof(
+    file: &mut StateFile,
+    serial: &str,
+    mut answer: serde_json::Value,
+) -> Result<serde_json::Value, Failure> {
+    if let Some(proof) = answer
+        .as_object_mut()
+        .and_then(|fields| fields.remove("key_proof"))
+        .and_then(|proof| proof.as_str().map(Secret::new))
+    {
+        file.key_mut(serial)?.key_proof = Some(proof);
+        file.save()?;
+    }
+    Ok(answer)
+}
+
+async fn renew_proof(server: &Url, file: &mut StateFile, serial: &str) -> Result<(), Failure> {
+    let client = client(server, file)?;
+    file.key_mut(serial)?;
+    let answer = client.renew_proof(serial).await?;
+    print(&keep_proof(file, serial, answer)?)
 }
 
 async fn sync(server: &Url, file: &mut StateFile, no_ack: bool) -> Result<(), Failure> {
@@ -129,7 +158,8 @@ async fn sync(server: &Url, file: &mut StateFile, no_ack: bool) -> Result<(), Fa
     let serials: Vec<String> = file.state.keys.keys().cloned().collect();
     let mut reports = Vec::with_capacity(serials.len());
     for serial in serials {
-        client.seen(&serial).await?;
+        let proof = file.key_mut(&serial)?.key_proof.clone();
+        client.seen(&serial, proof.as_ref()).await?;
         let pending = client.pending(&serial).await?;
         // Another key's work applied to this one would put passwords on the wrong key.
         if !pending.serial.eq_ignore_ascii_case(&serial) {

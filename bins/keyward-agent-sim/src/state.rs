@@ -52,6 +52,10 @@ pub struct SimKey {
     /// Accounts by `directory/object_guid`.
     #[serde(default)]
     pub accounts: BTreeMap<String, SimAccount>,
+    /// The key proof the server gave when the key became Active: what lets another workstation
+    /// take the key over (it is read from the key, like the accounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_proof: Option<Secret>,
 }
 
 /// One account stored on a simulated key.
@@ -86,6 +90,9 @@ pub struct KeyDump<'a> {
     pub serial: &'a str,
     /// Wiped and empty since.
     pub wiped: bool,
+    /// The key proof, when the key holds one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_proof: Option<&'a str>,
     /// Accounts sorted by directory, then objectGUID.
     pub accounts: Vec<AccountDump<'a>>,
 }
@@ -122,6 +129,7 @@ impl SimKey {
         let mut applied = Applied::default();
         if pending.wipe() {
             self.accounts.clear();
+            self.key_proof = None;
             self.wiped = true;
             applied.ack.wiped = true;
         }
@@ -202,6 +210,7 @@ impl SimKey {
         KeyDump {
             serial,
             wiped: self.wiped,
+            key_proof: self.key_proof.as_ref().map(Secret::expose),
             accounts,
         }
     }

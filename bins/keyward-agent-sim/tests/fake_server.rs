@@ -17,11 +17,14 @@ use serde_json::{Value, json};
 const APPROVED: &str = "kww_approved_credential";
 const PENDING: &str = "kww_pending_credential";
 const PASSWORD: &str = "Rotated-Password-v3!";
+const KEY_PROOF: &str = "kwp_fake-key-proof";
 
 /// What the fake saw.
 #[derive(Default)]
 struct Fake {
     acks: Vec<Value>,
+    /// The `Keyward-Key-Proof` header of each `seen` ("" when absent).
+    proofs_seen: Vec<String>,
     /// Whether the state file held the write when the ack arrived.
     saved_before_ack: Vec<bool>,
     state_file: PathBuf,
@@ -63,8 +66,17 @@ async fn register(Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
     (StatusCode::CREATED, Json(answer))
 }
 
-async fn seen(headers: HeaderMap, UrlPath(serial): UrlPath<String>) -> Answer {
+async fn seen(
+    State(fake): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(serial): UrlPath<String>,
+) -> Answer {
     approved(&headers)?;
+    let proof = headers
+        .get("keyward-key-proof")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    fake.lock().unwrap().proofs_seen.push(proof.to_owned());
     Ok(Json(json!({ "serial": serial, "status": "reserved" })))
 }
 
@@ -80,7 +92,9 @@ async fn activate(
             "wrong_activation_code",
         ));
     }
-    Ok(Json(json!({ "serial": serial, "status": "active" })))
+    Ok(Json(
+        json!({ "serial": serial, "status": "active", "key_proof": KEY_PROOF }),
+    ))
 }
 
 /// Listed again until acknowledged, like the real server; the fake simply always lists it.
@@ -175,6 +189,10 @@ async fn sync_applies_saves_then_acknowledges_and_no_ack_does_not() {
         serde_json::from_str::<Value>(&out).unwrap()["status"],
         "active"
     );
+    assert!(
+        !out.contains(KEY_PROOF),
+        "the key proof must not be printed"
+    );
 
     let (code, out, err) = sim(&url, &state, &["sync", "--no-ack"]).await;
     assert_eq!(code, 0, "{err}");
@@ -202,13 +220,15 @@ async fn sync_applies_saves_then_acknowledges_and_no_ack_does_not() {
             ]})]
         );
         assert_eq!(fake.saved_before_ack, [true]);
+        // No proof before the key had one; the one the activation gave on every later `seen`.
+        assert_eq!(fake.proofs_seen, ["", "", KEY_PROOF, KEY_PROOF]);
     }
 
     let (code, out, err) = sim(&url, &state, &["dump", "HK-1"]).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap(),
-        json!({"serial": "HK-1", "wiped": false, "accounts": [
+        json!({"serial": "HK-1", "wiped": false, "key_proof": KEY_PROOF, "accounts": [
             {"directory": "corp1", "object_guid": "9f1c", "login": "CORP1\\bob",
              "user_principal_name": "bob@corp1.test", "version": 3, "password": PASSWORD}
         ]})

@@ -52,6 +52,7 @@ impl From<Error> for Failure {
             | ErrorCode::ConcurrentChange
             | ErrorCode::RotationInFlight
             | ErrorCode::KeyNotHeld
+            | ErrorCode::KeyProofRequired
             | ErrorCode::WorkstationNotApproved => CONFLICT,
             ErrorCode::InvalidConfig => CONFIG,
             ErrorCode::Unavailable => UNAVAILABLE,

@@ -59,7 +59,9 @@ impl From<Error> for ApiError {
                 StatusCode::CONFLICT
             }
             ErrorCode::KeyNotHeld | ErrorCode::RotationInFlight => StatusCode::CONFLICT,
-            ErrorCode::WorkstationNotApproved => StatusCode::FORBIDDEN,
+            ErrorCode::WorkstationNotApproved | ErrorCode::KeyProofRequired => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::NotSupported => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::InvalidInput
             | ErrorCode::PasswordPolicy

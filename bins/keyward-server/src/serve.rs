@@ -68,6 +68,7 @@ pub(crate) fn route_sets() -> RouteSets {
         .routes(routes!(agent::me))
         .routes(routes!(agent::seen))
         .routes(routes!(agent::activate))
+        .routes(routes!(agent::renew_proof))
         .routes(routes!(agent::lock))
         .routes(routes!(agent::pending))
         .routes(routes!(agent::ack))

@@ -37,9 +37,24 @@ impl Harness {
         token: Option<&str>,
         body: Option<&str>,
     ) -> (StatusCode, Value, axum::http::HeaderMap) {
+        self.call_with(method, uri, token, body, &[]).await
+    }
+
+    /// [`Harness::call`] with more request headers.
+    async fn call_with(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value, axum::http::HeaderMap) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
@@ -336,6 +351,7 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         ("GET", "/api/v1/agent/me"),
         ("POST", "/api/v1/agent/keys/{serial}/seen"),
         ("POST", "/api/v1/agent/keys/{serial}/activate"),
+        ("POST", "/api/v1/agent/keys/{serial}/proof"),
         ("POST", "/api/v1/agent/keys/{serial}/lock"),
         ("GET", "/api/v1/agent/keys/{serial}/pending"),
         ("POST", "/api/v1/agent/keys/{serial}/ack"),
@@ -507,4 +523,124 @@ async fn the_agent_api_needs_an_approved_workstation_credential() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+/// Registers and approves a workstation; returns its credential.
+async fn approved_workstation(h: &Harness, name: &str) -> String {
+    let (status, body, _) = h
+        .call(
+            "POST",
+            "/api/v1/agent/register",
+            None,
+            Some(&json!({ "name": name }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["workstation_id"].as_str().unwrap();
+    let (status, _) = h
+        .admin("POST", &format!("/api/v1/workstations/{id}/approve"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    body["credential"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_active_key_moves_to_another_workstation_only_with_its_key_proof() {
+    let h = harness().await;
+    let (status, _) = h
+        .admin(
+            "POST",
+            "/api/v1/employees",
+            Some(r#"{"email": "kim@example.com", "display_name": "Kim"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    h.admin("POST", "/api/v1/keys", Some(r#"{"serials": ["HK-9"]}"#))
+        .await;
+    let (status, assigned) = h
+        .admin(
+            "POST",
+            "/api/v1/keys/HK-9/assign",
+            Some(r#"{"employee": "kim@example.com"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{assigned}");
+    let code = assigned["activation_code"].as_str().unwrap().to_owned();
+
+    let first = approved_workstation(&h, "WS-1").await;
+    let second = approved_workstation(&h, "WS-2").await;
+    let seen = "/api/v1/agent/keys/HK-9/seen";
+    // A Reserved key may be reported by anyone: the activation code is what counts.
+    assert_eq!(
+        h.call("POST", seen, Some(&second), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.call("POST", seen, Some(&first), None).await.0,
+        StatusCode::OK
+    );
+    let (status, activated, _) = h
+        .call(
+            "POST",
+            "/api/v1/agent/keys/HK-9/activate",
+            Some(&first),
+            Some(&json!({ "code": code }).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{activated}");
+    assert_eq!(activated["status"], "active");
+    let proof = activated["key_proof"].as_str().unwrap().to_owned();
+    assert!(proof.starts_with("kwp_"), "{proof}");
+
+    // The serial alone, or a wrong proof, does not move an Active key.
+    for headers in [vec![], vec![("keyward-key-proof", "kwp_wrong")]] {
+        let (status, body, _) = h
+            .call_with("POST", seen, Some(&second), None, &headers)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(body["error"]["code"], "key_proof_required");
+        assert!(!body.to_string().contains(&proof));
+    }
+    let pending = "/api/v1/agent/keys/HK-9/pending";
+    assert_eq!(
+        h.call("GET", pending, Some(&first), None).await.0,
+        StatusCode::OK
+    );
+    // With the proof it moves.
+    let (status, body, _) = h
+        .call_with(
+            "POST",
+            seen,
+            Some(&second),
+            None,
+            &[("Keyward-Key-Proof", &proof)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, _) = h.call("GET", pending, Some(&first), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("key_not_held"))
+    );
+    // The new holder renews the proof; the old one no longer moves the key.
+    let (status, renewed, _) = h
+        .call("POST", "/api/v1/agent/keys/HK-9/proof", Some(&second), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert_ne!(renewed["key_proof"].as_str().unwrap(), proof);
+    let (status, _, _) = h
+        .call_with(
+            "POST",
+            seen,
+            Some(&first),
+            None,
+            &[("Keyward-Key-Proof", &proof)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Every refused takeover is in the key's history, without the proof.
+    let (_, history) = h.admin("GET", "/api/v1/keys/HK-9/history", None).await;
+    let text = history.to_string();
+    assert_eq!(text.matches("key.takeover_refused").count(), 3, "{text}");
+    assert!(!text.contains(&proof));
 }

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     WorkstationNotApproved,
     /// The key is held by another workstation (or by none).
     KeyNotHeld,
+    /// Taking over an Active key needs the key proof, read from the key itself.
+    KeyProofRequired,
     /// The account already has a password rotation under way.
     RotationInFlight,
     /// A given password breaks the directory's password policy.
@@ -61,6 +63,7 @@ impl ErrorCode {
             Self::Directory => "directory_error",
             Self::WorkstationNotApproved => "workstation_not_approved",
             Self::KeyNotHeld => "key_not_held",
+            Self::KeyProofRequired => "key_proof_required",
             Self::RotationInFlight => "rotation_in_flight",
             Self::PasswordPolicy => "password_policy",
             Self::NotSupported => "not_supported",
@@ -142,6 +145,9 @@ pub enum Error {
     /// The key is not held by the calling workstation.
     #[error("{0}")]
     KeyNotHeld(String),
+    /// Another workstation holds the Active key, and the key proof was missing or wrong.
+    #[error("{0}")]
+    KeyProofRequired(String),
     /// The account already has a rotation under way.
     #[error("{0}")]
     RotationInFlight(String),
@@ -178,6 +184,7 @@ impl Error {
             Self::Directory(_) => ErrorCode::Directory,
             Self::WorkstationNotApproved(_) => ErrorCode::WorkstationNotApproved,
             Self::KeyNotHeld(_) => ErrorCode::KeyNotHeld,
+            Self::KeyProofRequired(_) => ErrorCode::KeyProofRequired,
             Self::RotationInFlight(_) => ErrorCode::RotationInFlight,
             Self::PasswordPolicy(_) => ErrorCode::PasswordPolicy,
             Self::NotSupported(_) => ErrorCode::NotSupported,

@@ -119,20 +119,23 @@ async fn approved(s: &Setup, name: &str) -> (Workstation, SecretString) {
     (ws, credential)
 }
 
-/// Imports, assigns and activates `serial` for `email` through `ws`.
-async fn active_key(s: &Setup, ws: &Workstation, serial: &str, email: &str) {
+/// Imports, assigns and activates `serial` for `email` through `ws`; returns the key proof.
+async fn active_key(s: &Setup, ws: &Workstation, serial: &str, email: &str) -> SecretString {
     s.k.keys()
         .import(&[serial.into()], &Actor::Cli)
         .await
         .unwrap();
     let code = s.k.keys().assign(serial, email, &Actor::Cli).await.unwrap();
-    s.k.agent().seen(ws, serial).await.unwrap();
-    let status =
+    s.k.agent().seen(ws, serial, None).await.unwrap();
+    let activated =
         s.k.agent()
             .activate(ws, serial, code.activation_code.expose())
             .await
             .unwrap();
-    assert_eq!(status, KeyStatus::Active);
+    assert_eq!(activated.status, KeyStatus::Active);
+    activated
+        .key_proof
+        .expect("an Active key comes with a key proof")
 }
 
 #[tokio::test]
@@ -142,7 +145,7 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
         let agent = s.k.agent();
         let (pending_ws, pending_credential) = agent.register("WS-PENDING").await.unwrap();
         assert!(matches!(
-            agent.seen(&pending_ws, "HK-1").await,
+            agent.seen(&pending_ws, "HK-1", None).await,
             Err(Error::WorkstationNotApproved(_))
         ));
         let (ws, credential) = approved(&s, "WS-1").await;
@@ -170,7 +173,7 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
         ));
 
         // Activation starts the first rotation: a sealed candidate for the key.
-        active_key(&s, &ws, "HK-1", "ada@example.com").await;
+        let proof = active_key(&s, &ws, "HK-1", "ada@example.com").await;
         let status =
             s.k.passwords()
                 .status(Some("ada@example.com"))
@@ -304,12 +307,49 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
             "{actions:?}"
         );
 
-        // Reporting another workstation's key moves it; the first one loses it.
-        agent.seen(&other, "HK-1").await.unwrap();
+        // The serial alone does not move an Active key to another workstation: it needs the
+        // key proof stored on the key. Refused attempts change nothing and are audited.
+        assert!(matches!(
+            agent.seen(&other, "HK-1", None).await,
+            Err(Error::KeyProofRequired(_))
+        ));
+        let forged = SecretString::new("kwp_forged".into());
+        assert!(matches!(
+            agent.seen(&other, "HK-1", Some(&forged)).await,
+            Err(Error::KeyProofRequired(_))
+        ));
+        assert!(
+            agent.pending(&ws, "HK-1").await.is_ok(),
+            "still held by WS-1"
+        );
+        let refusals =
+            s.k.keys()
+                .history("HK-1")
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.record.action == "key.takeover_refused")
+                .count();
+        assert_eq!(refusals, 2);
+        // With the proof, the key moves; the first workstation loses it.
+        agent.seen(&other, "HK-1", Some(&proof)).await.unwrap();
         assert!(matches!(
             agent.pending(&ws, "HK-1").await,
             Err(Error::KeyNotHeld(_))
         ));
+        // The holder may renew the proof: the old one stops working.
+        let renewed = agent.renew_proof(&other, "HK-1").await.unwrap();
+        assert_ne!(renewed.expose(), proof.expose());
+        assert!(matches!(
+            agent.renew_proof(&ws, "HK-1").await,
+            Err(Error::KeyNotHeld(_))
+        ));
+        assert!(matches!(
+            agent.seen(&ws, "HK-1", Some(&proof)).await,
+            Err(Error::KeyProofRequired(_))
+        ));
+        agent.seen(&ws, "HK-1", Some(&renewed)).await.unwrap();
+        agent.seen(&other, "HK-1", Some(&renewed)).await.unwrap();
         // A revoked workstation is refused.
         agent
             .revoke(&other.id.to_string(), &Actor::Cli)
@@ -622,5 +662,8 @@ async fn a_lock_reported_by_the_holder_locks_the_key_and_stops_deliveries() {
             agent.lock(&ws, "HK-6", "locked_by_invalid_pin").await,
             Err(Error::InvalidTransition(_))
         ));
+        // A key that is not Active gets no password, and only an activation code makes it
+        // Active again (with a new proof): another workstation may take it without a proof.
+        agent.seen(&other, "HK-6", None).await.unwrap();
     }
 }

@@ -98,6 +98,7 @@ impl Store {
                 reason: Set(None),
                 description: Set(None),
                 linked_workstation: Set(None),
+                proof_hash: Set(None),
                 wipe_pending: Set(false),
                 version: Set(1),
                 created_at: Set(now),
@@ -225,6 +226,33 @@ impl Store {
             .await?
             .rows_affected;
         Ok(affected == 1)
+    }
+
+    /// Records the key proof (its SHA-256) given to `workstation` when the key became Active
+    /// there; that workstation holds the key from now on. Returns whether the key exists.
+    pub async fn set_key_proof(
+        &self,
+        serial: &KeySerial,
+        workstation: &str,
+        proof_hash: &str,
+    ) -> Result<bool> {
+        let affected = key::Entity::update_many()
+            .col_expr(key::Column::LinkedWorkstation, Expr::value(workstation))
+            .col_expr(key::Column::ProofHash, Expr::value(proof_hash))
+            .filter(key::Column::Serial.eq(serial.as_str()))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        Ok(affected == 1)
+    }
+
+    /// The SHA-256 of the key's proof; `None` when the key has none (never activated since
+    /// proofs exist, or unknown).
+    pub async fn key_proof_hash(&self, serial: &KeySerial) -> Result<Option<String>> {
+        Ok(key::Entity::find_by_id(serial.as_str().to_owned())
+            .one(&self.db)
+            .await?
+            .and_then(|row| row.proof_hash))
     }
 }
 

@@ -38,13 +38,14 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     "m20261125_000001_initial",
     "m20261125_000002_keys",
     "m20261125_000003_sync",
     "m20261125_000004_outbox",
     "m20261125_000005_passwords",
     "m20261125_000006_invitation_links",
+    "m20261202_000007_key_proofs",
 ];
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use keyward_service::{AckItem, SecretString, UserChange};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -50,6 +50,29 @@ pub(crate) struct AgentKeyDto {
     serial: String,
     status: String,
 }
+
+/// A key's status after an activation or a resume.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ActivatedDto {
+    serial: String,
+    status: String,
+    /// When the key became Active: the key proof, to be stored on the key; shown only here.
+    /// Another workstation must present it (header `Keyward-Key-Proof` on `seen`) to take the
+    /// Active key over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_proof: Option<String>,
+}
+
+/// A new key proof for an Active key the workstation holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct KeyProofDto {
+    serial: String,
+    /// The new proof; the previous one no longer works. Shown only here.
+    key_proof: String,
+}
+
+/// The header that carries a key proof.
+const KEY_PROOF_HEADER: &str = "keyward-key-proof";
 
 /// An activation code the user typed.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -165,37 +188,78 @@ pub(crate) async fn me(
     })
 }
 
-/// The workstation sees the key: it holds it from now on.
+/// The workstation sees the key: it holds it from now on. Taking over an Active key that
+/// another workstation holds needs the key proof (403 `key_proof_required` otherwise).
 #[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/seen", tag = "agent", security(("workstation" = [])),
-    params(("serial" = String, Path, description = "Key serial number")),
+    params(("serial" = String, Path, description = "Key serial number"),
+        ("Keyward-Key-Proof" = Option<String>, Header, description = "The key proof stored on the key (needed to take over an Active key)")),
     responses((status = 200, body = AgentKeyDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub(crate) async fn seen(
     State(state): State<AppState>,
     Extension(AgentCaller(ws)): Extension<AgentCaller>,
     ApiPath(serial): ApiPath<String>,
+    headers: HeaderMap,
 ) -> Result<Json<AgentKeyDto>, ApiError> {
-    let status = state.keyward.agent().seen(&ws, &serial).await?;
+    let proof = match headers.get(KEY_PROOF_HEADER) {
+        None => None,
+        Some(value) => Some(SecretString::new(
+            value
+                .to_str()
+                .map_err(|_| {
+                    ApiError::invalid_input("the Keyward-Key-Proof header must be printable ASCII")
+                })?
+                .trim()
+                .to_owned(),
+        )),
+    };
+    let status = state
+        .keyward
+        .agent()
+        .seen(&ws, &serial, proof.as_ref())
+        .await?;
     Ok(Json(key_dto(&serial, status.as_str())))
+}
+
+/// A new key proof for an Active key this workstation holds (an agent that lost the first one
+/// before it stored it on the key); the previous proof stops working.
+#[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/proof", tag = "agent", security(("workstation" = [])),
+    params(("serial" = String, Path, description = "Key serial number")),
+    responses((status = 200, body = KeyProofDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(crate) async fn renew_proof(
+    State(state): State<AppState>,
+    Extension(AgentCaller(ws)): Extension<AgentCaller>,
+    ApiPath(serial): ApiPath<String>,
+) -> Result<Json<KeyProofDto>, ApiError> {
+    let proof = state.keyward.agent().renew_proof(&ws, &serial).await?;
+    Ok(Json(KeyProofDto {
+        serial: serial.trim().to_owned(),
+        key_proof: proof.expose().to_owned(),
+    }))
 }
 
 /// Activates (or resumes) the key with the code the user typed.
 #[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/activate", tag = "agent", security(("workstation" = [])),
     params(("serial" = String, Path, description = "Key serial number")), request_body = AgentCodeRequest,
-    responses((status = 200, body = AgentKeyDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = ActivatedDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn activate(
     State(state): State<AppState>,
     Extension(AgentCaller(ws)): Extension<AgentCaller>,
     ApiPath(serial): ApiPath<String>,
     ApiJson(body): ApiJson<AgentCodeRequest>,
-) -> Result<Json<AgentKeyDto>, ApiError> {
-    let status = state
+) -> Result<Json<ActivatedDto>, ApiError> {
+    let activated = state
         .keyward
         .agent()
         .activate(&ws, &serial, &body.code)
         .await?;
-    Ok(Json(key_dto(&serial, status.as_str())))
+    Ok(Json(ActivatedDto {
+        serial: serial.trim().to_owned(),
+        status: activated.status.as_str().to_owned(),
+        key_proof: activated.key_proof.map(|p| p.expose().to_owned()),
+    }))
 }
 
 /// Reports a lock (wrong PIN).

@@ -10,6 +10,7 @@ pub struct Model {
     pub reason: Option<String>,
     pub description: Option<String>,
     pub linked_workstation: Option<String>,
+    pub proof_hash: Option<String>,
     pub wipe_pending: bool,
     pub version: i64,
     pub created_at: DateTimeUtc,

@@ -14,6 +14,7 @@ mod m20261125_000003_sync;
 mod m20261125_000004_outbox;
 mod m20261125_000005_passwords;
 mod m20261125_000006_invitation_links;
+mod m20261202_000007_key_proofs;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_outbox::Migration),
             Box::new(m20261125_000005_passwords::Migration),
             Box::new(m20261125_000006_invitation_links::Migration),
+            Box::new(m20261202_000007_key_proofs::Migration),
         ]
     }
 }

@@ -2,7 +2,11 @@
 //! workstation may do with the keys it holds (docs/agent-api.md).
 //!
 //! A password leaves keyward only here, in [`Agent::pending`], and only to the approved
-//! workstation that last reported the key, while the key is Active.
+//! workstation that holds the key, while the key is Active. A workstation holds a key once it
+//! reports it (`seen`); taking an Active key over from another workstation needs the key proof
+//! stored on the key ([`key_proof`]).
+
+mod key_proof;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -63,6 +67,15 @@ pub struct AckItem {
     pub object_guid: Uuid,
     /// The version the key wrote (0 for a removal).
     pub version: i64,
+}
+
+/// What an activation (or resume) through the agent did.
+#[derive(Debug)]
+pub struct Activated {
+    /// The key's status now.
+    pub status: KeyStatus,
+    /// When the key became Active: the new key proof to store on the key, shown once.
+    pub key_proof: Option<SecretString>,
 }
 
 /// How a user changed a password on the agent.
@@ -235,10 +248,16 @@ impl<'a> Agent<'a> {
     }
 
     /// The workstation reports a key it sees: it holds the key from now on.
-    pub async fn seen(&self, ws: &Workstation, serial: &str) -> Result<KeyStatus> {
+    pub async fn seen(
+        &self,
+        ws: &Workstation,
+        serial: &str,
+        key_proof: Option<&SecretString>,
+    ) -> Result<KeyStatus> {
         let key = self.approved_and_key(ws, serial).await?;
         let serial = &key.serial;
         if key.linked_workstation.as_deref() != Some(ws.id.to_string().as_str()) {
+            self.check_takeover(ws, &key, key_proof).await?;
             self.store.link_key(serial, &ws.id.to_string()).await?;
             self.store
                 .append_audit(&NewAuditRecord {
@@ -253,11 +272,20 @@ impl<'a> Agent<'a> {
         Ok(key.status)
     }
 
-    /// The user typed the activation code on the workstation.
-    pub async fn activate(&self, ws: &Workstation, serial: &str, code: &str) -> Result<KeyStatus> {
+    /// The user typed the activation code on the workstation. A key that became Active comes
+    /// with a new key proof for the agent to store on it (see [`key_proof`]).
+    pub async fn activate(&self, ws: &Workstation, serial: &str, code: &str) -> Result<Activated> {
         self.held(ws, serial).await?;
         let view = self.keys().submit_code(serial, code, &actor(ws)).await?;
-        Ok(view.key.status)
+        let key_proof = if view.key.status == KeyStatus::Active {
+            Some(self.issue_proof(ws, &view.key.serial, "activated").await?)
+        } else {
+            None
+        };
+        Ok(Activated {
+            status: view.key.status,
+            key_proof,
+        })
     }
 
     /// The agent reports a lock (wrong PIN).
