@@ -256,10 +256,14 @@ async fn two_conflicting_operations_on_one_key_exactly_one_wins() {
                 .activate(serial, code.expose(), &actor)
                 .await
                 .unwrap();
+            // Lock and suspend exclude each other in either order (neither status allows the
+            // other event), so exactly one wins whether the two really overlap (the loser sees
+            // a concurrent change) or one happens to finish first (the loser sees an invalid
+            // transition).
             let keys = k.keys();
             let (a, b) = tokio::join!(
                 keys.lock(serial, "admin", &actor),
-                keys.deactivate(serial, "withdrawal", &actor),
+                keys.suspend(serial, "away", &actor),
             );
             let wins = usize::from(a.is_ok()) + usize::from(b.is_ok());
             assert_eq!(wins, 1, "{}: {a:?} / {b:?}", db.label);
@@ -277,7 +281,7 @@ async fn two_conflicting_operations_on_one_key_exactly_one_wins() {
             let status = k.keys().show(serial).await.unwrap().key.status;
             match status {
                 KeyStatus::Locked => assert_eq!(last, "key.lock"),
-                KeyStatus::Deactivated => assert_eq!(last, "key.deactivate"),
+                KeyStatus::Suspended => assert_eq!(last, "key.suspend"),
                 other => panic!("{}: unexpected {other}", db.label),
             }
             assert_eq!(
