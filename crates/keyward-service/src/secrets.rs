@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use keyward_password::{KDF_ITERATIONS, Kek, SealContext, Sealed, SecretString};
 use keyward_store::Store;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -126,6 +126,20 @@ impl std::fmt::Debug for KekCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("KekCell")
     }
+}
+
+/// 256 bits from the system CSPRNG as URL-safe base64 without padding: the secret part of
+/// admin tokens, workstation credentials, key proofs and invitation links.
+pub(crate) fn random_token_text() -> Result<SecretString> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Internal {
+            source: "the system random number generator failed".into(),
+        })?;
+    let text = SecretString::new(URL_SAFE_NO_PAD.encode(bytes));
+    bytes.fill(0);
+    Ok(text)
 }
 
 /// The sealing context of an account's password of one version: a ciphertext moved to another

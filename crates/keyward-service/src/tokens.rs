@@ -5,21 +5,18 @@
 //! of entropy, so a fast hash is enough and a slow one would only slow every request. The stored
 //! and presented hashes are compared in constant time.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
 use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, TokenName};
 use keyward_password::SecretString;
 use keyward_store::Store;
-use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::secrets::random_token_text;
 use crate::{Actor, Error, Result};
 
 const PREFIX: &str = "kw_";
 const ID_HEX_LEN: usize = 32;
-const SECRET_BYTES: usize = 32;
 
 /// How stale `last_used_at` may get before a request refreshes it; avoids a write per request.
 const TOUCH_INTERVAL_SECONDS: i64 = 60;
@@ -40,14 +37,7 @@ impl<'a> Tokens<'a> {
     pub async fn create(&self, name: &str, actor: &Actor) -> Result<(ApiToken, SecretString)> {
         let name = TokenName::parse(name)?;
         let id = ApiTokenId::new_v7();
-        let mut secret = [0u8; SECRET_BYTES];
-        SystemRandom::new()
-            .fill(&mut secret)
-            .map_err(|_| Error::Internal {
-                source: "the system random number generator failed".into(),
-            })?;
-        let secret_text = SecretString::new(URL_SAFE_NO_PAD.encode(secret));
-        zeroize_array(&mut secret);
+        let secret_text = random_token_text()?;
         let token_text = SecretString::new(format!(
             "{PREFIX}{}_{}",
             id.as_uuid().simple(),
@@ -127,12 +117,6 @@ fn parse(presented: &str) -> Option<(ApiTokenId, &str)> {
 
 fn hash_secret(secret: &str) -> String {
     keyward_password::sha256_hex(secret.as_bytes())
-}
-
-fn zeroize_array(bytes: &mut [u8]) {
-    // Volatile-free zeroing is fine here: the array is dropped right after, and the secret also
-    // lives on in the returned SecretString, which zeroizes itself.
-    bytes.fill(0);
 }
 
 #[cfg(test)]

@@ -8,16 +8,14 @@
 //! proof, which it can read only from the key in its hands. The holder can ask for a new proof
 //! (an agent that crashed before it stored the first one); the old one stops working.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyward_keys::{KeySerial, KeyStatus};
 use keyward_model::NewAuditRecord;
 use keyward_password::{SecretString, sha256_hex};
-use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::{Agent, actor};
+use crate::secrets::random_token_text;
 use crate::{Error, Result, Workstation};
 
 /// What every key proof starts with, so that one found in a log or a file is recognised.
@@ -43,13 +41,7 @@ impl Agent<'_> {
         serial: &KeySerial,
         why: &str,
     ) -> Result<SecretString> {
-        let mut bytes = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| Error::Internal {
-                source: "the system random number generator failed".into(),
-            })?;
-        let proof = SecretString::new(format!("{PROOF_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)));
+        let proof = SecretString::new(format!("{PROOF_PREFIX}{}", random_token_text()?.expose()));
         let hash = sha256_hex(proof.expose().as_bytes());
         if !self
             .store

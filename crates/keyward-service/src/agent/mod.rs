@@ -8,20 +8,17 @@
 
 mod key_proof;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyward_keys::{KeySerial, KeyStatus};
 use keyward_model::NewAuditRecord;
 use keyward_password::{SecretString, sha256_hex};
 use keyward_store::{PasswordState, PasswordWrite, RotationState, Store, Workstation};
-use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::passwords::state::{self, Method};
 use crate::passwords::{NewPassword, PlanContext, account_subject, plan_rotation};
-use crate::secrets::{KekCell, open_password, seal_password};
+use crate::secrets::{KekCell, open_password, random_token_text, seal_password};
 use crate::{Actor, Clock, Error, Keys, Result, Settings};
 
 const CREDENTIAL_PREFIX: &str = "kww_";
@@ -119,17 +116,12 @@ impl<'a> Agent<'a> {
                 "a workstation name must be 1 to 128 printable characters".into(),
             ));
         }
-        let mut secret = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut secret)
-            .map_err(|_| Error::Internal {
-                source: "the system random number generator failed".into(),
-            })?;
+        let secret = random_token_text()?;
         let id = Uuid::now_v7();
         let credential = SecretString::new(format!(
             "{CREDENTIAL_PREFIX}{}_{}",
             id.simple(),
-            URL_SAFE_NO_PAD.encode(secret)
+            secret.expose()
         ));
         let now = self.clock.now();
         let record = NewAuditRecord {

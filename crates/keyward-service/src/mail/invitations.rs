@@ -5,12 +5,9 @@
 //! one). Each works until the invitation is accepted through any of them, revoked or expired,
 //! or an administrator resends it.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use keyward_model::EmployeeStatus;
 use keyward_store::{Invitation, InvitationChange, OutboxMessage};
-use ring::rand::{SecureRandom, SystemRandom};
 use uuid::Uuid;
 
 use super::Mail;
@@ -257,13 +254,7 @@ fn percent_encode(value: &str) -> String {
 }
 
 pub(super) fn new_token() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| Error::Internal {
-            source: "the system random number generator failed".into(),
-        })?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    Ok(crate::secrets::random_token_text()?.expose().to_owned())
 }
 
 /// SHA-256 of a link token: the only form in which it is stored.
