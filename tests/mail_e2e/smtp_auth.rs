@@ -74,17 +74,17 @@ fn assert_no_password(what: &str, text: &str) {
     }
 }
 
-#[tokio::test]
-async fn smtp_login_delivers_with_the_right_password_and_fails_clearly_without_leaking_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed_cert(dir.path());
+/// A TLS SMTP sink (`sink_tls`: `starttls` or `implicit`) that requires the login
+/// `USER`/`RIGHT`, and a keyward configuration (`security`) that trusts its certificate.
+fn sink_with_login(dir: &Path, sink_tls: &str, security: &str) -> (SmtpSink, PathBuf) {
+    let (cert, key) = self_signed_cert(dir);
     let port = free_port();
     let sink = SmtpSink::start_with_auth(
         port,
-        &dir.path().join("inbox"),
+        &dir.join("inbox"),
         &[
             "--tls",
-            "starttls",
+            sink_tls,
             "--cert",
             cert.to_str().unwrap(),
             "--key",
@@ -93,7 +93,13 @@ async fn smtp_login_delivers_with_the_right_password_and_fails_clearly_without_l
         USER,
         RIGHT,
     );
-    let cfg = auth_config(dir.path(), port, "starttls", &cert);
+    (sink, auth_config(dir, port, security, &cert))
+}
+
+#[tokio::test]
+async fn smtp_login_delivers_with_the_right_password_and_fails_clearly_without_leaking_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, cfg) = sink_with_login(dir.path(), "starttls", "starttls");
     let db = TestDb::sqlite_file();
     let to = queue_key_notices(&cfg, &db.url, "auth", 1);
 
@@ -185,23 +191,7 @@ async fn smtp_login_delivers_with_the_right_password_and_fails_clearly_without_l
 #[tokio::test]
 async fn smtp_login_works_over_implicit_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed_cert(dir.path());
-    let port = free_port();
-    let sink = SmtpSink::start_with_auth(
-        port,
-        &dir.path().join("inbox"),
-        &[
-            "--tls",
-            "implicit",
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-        USER,
-        RIGHT,
-    );
-    let cfg = auth_config(dir.path(), port, "tls", &cert);
+    let (sink, cfg) = sink_with_login(dir.path(), "implicit", "tls");
     let db = TestDb::sqlite_file();
     let to = queue_key_notices(&cfg, &db.url, "implicit", 1);
 

@@ -3,11 +3,11 @@
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+mod common;
+
+use axum::http::{StatusCode, header};
 use keyward_service::{Actor, Keyward, Settings};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 struct Harness {
     app: axum::Router,
@@ -49,28 +49,7 @@ impl Harness {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value, axum::http::HeaderMap) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-            .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, value, headers)
+        common::send(&self.app, method, uri, token, body, headers).await
     }
 
     async fn admin(&self, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {

@@ -6,13 +6,13 @@
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+mod common;
+
+use axum::http::StatusCode;
 use keyward_directory::DirectoryConfig;
 use keyward_service::{Actor, Keyward, MailSettings, Settings, SmtpSecurity};
 use keyward_test_support::{SmtpSink, TestDb, execute_sql, lab_fixture};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 struct Api {
     app: axum::Router,
@@ -28,25 +28,11 @@ impl Api {
         body: Option<Value>,
         auth: bool,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if auth {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {}", self.token));
-        }
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let token = auth.then_some(self.token.as_str());
+        let body = body.map(|b| b.to_string());
+        let (status, value, _) =
+            common::send(&self.app, method, uri, token, body.as_deref(), &[]).await;
+        (status, value)
     }
 
     async fn admin(&self, method: &str, uri: &str) -> (StatusCode, Value) {

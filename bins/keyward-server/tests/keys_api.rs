@@ -10,11 +10,11 @@
     clippy::single_match_else
 )]
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+mod common;
+
+use axum::http::StatusCode;
 use keyward_service::{Actor, Keyward, Settings};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 struct Api {
     app: axum::Router,
@@ -38,25 +38,17 @@ impl Api {
     }
 
     async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let response = self.app.clone().oneshot(req).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        let body = body.map(|b| b.to_string());
+        let (status, value, _) = common::send(
+            &self.app,
+            method,
+            uri,
+            Some(&self.token),
+            body.as_deref(),
+            &[],
         )
+        .await;
+        (status, value)
     }
 
     async fn ok(&self, method: &str, uri: &str, body: Option<Value>) -> Value {

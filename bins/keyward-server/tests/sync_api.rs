@@ -3,12 +3,12 @@
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+mod common;
+
+use axum::http::StatusCode;
 use keyward_directory::DirectoryConfig;
 use keyward_service::{Actor, Keyward, Settings};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 #[tokio::test]
 async fn a_sync_through_the_api_reports_and_is_listed() {
@@ -34,27 +34,13 @@ async fn a_sync_through_the_api_reports_and_is_listed() {
     let (_, token) = keyward.tokens().create("admin", &Actor::Cli).await.unwrap();
     let app = keyward_server::app(keyward);
     let call = |method: &str, uri: &str, body: Option<Value>| {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", token.expose()));
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let req = req
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let app = app.clone();
+        let (app, token) = (app.clone(), token.expose().to_owned());
+        let (method, uri) = (method.to_owned(), uri.to_owned());
         async move {
-            let response = app.oneshot(req).await.unwrap();
-            let status = response.status();
-            let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
-                .await
-                .unwrap();
-            (
-                status,
-                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
-            )
+            let body = body.map(|b| b.to_string());
+            let (status, value, _) =
+                common::send(&app, &method, &uri, Some(&token), body.as_deref(), &[]).await;
+            (status, value)
         }
     };
     let (status, dry) = call(
