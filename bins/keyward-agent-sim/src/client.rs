@@ -23,7 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// The code of `403` for a pending or revoked workstation.
 const NOT_APPROVED: &str = "workstation_not_approved";
 
-/// The header that carries a key proof on `seen`.
+/// The header that carries a key proof on `seen` and on the acknowledgement of a wipe.
 const KEY_PROOF_HEADER: &str = "Keyward-Key-Proof";
 
 /// A failed call.
@@ -178,9 +178,16 @@ impl Client {
             .await
     }
 
-    /// `POST /api/v1/agent/keys/{serial}/ack`.
-    pub async fn ack(&self, serial: &str, ack: &Ack) -> Result<AckAnswer, ClientError> {
-        self.call(Method::POST, &["keys", serial, "ack"], Some(ack))
+    /// `POST /api/v1/agent/keys/{serial}/ack`, with the key proof read before a wipe when the
+    /// acknowledgement confirms one.
+    pub async fn ack(
+        &self,
+        serial: &str,
+        ack: &Ack,
+        wipe_proof: Option<&Secret>,
+    ) -> Result<AckAnswer, ClientError> {
+        let header = wipe_proof.map(|proof| (KEY_PROOF_HEADER, proof.expose()));
+        self.send(Method::POST, &["keys", serial, "ack"], Some(ack), header)
             .await
     }
 

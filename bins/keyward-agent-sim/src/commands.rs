@@ -4,6 +4,7 @@ use std::path::Path;
 
 use reqwest::Url;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::cli::{Cli, Command, PasswordMode};
 use crate::client::Client;
@@ -16,7 +17,7 @@ use crate::wire::{PasswordChange, PasswordChanged, WorkstationView};
 const LOCK_REASON: &str = "locked_by_invalid_pin";
 
 /// What `sync` did to one key. Never a password.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct SyncReport {
     serial: String,
     status: String,
@@ -159,7 +160,20 @@ async fn sync(server: &Url, file: &mut StateFile, no_ack: bool) -> Result<(), Fa
     let mut reports = Vec::with_capacity(serials.len());
     for serial in serials {
         let proof = file.key_mut(&serial)?.key_proof.clone();
-        client.seen(&serial, proof.as_ref()).await?;
+        let seen = client.seen(&serial, proof.as_ref()).await?;
+        if seen.get("held").and_then(Value::as_bool) == Some(false) {
+            // Not held (the key has no proof yet, or the server forgot it): nothing to fetch.
+            reports.push(SyncReport {
+                serial,
+                status: seen
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                ..SyncReport::default()
+            });
+            continue;
+        }
         let pending = client.pending(&serial).await?;
         // Another key's work applied to this one would put passwords on the wrong key.
         if !pending.serial.eq_ignore_ascii_case(&serial) {
@@ -179,7 +193,19 @@ async fn sync(server: &Url, file: &mut StateFile, no_ack: bool) -> Result<(), Fa
         let acknowledged = if no_ack || nothing_to_ack {
             0
         } else {
-            client.ack(&serial, &applied.ack).await?.accepted
+            let wipe_proof = if applied.ack.wiped {
+                file.key_mut(&serial)?.wipe_proof.clone()
+            } else {
+                None
+            };
+            let answer = client
+                .ack(&serial, &applied.ack, wipe_proof.as_ref())
+                .await?;
+            if applied.ack.wiped {
+                file.key_mut(&serial)?.wipe_proof = None;
+                file.save()?;
+            }
+            answer.accepted
         };
         reports.push(SyncReport {
             serial,

@@ -56,6 +56,10 @@ pub struct SimKey {
     /// take the key over (it is read from the key, like the accounts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_proof: Option<Secret>,
+    /// The key proof read from the key just before a wipe, which the agent keeps until the
+    /// server accepted the wipe: the server confirms a wipe only with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wipe_proof: Option<Secret>,
 }
 
 /// One account stored on a simulated key.
@@ -129,7 +133,9 @@ impl SimKey {
         let mut applied = Applied::default();
         if pending.wipe() {
             self.accounts.clear();
-            self.key_proof = None;
+            if let Some(proof) = self.key_proof.take() {
+                self.wipe_proof = Some(proof);
+            }
             self.wiped = true;
             applied.ack.wiped = true;
         }

@@ -1,5 +1,9 @@
 //! Activation codes: drawn from a CSPRNG, shown once, kept only as a slow salted hash, expiring,
 //! with a limited number of attempts, compared in constant time.
+//!
+//! With a [`CodePepper`] (a secret the service derives from its key-encryption key), the slow
+//! hash is taken of HMAC-SHA256(pepper, code) instead of the code, so a copy of the database
+//! alone does not allow an offline search of the 10^8 possible codes.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -20,6 +24,33 @@ pub const DEFAULT_CODE_ITERATIONS: u32 = 100_000;
 const SALT_LEN: usize = 16;
 const HASH_LEN: usize = 32;
 const HASH_PREFIX: &str = "pbkdf2-sha256";
+const PEPPERED_PREFIX: &str = "pbkdf2-sha256-hmac";
+
+/// A secret mixed into activation-code hashes; it never lives in the database.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct CodePepper([u8; 32]);
+
+impl CodePepper {
+    /// A pepper from 32 secret bytes (derived from the key-encryption key).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// HMAC-SHA256 of the code under the pepper: what the slow hash is taken of.
+    fn mix(&self, code: &[u8]) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let tag = ring::hmac::sign(&key, code);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+impl fmt::Debug for CodePepper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodePepper([redacted])")
+    }
+}
 
 /// How activation codes are made and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,19 +99,22 @@ impl fmt::Display for ActivationCode {
     }
 }
 
-/// The stored form of a code: salt, rounds and PBKDF2 output.
+/// The stored form of a code: salt, rounds and PBKDF2 output, and whether a pepper went in.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CodeHash {
     salt: [u8; SALT_LEN],
     hash: [u8; HASH_LEN],
     iterations: NonZeroU32,
+    peppered: bool,
 }
 
 impl CodeHash {
-    /// The text to store: `pbkdf2-sha256$ROUNDS$SALT$HASH` (base64 without padding).
+    /// The text to store: `pbkdf2-sha256$ROUNDS$SALT$HASH` (base64 without padding), or
+    /// `pbkdf2-sha256-hmac$…` when the code was peppered.
     pub fn encode(&self) -> String {
         format!(
-            "{HASH_PREFIX}${}${}${}",
+            "{}${}${}${}",
+            self.prefix(),
             self.iterations,
             STANDARD_NO_PAD.encode(self.salt),
             STANDARD_NO_PAD.encode(self.hash)
@@ -91,9 +125,11 @@ impl CodeHash {
     pub fn decode(text: &str) -> crate::Result<Self> {
         let bad = || Error::InvalidInput("stored activation-code hash is malformed".into());
         let mut parts = text.split('$');
-        if parts.next() != Some(HASH_PREFIX) {
-            return Err(bad());
-        }
+        let peppered = match parts.next() {
+            Some(HASH_PREFIX) => false,
+            Some(PEPPERED_PREFIX) => true,
+            _ => return Err(bad()),
+        };
         let iterations = parts
             .next()
             .and_then(|n| n.parse::<u32>().ok())
@@ -116,13 +152,57 @@ impl CodeHash {
             salt,
             hash,
             iterations,
+            peppered,
         })
+    }
+
+    /// Whether the code was peppered when it was hashed.
+    pub fn is_peppered(&self) -> bool {
+        self.peppered
+    }
+
+    /// Whether `presented` is the code, compared in constant time. Spaces and dashes are
+    /// ignored (people type `1234-5678`). Slow on purpose (PBKDF2): call it off async workers.
+    /// A peppered hash without the pepper is an error, not a mismatch.
+    pub fn matches(&self, presented: &str, pepper: Option<&CodePepper>) -> crate::Result<bool> {
+        let mut cleaned: String = presented
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        let mut input = match (self.peppered, pepper) {
+            (true, Some(pepper)) => pepper.mix(cleaned.as_bytes()).to_vec(),
+            (true, None) => {
+                cleaned.zeroize();
+                return Err(Error::PepperMissing);
+            }
+            (false, _) => cleaned.as_bytes().to_vec(),
+        };
+        cleaned.zeroize();
+        // ring's verify compares in constant time.
+        let right = pbkdf2::verify(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            self.iterations,
+            &self.salt,
+            &input,
+            &self.hash,
+        )
+        .is_ok();
+        input.zeroize();
+        Ok(right)
+    }
+
+    fn prefix(&self) -> &'static str {
+        if self.peppered {
+            PEPPERED_PREFIX
+        } else {
+            HASH_PREFIX
+        }
     }
 }
 
 impl fmt::Debug for CodeHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CodeHash({HASH_PREFIX}, {} rounds)", self.iterations)
+        write!(f, "CodeHash({}, {} rounds)", self.prefix(), self.iterations)
     }
 }
 
@@ -170,33 +250,59 @@ impl ActivationCodePolicy {
         Ok(())
     }
 
-    /// Issues a new code valid from `now`.
-    pub fn issue(&self, now: DateTime<Utc>, rng: &dyn SecureRandom) -> crate::Result<IssuedCode> {
+    /// Issues a new code valid from `now`, peppered when a pepper is given. Slow on purpose
+    /// (PBKDF2): call it off async workers.
+    pub fn issue(
+        &self,
+        now: DateTime<Utc>,
+        rng: &dyn SecureRandom,
+        pepper: Option<&CodePepper>,
+    ) -> crate::Result<IssuedCode> {
         self.validate()?;
         let code = ActivationCode(random_digits(self.length, rng)?);
         let mut salt = [0u8; SALT_LEN];
         rng.fill(&mut salt).map_err(|_| Error::Random)?;
+        let mut input = match pepper {
+            Some(pepper) => pepper.mix(code.0.as_bytes()).to_vec(),
+            None => code.0.as_bytes().to_vec(),
+        };
         let mut hash = [0u8; HASH_LEN];
         pbkdf2::derive(
             pbkdf2::PBKDF2_HMAC_SHA256,
             self.iterations,
             &salt,
-            code.0.as_bytes(),
+            &input,
             &mut hash,
         );
+        input.zeroize();
         Ok(IssuedCode {
             code,
             hash: CodeHash {
                 salt,
                 hash,
                 iterations: self.iterations,
+                peppered: pepper.is_some(),
             },
             expires_at: now + self.ttl,
         })
     }
 
-    /// Judges `presented` against the stored code. `attempts_used` counts earlier wrong tries.
-    /// Spaces and dashes in the presented code are ignored (people type `1234-5678`).
+    /// The verdict on a wrong code that was attempt number `attempt` (counting it, from 1):
+    /// the attempts left, or [`CodeCheck::Exhausted`] when it was the last one allowed.
+    pub fn judge_wrong(&self, attempt: u8) -> CodeCheck {
+        if attempt >= self.max_attempts {
+            CodeCheck::Exhausted
+        } else {
+            CodeCheck::Wrong {
+                attempts_left: self.max_attempts - attempt,
+            }
+        }
+    }
+
+    /// Judges `presented` against the stored code in one step, for callers that hold the
+    /// attempt count themselves. `attempts_used` counts earlier wrong tries. A service with
+    /// concurrent callers counts the attempt first (so N parallel guesses count N) and then uses
+    /// [`CodeHash::matches`] and [`ActivationCodePolicy::judge_wrong`].
     pub fn check(
         &self,
         stored: &CodeHash,
@@ -204,38 +310,18 @@ impl ActivationCodePolicy {
         attempts_used: u8,
         presented: &str,
         now: DateTime<Utc>,
-    ) -> CodeCheck {
+        pepper: Option<&CodePepper>,
+    ) -> crate::Result<CodeCheck> {
         if now > expires_at {
-            return CodeCheck::Expired;
+            return Ok(CodeCheck::Expired);
         }
         if attempts_used >= self.max_attempts {
-            return CodeCheck::Exhausted;
+            return Ok(CodeCheck::Exhausted);
         }
-        let mut cleaned: String = presented
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .collect();
-        // ring's verify compares in constant time.
-        let right = pbkdf2::verify(
-            pbkdf2::PBKDF2_HMAC_SHA256,
-            stored.iterations,
-            &stored.salt,
-            cleaned.as_bytes(),
-            &stored.hash,
-        )
-        .is_ok();
-        cleaned.zeroize();
-        if right {
-            return CodeCheck::Accepted;
+        if stored.matches(presented, pepper)? {
+            return Ok(CodeCheck::Accepted);
         }
-        let used = attempts_used.saturating_add(1);
-        if used >= self.max_attempts {
-            CodeCheck::Exhausted
-        } else {
-            CodeCheck::Wrong {
-                attempts_left: self.max_attempts - used,
-            }
-        }
+        Ok(self.judge_wrong(attempts_used.saturating_add(1)))
     }
 }
 
@@ -276,7 +362,7 @@ mod tests {
         for length in [6u8, 8, 12] {
             let policy = ActivationCodePolicy { length, ..fast() };
             for _ in 0..50 {
-                let issued = policy.issue(now, &rng).unwrap();
+                let issued = policy.issue(now, &rng, None).unwrap();
                 assert_eq!(issued.code.expose().len(), usize::from(length));
                 assert!(issued.code.expose().bytes().all(|b| b.is_ascii_digit()));
                 assert_eq!(issued.expires_at, now + Duration::hours(72));
@@ -311,11 +397,13 @@ mod tests {
         let rng = SystemRandom::new();
         let now = Utc::now();
         let policy = fast();
-        let issued = policy.issue(now, &rng).unwrap();
+        let issued = policy.issue(now, &rng, None).unwrap();
         let code = issued.code.expose().to_owned();
         let dashed = format!("{}-{}", &code[..4], &code[4..]);
         assert_eq!(
-            policy.check(&issued.hash, issued.expires_at, 0, &dashed, now),
+            policy
+                .check(&issued.hash, issued.expires_at, 0, &dashed, now, None)
+                .unwrap(),
             CodeCheck::Accepted
         );
         let wrong = if code == "00000000" {
@@ -324,32 +412,78 @@ mod tests {
             "00000000"
         };
         assert_eq!(
-            policy.check(&issued.hash, issued.expires_at, 0, wrong, now),
+            policy
+                .check(&issued.hash, issued.expires_at, 0, wrong, now, None)
+                .unwrap(),
             CodeCheck::Wrong { attempts_left: 2 }
         );
         assert_eq!(
-            policy.check(&issued.hash, issued.expires_at, 1, wrong, now),
+            policy
+                .check(&issued.hash, issued.expires_at, 1, wrong, now, None)
+                .unwrap(),
             CodeCheck::Wrong { attempts_left: 1 }
         );
         assert_eq!(
-            policy.check(&issued.hash, issued.expires_at, 2, wrong, now),
+            policy
+                .check(&issued.hash, issued.expires_at, 2, wrong, now, None)
+                .unwrap(),
             CodeCheck::Exhausted
         );
         assert_eq!(
-            policy.check(&issued.hash, issued.expires_at, 3, &code, now),
+            policy
+                .check(&issued.hash, issued.expires_at, 3, &code, now, None)
+                .unwrap(),
             CodeCheck::Exhausted
         );
         let later = issued.expires_at + Duration::seconds(1);
         assert_eq!(
-            policy.check(&issued.hash, issued.expires_at, 0, &code, later),
+            policy
+                .check(&issued.hash, issued.expires_at, 0, &code, later, None)
+                .unwrap(),
             CodeCheck::Expired
         );
     }
 
     #[test]
+    fn a_peppered_hash_needs_its_pepper() {
+        let rng = SystemRandom::new();
+        let pepper = CodePepper::from_bytes([7; 32]);
+        let other = CodePepper::from_bytes([8; 32]);
+        let issued = fast().issue(Utc::now(), &rng, Some(&pepper)).unwrap();
+        let code = issued.code.expose().to_owned();
+        let stored = CodeHash::decode(&issued.hash.encode()).unwrap();
+        assert!(stored.is_peppered());
+        assert!(issued.hash.encode().starts_with("pbkdf2-sha256-hmac$"));
+        assert!(stored.matches(&code, Some(&pepper)).unwrap());
+        // The right code under another pepper, or the bare PBKDF2 of the code (what an
+        // offline search of a copied database would compute), does not match.
+        assert!(!stored.matches(&code, Some(&other)).unwrap());
+        assert_eq!(stored.matches(&code, None), Err(Error::PepperMissing));
+        let unpeppered = fast().issue(Utc::now(), &rng, None).unwrap();
+        assert!(!unpeppered.hash.is_peppered());
+        // A hash made without a pepper still verifies once a pepper is configured.
+        assert!(
+            unpeppered
+                .hash
+                .matches(unpeppered.code.expose(), Some(&pepper))
+                .unwrap()
+        );
+        assert!(!format!("{pepper:?}").contains('7'));
+    }
+
+    #[test]
+    fn wrong_attempts_are_judged_by_their_number() {
+        let policy = fast();
+        assert_eq!(policy.judge_wrong(1), CodeCheck::Wrong { attempts_left: 2 });
+        assert_eq!(policy.judge_wrong(2), CodeCheck::Wrong { attempts_left: 1 });
+        assert_eq!(policy.judge_wrong(3), CodeCheck::Exhausted);
+        assert_eq!(policy.judge_wrong(9), CodeCheck::Exhausted);
+    }
+
+    #[test]
     fn hashes_round_trip_and_reveal_nothing() {
         let rng = SystemRandom::new();
-        let issued = fast().issue(Utc::now(), &rng).unwrap();
+        let issued = fast().issue(Utc::now(), &rng, None).unwrap();
         let text = issued.hash.encode();
         assert!(!text.contains(issued.code.expose()));
         assert_eq!(CodeHash::decode(&text).unwrap(), issued.hash);

@@ -39,6 +39,12 @@ pub enum Error {
     /// An activation-code policy that cannot be used.
     #[error("invalid activation-code policy: {0}")]
     InvalidPolicy(&'static str),
+    /// The stored code was hashed with a pepper and none was given: the key-encryption key
+    /// that derives it is not configured.
+    #[error(
+        "the activation code was stored peppered with the key-encryption key, which is not configured"
+    )]
+    PepperMissing,
     /// The random source failed.
     #[error("the system random number generator failed")]
     Random,

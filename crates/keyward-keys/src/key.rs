@@ -19,7 +19,9 @@ pub struct Key {
     pub reason: Option<Reason>,
     /// The administrator's description of a suspension.
     pub description: Option<String>,
-    /// The workstation that last reported the key, once the agent API exists.
+    /// The workstation that holds the key: it proved possession (the activation code typed on
+    /// it, or the key proof read from the key) since the key's last status change. See
+    /// [`crate::holder_rule`].
     pub linked_workstation: Option<String>,
     /// A wipe is queued for the agent.
     pub wipe_pending: bool,

@@ -26,15 +26,18 @@
 
 mod code;
 mod error;
+mod holder;
 mod key;
 mod lifecycle;
 mod serial;
 mod status;
 
 pub use code::{
-    ActivationCode, ActivationCodePolicy, CodeCheck, CodeHash, DEFAULT_CODE_ITERATIONS, IssuedCode,
+    ActivationCode, ActivationCodePolicy, CodeCheck, CodeHash, CodePepper, DEFAULT_CODE_ITERATIONS,
+    IssuedCode,
 };
 pub use error::{Error, Result};
+pub use holder::{HolderRule, holder_rule};
 pub use key::Key;
 pub use lifecycle::{Effect, Event, EventKind, KeyFacts, Transition, transition};
 pub use serial::KeySerial;

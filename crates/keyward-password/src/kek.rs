@@ -25,6 +25,8 @@ const KEY_LEN: usize = 32;
 /// can tell two keys apart without revealing either.
 pub struct Kek {
     pub(crate) key: LessSafeKey,
+    /// HKDF pseudo-random key over the same bytes, for keys of other purposes.
+    derive: ring::hkdf::Prk,
     fingerprint: String,
 }
 
@@ -40,6 +42,9 @@ impl Kek {
         let fingerprint = crate::hex::lower_hex(&digest.as_ref()[..4]);
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            // The key is 256 uniformly random bits (a key file) or a KDF output, so it serves as
+            // HKDF's pseudo-random key without an extract step.
+            derive: ring::hkdf::Prk::new_less_safe(ring::hkdf::HKDF_SHA256, bytes),
             fingerprint,
         })
     }
@@ -108,6 +113,18 @@ impl Kek {
         SecretString::new(format!("{}\n", STANDARD.encode(bytes)))
     }
 
+    /// A 256-bit key for another purpose (HKDF-SHA256 expand with `purpose` as the info), so
+    /// one configured secret can key other mechanisms without the sealing key itself being
+    /// reused. Each purpose string gives an independent key.
+    pub fn derive_key(&self, purpose: &str) -> crate::Result<Zeroizing<[u8; 32]>> {
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        self.derive
+            .expand(&[purpose.as_bytes()], ring::hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(out.as_mut()))
+            .map_err(|_| Error::Random)?;
+        Ok(out)
+    }
+
     /// A short, non-secret fingerprint that tells keys apart in logs.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
@@ -124,6 +141,17 @@ impl fmt::Debug for Kek {
 mod tests {
     use super::*;
     use ring::rand::SystemRandom;
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_by_kek() {
+        let rng = SystemRandom::new();
+        let kek = Kek::generate(&rng).unwrap();
+        let other = Kek::generate(&rng).unwrap();
+        let a = kek.derive_key("purpose a").unwrap();
+        assert_eq!(*a, *kek.derive_key("purpose a").unwrap());
+        assert_ne!(*a, *kek.derive_key("purpose b").unwrap());
+        assert_ne!(*a, *other.derive_key("purpose a").unwrap());
+    }
 
     #[test]
     fn key_file_round_trip() {

@@ -218,7 +218,7 @@ impl From<keyward_keys::Error> for Error {
                 Self::InvalidTransition(err.to_string())
             }
             K::InvalidReason { .. } | K::InvalidInput(_) => Self::InvalidInput(err.to_string()),
-            K::InvalidPolicy(_) => Self::Config(err.to_string()),
+            K::InvalidPolicy(_) | K::PepperMissing => Self::Config(err.to_string()),
             K::Random => Self::Internal {
                 source: Box::new(err),
             },

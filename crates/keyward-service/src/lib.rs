@@ -36,7 +36,7 @@ mod sync;
 mod tokens;
 
 pub use actor::Actor;
-pub use agent::{AccountDelivery, AckItem, Activated, Agent, PendingWork, UserChange};
+pub use agent::{AccountDelivery, AckItem, Activated, Agent, PendingWork, SeenKey, UserChange};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings, SecretsSettings, Settings,

@@ -128,6 +128,30 @@ impl std::fmt::Debug for KekCell {
     }
 }
 
+/// The HKDF purpose of the activation-code pepper; changing it voids every live code.
+const CODE_PEPPER_PURPOSE: &str = "keyward activation-code pepper v1";
+
+/// Whether `[secrets]` names a key-encryption key.
+pub(crate) fn kek_configured(settings: &Settings) -> bool {
+    settings.secrets.key_file.is_some() || settings.secrets.passphrase_env.is_some()
+}
+
+/// The pepper of activation-code hashes, derived from the key-encryption key, so that a copy of
+/// the database alone does not allow an offline search of live codes. `None` when `[secrets]`
+/// is not configured (codes are then hashed without it; the server warns at start).
+pub(crate) async fn code_pepper(
+    kek: &KekCell,
+    settings: &Settings,
+    store: &Store,
+) -> Result<Option<keyward_keys::CodePepper>> {
+    if !kek_configured(settings) {
+        return Ok(None);
+    }
+    let kek = kek.get(settings, store).await?;
+    let bytes = kek.derive_key(CODE_PEPPER_PURPOSE).map_err(internal)?;
+    Ok(Some(keyward_keys::CodePepper::from_bytes(*bytes)))
+}
+
 /// 256 bits from the system CSPRNG as URL-safe base64 without padding: the secret part of
 /// admin tokens, workstation credentials, key proofs and invitation links.
 pub(crate) fn random_token_text() -> Result<SecretString> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use keyward_keys::KeyStatus;
-use keyward_service::{Actor, Error, Keyward, ManualClock, Settings};
+use keyward_service::{Actor, Error, Keyward, ManualClock, Settings, Workstation};
 use keyward_test_support::TestDb;
 
 async fn open_all() -> Vec<(TestDb, Keyward, ManualClock)> {
@@ -25,6 +25,25 @@ async fn open_all() -> Vec<(TestDb, Keyward, ManualClock)> {
         out.push((db, keyward, clock));
     }
     out
+}
+
+/// An approved workstation, on which users type their codes.
+async fn workstation(k: &Keyward) -> Workstation {
+    let (ws, _) = k.agent().register("WS-1").await.unwrap();
+    k.agent()
+        .approve(&ws.id.to_string(), &Actor::Cli)
+        .await
+        .unwrap()
+}
+
+/// The user types `code` for `serial` on `ws`.
+async fn type_code(
+    k: &Keyward,
+    ws: &Workstation,
+    serial: &str,
+    code: &str,
+) -> Result<KeyStatus, Error> {
+    k.agent().activate(ws, serial, code).await.map(|a| a.status)
 }
 
 fn wrong_code(right: &str) -> String {
@@ -57,10 +76,13 @@ async fn codes_activate_count_wrong_tries_lock_and_expire() {
         let code = issued.activation_code.expose().to_owned();
         assert_eq!(code.len(), 8, "{l}");
         assert_eq!(issued.key.key.status, KeyStatus::Reserved);
+        // An administrator cannot activate the key (it would be held by no workstation), and
+        // the refusal counts no attempt.
+        let err = k.keys().activate("st-1", &code, &actor).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidTransition(_)), "{l}: {err}");
+        let ws = workstation(&k).await;
         for left in [2, 1] {
-            let err = k
-                .keys()
-                .activate("ST-1", &wrong_code(&code), &actor)
+            let err = type_code(&k, &ws, "ST-1", &wrong_code(&code))
                 .await
                 .unwrap_err();
             assert!(
@@ -68,9 +90,9 @@ async fn codes_activate_count_wrong_tries_lock_and_expire() {
                 "{l}: {err}"
             );
         }
-        let active = k.keys().activate("st-1", &code, &actor).await.unwrap();
-        assert_eq!(active.key.status, KeyStatus::Active, "{l}");
-        let again = k.keys().activate("st-1", &code, &actor).await.unwrap_err();
+        let active = type_code(&k, &ws, "st-1", &code).await.unwrap();
+        assert_eq!(active, KeyStatus::Active, "{l}");
+        let again = type_code(&k, &ws, "st-1", &code).await.unwrap_err();
         assert!(
             matches!(again, Error::InvalidTransition(_)),
             "{l}: a used code activates nothing: {again}"
@@ -93,14 +115,11 @@ async fn codes_activate_count_wrong_tries_lock_and_expire() {
             .unwrap();
         let code = issued.activation_code.expose().to_owned();
         for _ in 0..2 {
-            k.keys()
-                .activate("st-1", &wrong_code(&code), &actor)
+            type_code(&k, &ws, "st-1", &wrong_code(&code))
                 .await
                 .unwrap_err();
         }
-        let err = k
-            .keys()
-            .activate("st-1", &wrong_code(&code), &actor)
+        let err = type_code(&k, &ws, "st-1", &wrong_code(&code))
             .await
             .unwrap_err();
         assert!(
@@ -118,21 +137,26 @@ async fn codes_activate_count_wrong_tries_lock_and_expire() {
             "bob@example.com",
             "{l}: a locked key keeps its owner"
         );
-        let err = k.keys().activate("st-1", &code, &actor).await.unwrap_err();
+        let err = type_code(&k, &ws, "st-1", &code).await.unwrap_err();
         assert!(
             matches!(err, Error::InvalidTransition(_)),
             "{l}: the old code is gone: {err}"
         );
 
-        // Unlock gives a new code; resume with it.
+        // Unlock gives a new code. The key never had a proof (Bob never activated it), so an
+        // administrator cannot resume it; the user resumes it on the workstation.
         let unlocked = k.keys().unlock("st-1", &actor).await.unwrap();
         assert_eq!(unlocked.key.key.status, KeyStatus::Suspended);
-        let resumed = k
+        let err = k
             .keys()
             .submit_code("st-1", unlocked.activation_code.expose(), &actor)
             .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidTransition(_)), "{l}: {err}");
+        let resumed = type_code(&k, &ws, "st-1", unlocked.activation_code.expose())
+            .await
             .unwrap();
-        assert_eq!(resumed.key.status, KeyStatus::Active, "{l}");
+        assert_eq!(resumed, KeyStatus::Active, "{l}");
 
         // Expiry: refused without counting an attempt, the key stays Reserved.
         k.employees()
@@ -145,9 +169,7 @@ async fn codes_activate_count_wrong_tries_lock_and_expire() {
             .await
             .unwrap();
         clock.advance(Duration::hours(72) + Duration::seconds(1));
-        let err = k
-            .keys()
-            .activate("st-2", issued.activation_code.expose(), &actor)
+        let err = type_code(&k, &ws, "st-2", issued.activation_code.expose())
             .await
             .unwrap_err();
         assert!(matches!(err, Error::ActivationCodeExpired), "{l}: {err}");
@@ -181,10 +203,8 @@ async fn history_holds_every_transition_in_order() {
             .await
             .unwrap()
             .activation_code;
-        k.keys()
-            .activate("h1", code.expose(), &actor)
-            .await
-            .unwrap();
+        let ws = workstation(&k).await;
+        type_code(&k, &ws, "h1", code.expose()).await.unwrap();
         k.keys()
             .lock("h1", "locked_by_invalid_pin", &actor)
             .await
@@ -221,7 +241,15 @@ async fn history_holds_every_transition_in_order() {
         .map(|(a, f, t)| ((*a).into(), (*f).into(), (*t).into()))
         .collect();
         assert_eq!(steps, expected, "{}", db.label);
-        assert!(history.iter().all(|r| r.record.actor == "cli"));
+        let by_workstation = format!("workstation:{}", ws.id);
+        assert!(history.iter().all(|r| {
+            let expected = if r.record.action == "key.activate" {
+                by_workstation.as_str()
+            } else {
+                "cli"
+            };
+            r.record.actor == expected
+        }));
         // The key held no password, so marking it compromised had nothing to rotate.
         assert_eq!(
             history[5].record.detail["follow_ups"],
@@ -241,6 +269,7 @@ async fn two_conflicting_operations_on_one_key_exactly_one_wins() {
         let actor = Actor::Cli;
         let serials: Vec<String> = (0..8).map(|i| format!("race-{i}")).collect();
         k.keys().import(&serials, &actor).await.unwrap();
+        let ws = workstation(&k).await;
         for (i, serial) in serials.iter().enumerate() {
             k.employees()
                 .create(&format!("p{i}@example.com"), "P", &actor)
@@ -252,10 +281,7 @@ async fn two_conflicting_operations_on_one_key_exactly_one_wins() {
                 .await
                 .unwrap()
                 .activation_code;
-            k.keys()
-                .activate(serial, code.expose(), &actor)
-                .await
-                .unwrap();
+            type_code(&k, &ws, serial, code.expose()).await.unwrap();
             // Lock and suspend exclude each other in either order (neither status allows the
             // other event), so exactly one wins whether the two really overlap (the loser sees
             // a concurrent change) or one happens to finish first (the loser sees an invalid

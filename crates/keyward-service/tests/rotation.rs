@@ -227,21 +227,21 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
         };
         assert_eq!(
             agent
-                .acknowledge(&ws, "HK-1", false, &[ack(7)])
+                .acknowledge(&ws, "HK-1", None, &[ack(7)])
                 .await
                 .unwrap(),
             0
         );
         assert_eq!(
             agent
-                .acknowledge(&ws, "HK-1", false, &[ack(1)])
+                .acknowledge(&ws, "HK-1", None, &[ack(1)])
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
             agent
-                .acknowledge(&ws, "HK-1", false, &[ack(1)])
+                .acknowledge(&ws, "HK-1", None, &[ack(1)])
                 .await
                 .unwrap(),
             0
@@ -440,7 +440,7 @@ async fn deactivation_cancels_what_was_in_flight_and_compromise_rotates_without_
         employee_with_account(&s, "cy@example.com", "cy", true).await;
         let guid = employee_with_account(&s, "di@example.com", "di", true).await;
         let (ws, _) = approved(&s, "WS-1").await;
-        active_key(&s, &ws, "HK-3", "cy@example.com").await;
+        let proof3 = active_key(&s, &ws, "HK-3", "cy@example.com").await;
         active_key(&s, &ws, "HK-4", "di@example.com").await;
 
         s.k.keys()
@@ -457,9 +457,38 @@ async fn deactivation_cancels_what_was_in_flight_and_compromise_rotates_without_
             ("idle", None)
         );
         assert!(cy.last_error.as_deref().unwrap().contains("deactivated"));
+        // Deactivation released the holder: the wipe goes to the workstation that presents
+        // the key's proof again, and only the proof confirms it.
+        assert!(matches!(
+            s.k.agent().pending(&ws, "HK-3").await,
+            Err(Error::KeyNotHeld(_))
+        ));
+        let seen = s.k.agent().seen(&ws, "HK-3", Some(&proof3)).await.unwrap();
+        assert!(seen.held);
         assert_eq!(
             s.k.agent().pending(&ws, "HK-3").await.unwrap().commands,
             vec!["wipe"]
+        );
+        let forged = SecretString::new("kwp_forged".into());
+        assert!(matches!(
+            s.k.agent()
+                .acknowledge(&ws, "HK-3", Some(&forged), &[])
+                .await,
+            Err(Error::KeyProofRequired(_))
+        ));
+        assert_eq!(
+            s.k.keys().show("HK-3").await.unwrap().key.status,
+            KeyStatus::Deactivated
+        );
+        s.k.agent()
+            .acknowledge(&ws, "HK-3", Some(&proof3), &[])
+            .await
+            .unwrap();
+        let wiped = s.k.keys().show("HK-3").await.unwrap().key;
+        assert_eq!(
+            (wiped.status, wiped.linked_workstation),
+            (KeyStatus::Ready, None),
+            "a wiped key keeps nothing of its holder"
         );
 
         // A candidate the key acknowledged may be in the directory already: deactivating the
@@ -472,7 +501,7 @@ async fn deactivation_cancels_what_was_in_flight_and_compromise_rotates_without_
             version: 1,
         };
         s.k.agent()
-            .acknowledge(&ws, "HK-5", false, &[ack_eve])
+            .acknowledge(&ws, "HK-5", None, &[ack_eve])
             .await
             .unwrap();
         s.k.keys()
@@ -499,7 +528,7 @@ async fn deactivation_cancels_what_was_in_flight_and_compromise_rotates_without_
             version: 1,
         };
         s.k.agent()
-            .acknowledge(&ws, "HK-4", false, &[ack])
+            .acknowledge(&ws, "HK-4", None, &[ack])
             .await
             .unwrap();
         // Another worker holds di's directory step (it may be writing the acknowledged
@@ -615,7 +644,7 @@ async fn a_lock_reported_by_the_holder_locks_the_key_and_stops_deliveries() {
         let agent = s.k.agent();
         let (ws, _) = approved(&s, "WS-1").await;
         let (other, _) = approved(&s, "WS-2").await;
-        active_key(&s, &ws, "HK-6", "flo@example.com").await;
+        let proof = active_key(&s, &ws, "HK-6", "flo@example.com").await;
         assert_eq!(agent.pending(&ws, "HK-6").await.unwrap().accounts.len(), 1);
 
         // Only the workstation holding the key may report its lock.
@@ -636,7 +665,13 @@ async fn a_lock_reported_by_the_holder_locks_the_key_and_stops_deliveries() {
                 .unwrap(),
             KeyStatus::Locked
         );
-        // A locked key gets no password; the candidate waits for the key to be unlocked.
+        // The lock released the holder; the key's proof makes it the holder again. A locked
+        // key gets no password; the candidate waits for the key to be unlocked.
+        assert!(matches!(
+            agent.pending(&ws, "HK-6").await,
+            Err(Error::KeyNotHeld(_))
+        ));
+        assert!(agent.seen(&ws, "HK-6", Some(&proof)).await.unwrap().held);
         let work = agent.pending(&ws, "HK-6").await.unwrap();
         assert_eq!(work.status, KeyStatus::Locked);
         assert!(work.accounts.is_empty());
@@ -662,8 +697,12 @@ async fn a_lock_reported_by_the_holder_locks_the_key_and_stops_deliveries() {
             agent.lock(&ws, "HK-6", "locked_by_invalid_pin").await,
             Err(Error::InvalidTransition(_))
         ));
-        // A key that is not Active gets no password, and only an activation code makes it
-        // Active again (with a new proof): another workstation may take it without a proof.
-        agent.seen(&other, "HK-6", None).await.unwrap();
+        // Another workstation may report the locked key without its proof, but does not hold
+        // it: it gets neither its status commands nor, after an unlock, its passwords.
+        assert!(!agent.seen(&other, "HK-6", None).await.unwrap().held);
+        assert!(matches!(
+            agent.pending(&other, "HK-6").await,
+            Err(Error::KeyNotHeld(_))
+        ));
     }
 }

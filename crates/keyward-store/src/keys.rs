@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use keyward_keys::{Key, KeySerial, KeyStatus, Reason};
 use keyward_model::{EmployeeId, NewAuditRecord};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, TransactionTrait,
@@ -55,6 +55,66 @@ pub struct KeyState {
     pub description: Option<String>,
     /// New wipe flag.
     pub wipe_pending: bool,
+    /// What the step does to the workstation that holds the key and to the key proof.
+    pub binding: BindingChange,
+}
+
+/// What a lifecycle step does to the key's holder (the workstation that proved possession of
+/// the key) and to the key proof, in the same version-checked write as the status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingChange {
+    /// No workstation holds the key and the proof is forgotten: the key changes hands (assign,
+    /// cancel, wipe confirmed, compromise).
+    Clear,
+    /// No workstation holds the key; the proof stays on record, so the workstation that has the
+    /// key in hand can prove it again (suspend, lock, unlock, deactivate, an administrator's
+    /// resume).
+    Release,
+    /// `holder` proved possession in this very step (the activation code typed on it) and
+    /// gets a new proof, stored as its SHA-256.
+    Issue {
+        /// The workstation id.
+        holder: String,
+        /// SHA-256 of the new proof.
+        proof_hash: String,
+    },
+}
+
+/// A change of the key's holder outside a lifecycle step: a workstation that presented the
+/// key proof takes the key, or the holder renews the proof. Version-checked like a lifecycle
+/// step, and it moves the version, so a change computed before it is refused.
+#[derive(Debug, Clone)]
+pub struct HolderChange {
+    /// The key.
+    pub serial: KeySerial,
+    /// The version the change was computed from.
+    pub expected_version: i64,
+    /// The workstation that holds the key from now on.
+    pub holder: String,
+    /// A new proof's SHA-256, or `None` to keep the proof.
+    pub new_proof_hash: Option<String>,
+    /// The audit record of the change.
+    pub audit: NewAuditRecord,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
+/// The outcome of reserving an activation attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptReservation {
+    /// The key has no live code.
+    NoCode,
+    /// The code expired; no attempt was counted.
+    Expired,
+    /// Every attempt is used; nothing was counted.
+    Exhausted,
+    /// The attempt is counted (it is number `number`, from 1); compare against `code_hash`.
+    Counted {
+        /// Which attempt this is, counting this one.
+        number: u8,
+        /// The hash to compare the presented code with.
+        code_hash: String,
+    },
 }
 
 /// One lifecycle step to store atomically with its audit record.
@@ -160,33 +220,48 @@ impl Store {
         }))
     }
 
-    /// Counts a wrong activation attempt, if the count is still `attempts_before` (so two
-    /// concurrent wrong attempts are both counted or one is refused), with its audit record.
-    pub async fn count_failed_attempt(
+    /// Counts an activation attempt before the presented code is compared, so that N
+    /// concurrent guesses count N attempts: one conditional increment (`attempts_used <
+    /// max_attempts`) and the read of the row it changed, in one transaction. An expired code
+    /// counts nothing.
+    pub async fn reserve_code_attempt(
         &self,
         serial: &KeySerial,
-        attempts_before: u8,
-        audit_record: &NewAuditRecord,
-    ) -> Result<()> {
+        max_attempts: u8,
+        now: DateTime<Utc>,
+    ) -> Result<AttemptReservation> {
         let txn = self.db.begin().await?;
+        // The write comes first (see the module documentation): SQLite takes its write lock
+        // here, PostgreSQL locks the row until the commit.
         let updated = activation_code::Entity::update_many()
             .col_expr(
                 activation_code::Column::AttemptsUsed,
-                Expr::value(i32::from(attempts_before) + 1),
+                Expr::col(activation_code::Column::AttemptsUsed).add(1),
             )
             .filter(activation_code::Column::Serial.eq(serial.as_str()))
-            .filter(activation_code::Column::AttemptsUsed.eq(i32::from(attempts_before)))
+            .filter(activation_code::Column::AttemptsUsed.lt(i32::from(max_attempts)))
+            .filter(activation_code::Column::ExpiresAt.gte(now))
             .exec(&txn)
+            .await?
+            .rows_affected;
+        let row = activation_code::Entity::find_by_id(serial.as_str().to_owned())
+            .one(&txn)
             .await?;
-        if updated.rows_affected != 1 {
-            return Err(Error::Stale {
-                what: "key",
-                key: serial.as_str().to_owned(),
+        txn.commit().await?;
+        let Some(row) = row else {
+            return Ok(AttemptReservation::NoCode);
+        };
+        if updated == 1 {
+            return Ok(AttemptReservation::Counted {
+                number: u8::try_from(row.attempts_used).unwrap_or(u8::MAX),
+                code_hash: row.code_hash,
             });
         }
-        audit::append(&txn, audit_record).await?;
-        txn.commit().await?;
-        Ok(())
+        if row.expires_at < now {
+            Ok(AttemptReservation::Expired)
+        } else {
+            Ok(AttemptReservation::Exhausted)
+        }
     }
 
     /// Stores one lifecycle step atomically: the version-checked key write, the code change and
@@ -216,43 +291,58 @@ impl Store {
 }
 
 impl Store {
-    /// Records that `workstation` reported the key: it holds the key from now on. Not a
-    /// lifecycle step, so the key's version does not move.
-    pub async fn link_key(&self, serial: &KeySerial, workstation: &str) -> Result<bool> {
-        let affected = key::Entity::update_many()
-            .col_expr(key::Column::LinkedWorkstation, Expr::value(workstation))
-            .filter(key::Column::Serial.eq(serial.as_str()))
-            .exec(&self.db)
-            .await?
-            .rows_affected;
-        Ok(affected == 1)
-    }
-
-    /// Records the key proof (its SHA-256) given to `workstation` when the key became Active
-    /// there; that workstation holds the key from now on. Returns whether the key exists.
-    pub async fn set_key_proof(
+    /// The key and the SHA-256 of its proof (`None`: the key has none), read together.
+    pub async fn key_with_proof(
         &self,
         serial: &KeySerial,
-        workstation: &str,
-        proof_hash: &str,
-    ) -> Result<bool> {
-        let affected = key::Entity::update_many()
-            .col_expr(key::Column::LinkedWorkstation, Expr::value(workstation))
-            .col_expr(key::Column::ProofHash, Expr::value(proof_hash))
-            .filter(key::Column::Serial.eq(serial.as_str()))
-            .exec(&self.db)
-            .await?
-            .rows_affected;
-        Ok(affected == 1)
-    }
-
-    /// The SHA-256 of the key's proof; `None` when the key has none (never activated since
-    /// proofs exist, or unknown).
-    pub async fn key_proof_hash(&self, serial: &KeySerial) -> Result<Option<String>> {
-        Ok(key::Entity::find_by_id(serial.as_str().to_owned())
+    ) -> Result<Option<(Key, Option<String>)>> {
+        key::Entity::find_by_id(serial.as_str().to_owned())
             .one(&self.db)
             .await?
-            .and_then(|row| row.proof_hash))
+            .map(|row| Ok((to_model(&row)?, row.proof_hash)))
+            .transpose()
+    }
+
+    /// Stores a change of holder with its audit record, if the key still has the expected
+    /// version; [`Error::Stale`] otherwise. Returns the key after the change.
+    pub async fn change_key_holder(&self, change: &HolderChange) -> Result<Key> {
+        let serial = change.serial.as_str();
+        let txn = self.db.begin().await?;
+        let mut update = key::Entity::update_many()
+            .col_expr(
+                key::Column::LinkedWorkstation,
+                Expr::value(change.holder.clone()),
+            )
+            .col_expr(
+                key::Column::Version,
+                Expr::value(change.expected_version + 1),
+            )
+            .col_expr(key::Column::UpdatedAt, Expr::value(change.now));
+        if let Some(hash) = &change.new_proof_hash {
+            update = update.col_expr(key::Column::ProofHash, Expr::value(hash.clone()));
+        }
+        let affected = update
+            .filter(key::Column::Serial.eq(serial))
+            .filter(key::Column::Version.eq(change.expected_version))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if affected != 1 {
+            return Err(Error::Stale {
+                what: "key",
+                key: serial.to_owned(),
+            });
+        }
+        audit::append(&txn, &change.audit).await?;
+        let after = key::Entity::find_by_id(serial.to_owned())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::Stale {
+                what: "key",
+                key: serial.to_owned(),
+            })?;
+        txn.commit().await?;
+        to_model(&after)
     }
 }
 
@@ -260,7 +350,7 @@ impl Store {
 async fn write_key_row(db: &impl ConnectionTrait, change: &KeyChange) -> Result<u64> {
     let serial = change.serial.as_str();
     let affected = if let Some(next) = &change.state {
-        key::Entity::update_many()
+        let update = key::Entity::update_many()
             .col_expr(key::Column::Status, Expr::value(next.status.as_str()))
             .col_expr(
                 key::Column::EmployeeId,
@@ -279,7 +369,19 @@ async fn write_key_row(db: &impl ConnectionTrait, change: &KeyChange) -> Result<
                 key::Column::Version,
                 Expr::value(change.expected_version + 1),
             )
-            .col_expr(key::Column::UpdatedAt, Expr::value(change.now))
+            .col_expr(key::Column::UpdatedAt, Expr::value(change.now));
+        let update = match &next.binding {
+            BindingChange::Clear => update
+                .col_expr(key::Column::LinkedWorkstation, Expr::value(None::<String>))
+                .col_expr(key::Column::ProofHash, Expr::value(None::<String>)),
+            BindingChange::Release => {
+                update.col_expr(key::Column::LinkedWorkstation, Expr::value(None::<String>))
+            }
+            BindingChange::Issue { holder, proof_hash } => update
+                .col_expr(key::Column::LinkedWorkstation, Expr::value(holder.clone()))
+                .col_expr(key::Column::ProofHash, Expr::value(proof_hash.clone())),
+        };
+        update
             .filter(key::Column::Serial.eq(serial))
             .filter(key::Column::Version.eq(change.expected_version))
             .exec(db)

@@ -50,7 +50,9 @@ pub use connect::{Backend, Store};
 pub(crate) const INSERT_BATCH: usize = 50;
 pub use error::{Error, Result};
 pub use invitations::{Invitation, InvitationChange, NewInvitation};
-pub use keys::{CodeChange, KeyChange, KeyState, StoredCode};
+pub use keys::{
+    AttemptReservation, BindingChange, CodeChange, HolderChange, KeyChange, KeyState, StoredCode,
+};
 pub use outbox::{KeyNotice, NewMessage, OutboxMessage};
 pub use passwords::{
     AccountPassword, PasswordState, PasswordWrite, PendingRotation, RotationState,

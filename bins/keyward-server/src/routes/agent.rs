@@ -49,6 +49,10 @@ pub(crate) struct WorkstationSelfDto {
 pub(crate) struct AgentKeyDto {
     serial: String,
     status: String,
+    /// On `seen`: whether this workstation holds the key (it presented the key proof). Only the
+    /// holder gets the key's commands and passwords.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held: Option<bool>,
 }
 
 /// A key's status after an activation or a resume.
@@ -188,11 +192,12 @@ pub(crate) async fn me(
     })
 }
 
-/// The workstation sees the key: it holds it from now on. Taking over an Active key that
-/// another workstation holds needs the key proof (403 `key_proof_required` otherwise).
+/// The workstation reports a key it sees. It holds the key (gets its passwords and commands)
+/// only after presenting the key proof stored on the key; without it an Active key is refused
+/// (403 `key_proof_required`) and a key in another status answers `held: false`.
 #[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/seen", tag = "agent", security(("workstation" = [])),
     params(("serial" = String, Path, description = "Key serial number"),
-        ("Keyward-Key-Proof" = Option<String>, Header, description = "The key proof stored on the key (needed to take over an Active key)")),
+        ("Keyward-Key-Proof" = Option<String>, Header, description = "The key proof stored on the key (needed to hold the key)")),
     responses((status = 200, body = AgentKeyDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub(crate) async fn seen(
@@ -201,24 +206,30 @@ pub(crate) async fn seen(
     ApiPath(serial): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Json<AgentKeyDto>, ApiError> {
-    let proof = match headers.get(KEY_PROOF_HEADER) {
-        None => None,
-        Some(value) => Some(SecretString::new(
-            value
-                .to_str()
-                .map_err(|_| {
-                    ApiError::invalid_input("the Keyward-Key-Proof header must be printable ASCII")
-                })?
-                .trim()
-                .to_owned(),
-        )),
-    };
-    let status = state
+    let proof = key_proof_header(&headers)?;
+    let seen = state
         .keyward
         .agent()
         .seen(&ws, &serial, proof.as_ref())
         .await?;
-    Ok(Json(key_dto(&serial, status.as_str())))
+    let mut dto = key_dto(&serial, seen.status.as_str());
+    dto.held = Some(seen.held);
+    Ok(Json(dto))
+}
+
+/// The key proof a request carries in `Keyward-Key-Proof`, if any.
+fn key_proof_header(headers: &HeaderMap) -> Result<Option<SecretString>, ApiError> {
+    headers
+        .get(KEY_PROOF_HEADER)
+        .map(|value| {
+            value
+                .to_str()
+                .map(|text| SecretString::new(text.trim().to_owned()))
+                .map_err(|_| {
+                    ApiError::invalid_input("the Keyward-Key-Proof header must be printable ASCII")
+                })
+        })
+        .transpose()
 }
 
 /// A new key proof for an Active key this workstation holds (an agent that lost the first one
@@ -313,16 +324,34 @@ pub(crate) async fn pending(
 }
 
 /// Acknowledges what the key wrote; the directory step of each acknowledged rotation follows.
+/// Account versions only for an Active key; `wiped: true` only with the key proof read from the
+/// key before the wipe, in `Keyward-Key-Proof` (403 `key_proof_required` otherwise).
 #[utoipa::path(post, path = "/api/v1/agent/keys/{serial}/ack", tag = "agent", security(("workstation" = [])),
-    params(("serial" = String, Path, description = "Key serial number")), request_body = AckRequest,
+    params(("serial" = String, Path, description = "Key serial number"),
+        ("Keyward-Key-Proof" = Option<String>, Header, description = "The key proof (needed with `wiped: true`)")),
+    request_body = AckRequest,
     responses((status = 200, body = AckDto), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn ack(
     State(state): State<AppState>,
     Extension(AgentCaller(ws)): Extension<AgentCaller>,
     ApiPath(serial): ApiPath<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<AckRequest>,
 ) -> Result<Json<AckDto>, ApiError> {
+    let proof = key_proof_header(&headers)?;
+    let wipe = match (body.wiped, proof) {
+        (false, _) => None,
+        (true, Some(proof)) => Some(proof),
+        (true, None) => {
+            return Err(keyward_service::Error::KeyProofRequired(format!(
+                "confirming the wipe of key {} needs the key proof read from the key before the \
+                 wipe (header Keyward-Key-Proof)",
+                serial.trim()
+            ))
+            .into());
+        }
+    };
     let items: Vec<AckItem> = body
         .accounts
         .into_iter()
@@ -335,7 +364,7 @@ pub(crate) async fn ack(
     let accepted = state
         .keyward
         .agent()
-        .acknowledge(&ws, &serial, body.wiped, &items)
+        .acknowledge(&ws, &serial, wipe.as_ref(), &items)
         .await?;
     if accepted > 0 {
         state.rotation_wake.notify_one();
@@ -399,5 +428,6 @@ fn key_dto(serial: &str, status: &str) -> AgentKeyDto {
     AgentKeyDto {
         serial: serial.trim().to_owned(),
         status: status.to_owned(),
+        held: None,
     }
 }

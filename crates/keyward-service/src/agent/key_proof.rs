@@ -1,16 +1,19 @@
-//! The key proof: what lets a workstation take over an Active key from another one.
+//! The key proof: how a workstation proves it has a key in hand.
 //!
 //! A serial number is printed on the key and is no secret, so "the workstation that last
 //! reported the serial" cannot be what decides where passwords go. When a key becomes Active
-//! through a workstation (an activation or a resume, both with a code the user typed), the
-//! server gives that workstation a random 256-bit proof to store on the key, and keeps only its
-//! SHA-256. Another approved workstation takes the Active key over only by presenting that
-//! proof, which it can read only from the key in its hands. The holder can ask for a new proof
-//! (an agent that crashed before it stored the first one); the old one stops working.
+//! through a workstation (an activation or a resume, both with a code the user typed there),
+//! the same write makes that workstation the holder and gives it a random 256-bit proof to
+//! store on the key; the server keeps only its SHA-256. Every later status change releases the
+//! holder (see [`keyward_keys::holder_rule`]); a workstation becomes the holder again only by
+//! presenting the proof, which it can read only from the key in its hands. The holder can ask
+//! for a new proof (an agent that crashed before it stored the first one); the old one stops
+//! working.
 
-use keyward_keys::{KeySerial, KeyStatus};
+use keyward_keys::KeyStatus;
 use keyward_model::NewAuditRecord;
 use keyward_password::{SecretString, sha256_hex};
+use keyward_store::HolderChange;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
@@ -33,85 +36,92 @@ pub(super) fn proof_matches(stored: Option<&str>, presented: Option<&SecretStrin
     }
 }
 
-impl Agent<'_> {
-    /// Makes a new proof for `serial`, held from now on by `ws`, and returns it (shown once).
-    pub(super) async fn issue_proof(
-        &self,
-        ws: &Workstation,
-        serial: &KeySerial,
-        why: &str,
-    ) -> Result<SecretString> {
-        let proof = SecretString::new(format!("{PROOF_PREFIX}{}", random_token_text()?.expose()));
-        let hash = sha256_hex(proof.expose().as_bytes());
-        if !self
-            .store
-            .set_key_proof(serial, &ws.id.to_string(), &hash)
-            .await?
-        {
-            return Err(Error::NotFound {
-                what: "key",
-                key: serial.to_string(),
-            });
-        }
-        self.store
-            .append_audit(&NewAuditRecord {
-                actor: actor(ws).to_string(),
-                action: "key.proof_issued".into(),
-                subject: format!("key:{serial}"),
-                detail: json!({ "workstation": ws.id, "why": why }),
-                at: self.clock.now(),
-            })
-            .await?;
-        Ok(proof)
-    }
+/// A new key proof (shown once) and its SHA-256 (stored).
+pub(crate) fn new_key_proof() -> Result<(SecretString, String)> {
+    let proof = SecretString::new(format!("{PROOF_PREFIX}{}", random_token_text()?.expose()));
+    let hash = sha256_hex(proof.expose().as_bytes());
+    Ok((proof, hash))
+}
 
+impl Agent<'_> {
     /// A new proof for an Active key this workstation holds; the previous one stops working.
     pub async fn renew_proof(&self, ws: &Workstation, serial: &str) -> Result<SecretString> {
         let key = self.held(ws, serial).await?;
         if key.status != KeyStatus::Active {
             return Err(Error::InvalidTransition(format!(
-                "key {} is {}; only an Active key has a key proof",
+                "key {} is {}; only an Active key's proof is renewed",
                 key.serial, key.status
             )));
         }
-        self.issue_proof(ws, &key.serial, "renewed").await
+        let (proof, hash) = new_key_proof()?;
+        self.change_holder(ws, &key, Some(hash), "key.proof_issued", "renewed")
+            .await?;
+        Ok(proof)
     }
 
-    /// Refuses a takeover of an Active key without its proof, and records the attempt.
-    pub(super) async fn check_takeover(
+    /// Makes `ws` the holder of `key` (and stores a new proof's hash, if given), compare-and-set
+    /// on the key's version, with its audit record.
+    pub(super) async fn change_holder(
+        &self,
+        ws: &Workstation,
+        key: &keyward_keys::Key,
+        new_proof_hash: Option<String>,
+        action: &str,
+        why: &str,
+    ) -> Result<keyward_keys::Key> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .change_key_holder(&HolderChange {
+                serial: key.serial.clone(),
+                expected_version: key.version,
+                holder: ws.id.to_string(),
+                new_proof_hash,
+                audit: NewAuditRecord {
+                    actor: actor(ws).to_string(),
+                    action: action.into(),
+                    subject: format!("key:{}", key.serial),
+                    detail: json!({
+                        "workstation": ws.id,
+                        "previous": key.linked_workstation,
+                        "status": key.status.as_str(),
+                        "why": why,
+                    }),
+                    at: now,
+                },
+                now,
+            })
+            .await?)
+    }
+
+    /// Records a refused proof of possession and returns the refusal.
+    pub(super) async fn refuse_proof(
         &self,
         ws: &Workstation,
         key: &keyward_keys::Key,
         presented: Option<&SecretString>,
-    ) -> Result<()> {
-        if key.status != KeyStatus::Active {
-            // No password goes to a key that is not Active, and making it Active again needs
-            // an activation code, which issues a new proof.
-            return Ok(());
+        what: &str,
+    ) -> Error {
+        let record = NewAuditRecord {
+            actor: actor(ws).to_string(),
+            action: "key.takeover_refused".into(),
+            subject: format!("key:{}", key.serial),
+            detail: json!({
+                "workstation": ws.id,
+                "holder": key.linked_workstation,
+                "status": key.status.as_str(),
+                "proof": if presented.is_some() { "wrong" } else { "missing" },
+                "for": what,
+            }),
+            at: self.clock.now(),
+        };
+        if let Err(e) = self.store.append_audit(&record).await {
+            return e.into();
         }
-        let stored = self.store.key_proof_hash(&key.serial).await?;
-        if proof_matches(stored.as_deref(), presented) {
-            return Ok(());
-        }
-        self.store
-            .append_audit(&NewAuditRecord {
-                actor: actor(ws).to_string(),
-                action: "key.takeover_refused".into(),
-                subject: format!("key:{}", key.serial),
-                detail: json!({
-                    "workstation": ws.id,
-                    "holder": key.linked_workstation,
-                    "proof": if presented.is_some() { "wrong" } else { "missing" },
-                }),
-                at: self.clock.now(),
-            })
-            .await?;
-        Err(Error::KeyProofRequired(format!(
-            "key {} is Active and held by another workstation; taking it over needs the key \
-             proof stored on the key (header Keyward-Key-Proof). A key without one moves through \
-             suspend and resume",
+        Error::KeyProofRequired(format!(
+            "{what} key {} needs the key proof stored on the key (header Keyward-Key-Proof);              a serial number alone proves nothing. A key without a proof gets one when the user              types an activation code on the workstation",
             key.serial
-        )))
+        ))
     }
 }
 

@@ -8,6 +8,9 @@
 
 mod key_proof;
 
+pub(crate) use key_proof::new_key_proof;
+use key_proof::proof_matches;
+
 use keyward_keys::{KeySerial, KeyStatus};
 use keyward_model::NewAuditRecord;
 use keyward_password::{SecretString, sha256_hex};
@@ -64,6 +67,15 @@ pub struct AckItem {
     pub object_guid: Uuid,
     /// The version the key wrote (0 for a removal).
     pub version: i64,
+}
+
+/// A key as a workstation that reported it sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeenKey {
+    /// The key's status.
+    pub status: KeyStatus,
+    /// Whether this workstation holds the key (it proved possession).
+    pub held: bool,
 }
 
 /// What an activation (or resume) through the agent did.
@@ -239,44 +251,64 @@ impl<'a> Agent<'a> {
         }
     }
 
-    /// The workstation reports a key it sees: it holds the key from now on.
+    /// The workstation reports a key it sees. It becomes the key's holder only by proving
+    /// possession with the key proof stored on the key (compare-and-set on the key's version);
+    /// a key that has no proof (never activated on a workstation) is reported but not held,
+    /// since a serial number proves nothing. Without the proof an Active key is refused
+    /// (`key_proof_required`, audited); a key in another status answers its status.
     pub async fn seen(
         &self,
         ws: &Workstation,
         serial: &str,
         key_proof: Option<&SecretString>,
-    ) -> Result<KeyStatus> {
-        let key = self.approved_and_key(ws, serial).await?;
-        let serial = &key.serial;
-        if key.linked_workstation.as_deref() != Some(ws.id.to_string().as_str()) {
-            self.check_takeover(ws, &key, key_proof).await?;
-            self.store.link_key(serial, &ws.id.to_string()).await?;
-            self.store
-                .append_audit(&NewAuditRecord {
-                    actor: actor(ws).to_string(),
-                    action: "key.seen".into(),
-                    subject: format!("key:{serial}"),
-                    detail: json!({ "workstation": ws.id, "previous": key.linked_workstation }),
-                    at: self.clock.now(),
-                })
-                .await?;
+    ) -> Result<SeenKey> {
+        Self::require_approved(ws)?;
+        let serial = KeySerial::parse(serial)?;
+        let (key, stored_proof) = self
+            .store
+            .key_with_proof(&serial)
+            .await?
+            .ok_or_else(|| not_found(&serial))?;
+        if key.linked_workstation.as_deref() == Some(ws.id.to_string().as_str()) {
+            return Ok(SeenKey {
+                status: key.status,
+                held: true,
+            });
         }
-        Ok(key.status)
+        match key_proof {
+            Some(presented) if proof_matches(stored_proof.as_deref(), Some(presented)) => {
+                let after = self
+                    .change_holder(ws, &key, None, "key.seen", "key proof presented")
+                    .await?;
+                Ok(SeenKey {
+                    status: after.status,
+                    held: true,
+                })
+            }
+            Some(_) => Err(self.refuse_proof(ws, &key, key_proof, "holding").await),
+            None if key.status == KeyStatus::Active => Err(self
+                .refuse_proof(ws, &key, None, "holding the Active")
+                .await),
+            None => Ok(SeenKey {
+                status: key.status,
+                held: false,
+            }),
+        }
     }
 
-    /// The user typed the activation code on the workstation. A key that became Active comes
-    /// with a new key proof for the agent to store on it (see [`key_proof`]).
+    /// The user typed the activation code on the workstation: the code is the proof of
+    /// possession, so a right code activates (or resumes) the key and makes this workstation
+    /// its holder with a new key proof, in one write.
     pub async fn activate(&self, ws: &Workstation, serial: &str, code: &str) -> Result<Activated> {
-        self.held(ws, serial).await?;
-        let view = self.keys().submit_code(serial, code, &actor(ws)).await?;
-        let key_proof = if view.key.status == KeyStatus::Active {
-            Some(self.issue_proof(ws, &view.key.serial, "activated").await?)
-        } else {
-            None
-        };
+        Self::require_approved(ws)?;
+        let serial = KeySerial::parse(serial)?;
+        let (view, proof) = self
+            .keys()
+            .submit_code_on_workstation(&serial, code, ws.id)
+            .await?;
         Ok(Activated {
             status: view.key.status,
-            key_proof,
+            key_proof: Some(proof),
         })
     }
 
@@ -302,6 +334,9 @@ impl<'a> Agent<'a> {
         if key.status != KeyStatus::Active {
             return Ok(work);
         }
+        let Some(owner) = key.employee_id else {
+            return Ok(work);
+        };
         let rows = self
             .store
             .account_passwords(Some(key.serial.as_str()))
@@ -321,7 +356,14 @@ impl<'a> Agent<'a> {
                 }
                 _ => continue,
             };
-            let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
+            // Only the accounts of the key's owner: an account that moved to another employee
+            // (or a row left from an earlier owner) is never delivered.
+            let Some(account) = self
+                .store
+                .account(&row.directory, row.object_guid)
+                .await?
+                .filter(|a| a.employee_id == owner)
+            else {
                 continue;
             };
             let password = match sealed {
@@ -364,20 +406,32 @@ impl<'a> Agent<'a> {
     }
 
     /// Records what the key wrote. Returns how many items were expected and accepted; an
-    /// acknowledgement of something keyward is not waiting for is ignored.
+    /// acknowledgement of something keyward is not waiting for is ignored. Account versions are
+    /// acknowledged only for an Active key; a wipe only with the key proof, read from the key
+    /// before it was wiped.
     pub async fn acknowledge(
         &self,
         ws: &Workstation,
         serial: &str,
-        wiped: bool,
+        wipe: Option<&SecretString>,
         items: &[AckItem],
     ) -> Result<usize> {
         let key = self.held(ws, serial).await?;
+        if !items.is_empty() && key.status != KeyStatus::Active {
+            return Err(Error::InvalidTransition(format!(
+                "key {} is {}; account versions are acknowledged only for an Active key",
+                key.serial, key.status
+            )));
+        }
         let mut accepted = 0;
-        if wiped && key.wipe_pending {
-            self.keys().confirm_wipe(serial, &actor(ws)).await?;
+        if let Some(presented) = wipe {
+            self.confirm_wipe(ws, &key, presented).await?;
             accepted += 1;
         }
+        // An Active key always has an owner.
+        let Some(owner) = key.employee_id.filter(|_| !items.is_empty()) else {
+            return Ok(accepted);
+        };
         for item in items {
             let Some(row) = self
                 .store
@@ -386,7 +440,11 @@ impl<'a> Agent<'a> {
             else {
                 continue;
             };
-            if row.state.key_serial.as_deref() != Some(key.serial.as_str()) {
+            if row.state.key_serial.as_deref() != Some(key.serial.as_str())
+                || !self
+                    .owned_by(&row.directory, row.object_guid, owner)
+                    .await?
+            {
                 continue;
             }
             let now = self.clock.now();
@@ -427,6 +485,50 @@ impl<'a> Agent<'a> {
             }
         }
         Ok(accepted)
+    }
+
+    /// A wipe the key reports, accepted from its holder with the key's proof while a wipe is
+    /// queued: a workstation cannot return a key to stock it never had in hand.
+    async fn confirm_wipe(
+        &self,
+        ws: &Workstation,
+        key: &keyward_keys::Key,
+        presented: &SecretString,
+    ) -> Result<()> {
+        if !key.wipe_pending {
+            return Err(Error::InvalidTransition(format!(
+                "key {} is {} and has no wipe queued",
+                key.serial, key.status
+            )));
+        }
+        let stored = self
+            .store
+            .key_with_proof(&key.serial)
+            .await?
+            .and_then(|(_, p)| p);
+        if !proof_matches(stored.as_deref(), Some(presented)) {
+            return Err(self
+                .refuse_proof(ws, key, Some(presented), "confirming the wipe of")
+                .await);
+        }
+        self.keys()
+            .confirm_wipe(key.serial.as_str(), &actor(ws))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the account belongs to `owner`.
+    async fn owned_by(
+        &self,
+        directory: &str,
+        object_guid: Uuid,
+        owner: keyward_model::EmployeeId,
+    ) -> Result<bool> {
+        Ok(self
+            .store
+            .account(directory, object_guid)
+            .await?
+            .is_some_and(|a| a.employee_id == owner))
     }
 
     /// The user changed an account's password on the agent.
@@ -523,22 +625,20 @@ impl<'a> Agent<'a> {
         Ok(self.store.save_account_password(&write).await?.state)
     }
 
-    /// The key, for an approved workstation only.
-    async fn approved_and_key(&self, ws: &Workstation, serial: &str) -> Result<keyward_keys::Key> {
+    /// The key, refused unless this approved workstation holds it (it proved possession since
+    /// the key's last status change).
+    async fn held(&self, ws: &Workstation, serial: &str) -> Result<keyward_keys::Key> {
         Self::require_approved(ws)?;
         let serial = KeySerial::parse(serial)?;
-        self.store
+        let key = self
+            .store
             .key(&serial)
             .await?
-            .ok_or_else(|| not_found(&serial))
-    }
-
-    /// The key, refused unless this approved workstation holds it.
-    async fn held(&self, ws: &Workstation, serial: &str) -> Result<keyward_keys::Key> {
-        let key = self.approved_and_key(ws, serial).await?;
+            .ok_or_else(|| not_found(&serial))?;
         if key.linked_workstation.as_deref() != Some(ws.id.to_string().as_str()) {
             return Err(Error::KeyNotHeld(format!(
-                "key {} is not held by this workstation; report it with `seen` first",
+                "key {} is not held by this workstation; report it with `seen` and its key \
+                 proof, or type its activation code on this workstation",
                 key.serial
             )));
         }

@@ -7,7 +7,7 @@
 //! and unexpired; an activation code must still be the live code of a key reserved to that
 //! employee.
 
-use keyward_keys::{CodeCheck, CodeHash, KeySerial, KeyStatus};
+use keyward_keys::{CodeCheck, KeySerial, KeyStatus};
 use keyward_model::{Employee, EmployeeStatus};
 use keyward_password::SecretString;
 use keyward_store::{Invitation, OutboxMessage};
@@ -16,6 +16,8 @@ use super::Mail;
 use super::invitations::{new_token, parse_id, token_hash};
 use super::sealed_code::open_activation_code;
 use super::templates::{self, Values};
+use crate::keys::code_is_live;
+use crate::secrets::code_pepper;
 use crate::{Error, Result};
 
 /// A rendered message. The text and HTML hold the activation code when the message carries one,
@@ -147,15 +149,11 @@ impl Mail<'_> {
         let kek = self.kek.get(self.settings, self.store).await?;
         let code = open_activation_code(&kek, sealed, message.id, serial.as_str())?;
         let policy = self.settings.activation_code_policy()?;
+        let pepper = code_pepper(self.kek, self.settings, self.store).await?;
         // A check, not an attempt: nothing is counted. It tells a code replaced since (the key
         // was taken back and assigned again) from the live one.
-        let verdict = policy.check(
-            &CodeHash::decode(&stored.code_hash)?,
-            stored.expires_at,
-            stored.attempts_used,
-            code.expose(),
-            self.clock.now(),
-        );
+        let verdict =
+            code_is_live(&stored, &policy, code.expose(), pepper, self.clock.now()).await?;
         Ok(match verdict {
             CodeCheck::Accepted => CarriedCode::Live(code),
             CodeCheck::Expired => CarriedCode::Void("the activation code expired"),

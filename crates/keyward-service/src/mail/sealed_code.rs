@@ -74,7 +74,7 @@ mod tests {
         let kek = kek();
         let policy = keyward_keys::ActivationCodePolicy::default();
         let issued = policy
-            .issue(chrono::Utc::now(), &SystemRandom::new())
+            .issue(chrono::Utc::now(), &SystemRandom::new(), None)
             .unwrap();
         let serial = KeySerial::parse("ST-1").unwrap();
         let message = Uuid::now_v7();

@@ -13,17 +13,23 @@
 
 use std::collections::HashMap;
 
+mod codes;
+mod passwords;
+
 use keyward_keys::{
-    ActivationCode, CodeCheck, CodeHash, Effect, Event, EventKind, Key, KeySerial, KeyStatus,
-    Reason, Transition, transition,
+    ActivationCode, Effect, Event, EventKind, HolderRule, Key, KeySerial, KeyStatus, Reason,
+    Transition, holder_rule, transition,
 };
 use keyward_model::{AuditRecord, Employee, EmployeeId, EmployeeStatus, NewAuditRecord};
-use keyward_store::{CodeChange, KeyChange, KeyNotice, KeyState, PasswordWrite, Store, StoredCode};
-use ring::rand::SystemRandom;
+use keyward_password::SecretString;
+use keyward_store::{
+    BindingChange, CodeChange, KeyChange, KeyNotice, KeyState, PasswordWrite, Store, StoredCode,
+};
 use serde_json::json;
 
-use crate::passwords::state::{self, Method};
-use crate::passwords::{NewPassword, PlanContext, account_subject, plan_rotation};
+use codes::Prover;
+pub(crate) use codes::code_is_live;
+
 use crate::secrets::KekCell;
 use crate::{Actor, Clock, Employees, Error, Result, Settings};
 
@@ -177,28 +183,50 @@ impl<'a> Keys<'a> {
         self.simple(serial, &Event::CancelIssuance, actor).await
     }
 
-    /// Submits an activation code: activates a Reserved key or resumes a Suspended one.
+    /// An administrator submits the activation code the user read out: resumes a Suspended
+    /// key. No workstation holds the key afterwards; the one with the key in hand proves it
+    /// with the key proof. A Reserved key is activated only on a workstation (the code typed
+    /// there), since an administrator's action never hands a key to a workstation.
     pub async fn submit_code(&self, serial: &str, code: &str, actor: &Actor) -> Result<KeyView> {
         let serial = KeySerial::parse(serial)?;
-        let key = self.load(&serial).await?;
-        let event = if key.status == KeyStatus::Suspended {
-            Event::Resume
-        } else {
-            Event::Activate
-        };
-        self.code_step(key, event, code, actor).await
+        Ok(self.code_step(&serial, None, code, actor, None).await?.0)
     }
 
-    /// Activates a Reserved key with its code.
+    /// Activates a Reserved key with its code (administrator: refused, see
+    /// [`Keys::submit_code`]).
     pub async fn activate(&self, serial: &str, code: &str, actor: &Actor) -> Result<KeyView> {
-        let key = self.load(&KeySerial::parse(serial)?).await?;
-        self.code_step(key, Event::Activate, code, actor).await
+        let serial = KeySerial::parse(serial)?;
+        Ok(self
+            .code_step(&serial, Some(Event::Activate), code, actor, None)
+            .await?
+            .0)
     }
 
-    /// Resumes a Suspended key with its code.
+    /// Resumes a Suspended key with its code (administrator: see [`Keys::submit_code`]).
     pub async fn resume(&self, serial: &str, code: &str, actor: &Actor) -> Result<KeyView> {
-        let key = self.load(&KeySerial::parse(serial)?).await?;
-        self.code_step(key, Event::Resume, code, actor).await
+        let serial = KeySerial::parse(serial)?;
+        Ok(self
+            .code_step(&serial, Some(Event::Resume), code, actor, None)
+            .await?
+            .0)
+    }
+
+    /// The activation code typed on workstation `ws`: activates a Reserved key or resumes a
+    /// Suspended one, and makes `ws` its holder with a new key proof (returned, shown once) in
+    /// the same write.
+    pub(crate) async fn submit_code_on_workstation(
+        &self,
+        serial: &KeySerial,
+        code: &str,
+        ws: uuid::Uuid,
+    ) -> Result<(KeyView, SecretString)> {
+        let (view, proof) = self
+            .code_step(serial, None, code, &Actor::Workstation(ws), Some(ws))
+            .await?;
+        let proof = proof.ok_or_else(|| Error::Internal {
+            source: "an activation on a workstation issued no key proof".into(),
+        })?;
+        Ok((view, proof))
     }
 
     /// Locks an Active key (reason `locked_by_invalid_pin` or `admin`).
@@ -302,16 +330,20 @@ impl<'a> Keys<'a> {
     ) -> Result<(Option<Key>, Option<ActivationCode>)> {
         let key = self.load(serial).await?;
         let t = transition(Some(key.status), event, key.facts())?;
-        self.store_transition(&key, event, &t, actor).await
+        self.store_transition(&key, event, &t, actor, None).await
     }
 
-    /// Turns a transition's effects into a stored change with its audit record.
+    /// Turns a transition's effects into a stored change with its audit record. `prover` is
+    /// the workstation that proved possession in this step (the code typed on it) with the
+    /// SHA-256 of its new key proof; what becomes of the holder follows
+    /// [`keyward_keys::holder_rule`].
     async fn store_transition(
         &self,
         key: &Key,
         event: &Event,
         t: &Transition,
         actor: &Actor,
+        prover: Option<&Prover>,
     ) -> Result<(Option<Key>, Option<ActivationCode>)> {
         let now = self.clock.now();
         let mut owner = key.employee_id;
@@ -326,8 +358,7 @@ impl<'a> Keys<'a> {
                 Effect::SetOwner(id) => owner = Some(*id),
                 Effect::RemoveOwner => owner = None,
                 Effect::IssueActivationCode => {
-                    let policy = self.settings.activation_code_policy()?;
-                    let new = policy.issue(now, &SystemRandom::new())?;
+                    let new = self.issue_code(now).await?;
                     code = CodeChange::Replace(StoredCode {
                         code_hash: new.hash.encode(),
                         expires_at: new.expires_at,
@@ -355,6 +386,14 @@ impl<'a> Keys<'a> {
             Event::Suspend { description } if !description.is_empty() => Some(description.clone()),
             _ => None,
         };
+        let binding = match (holder_rule(t.event), prover) {
+            (HolderRule::Forget, _) => BindingChange::Clear,
+            (HolderRule::Release, _) | (HolderRule::ProverHolds, None) => BindingChange::Release,
+            (HolderRule::ProverHolds, Some(p)) => BindingChange::Issue {
+                holder: p.workstation.to_string(),
+                proof_hash: p.proof_hash.clone(),
+            },
+        };
         let state = match (deleted, t.to) {
             (false, Some(status)) => Some(KeyState {
                 status,
@@ -362,6 +401,7 @@ impl<'a> Keys<'a> {
                 reason: t.reason,
                 description: description.clone(),
                 wipe_pending,
+                binding,
             }),
             _ => None,
         };
@@ -379,6 +419,8 @@ impl<'a> Keys<'a> {
                 "owner_after": state.as_ref().and_then(|s| s.employee_id),
                 "activation_code_issued": issued.is_some(),
                 "wipe_queued": wipe_pending && !key.wipe_pending,
+                "holder_before": key.linked_workstation,
+                "holder_after": prover.map(|p| p.workstation),
                 "follow_ups": follow_ups,
             }),
             at: now,
@@ -434,256 +476,6 @@ impl<'a> Keys<'a> {
             },
             sealed_activation_code,
         }))
-    }
-
-    /// Checks a code and applies `event` (Activate or Resume) when it is right; counts a wrong
-    /// one; locks the key when the last attempt is wrong.
-    async fn code_step(
-        &self,
-        key: Key,
-        event: Event,
-        presented: &str,
-        actor: &Actor,
-    ) -> Result<KeyView> {
-        // The status must allow the event before a code is even looked at.
-        let t = transition(Some(key.status), &event, key.facts())?;
-        let stored = self
-            .store
-            .activation_code(&key.serial)
-            .await?
-            .ok_or_else(|| {
-                Error::InvalidTransition(format!(
-                    "key {} has no live activation code; an administrator must issue one",
-                    key.serial
-                ))
-            })?;
-        let hash = CodeHash::decode(&stored.code_hash)?;
-        let policy = self.settings.activation_code_policy()?;
-        let now = self.clock.now();
-        match policy.check(
-            &hash,
-            stored.expires_at,
-            stored.attempts_used,
-            presented,
-            now,
-        ) {
-            CodeCheck::Accepted => {
-                let (after, _) = self.store_transition(&key, &event, &t, actor).await?;
-                self.view(after.ok_or_else(|| not_found(&key.serial))?)
-                    .await
-            }
-            CodeCheck::Expired => Err(Error::ActivationCodeExpired),
-            CodeCheck::Wrong { attempts_left } => {
-                let record = NewAuditRecord {
-                    actor: actor.to_string(),
-                    action: "key.activation_code_rejected".into(),
-                    subject: subject(&key.serial),
-                    detail: json!({ "status": key.status.as_str(), "attempts_left": attempts_left }),
-                    at: now,
-                };
-                self.store
-                    .count_failed_attempt(&key.serial, stored.attempts_used, &record)
-                    .await?;
-                Err(Error::WrongActivationCode { attempts_left })
-            }
-            CodeCheck::Exhausted => {
-                let fail = Event::FailActivation;
-                let t = transition(Some(key.status), &fail, key.facts())?;
-                self.store_transition(&key, &fail, &t, actor).await?;
-                Err(Error::ActivationAttemptsExhausted)
-            }
-        }
-    }
-}
-
-impl Keys<'_> {
-    /// The password writes a transition brings (stored in the key change's transaction).
-    #[allow(clippy::too_many_arguments)]
-    async fn password_effects(
-        &self,
-        key: &Key,
-        t: &Transition,
-        owner: Option<EmployeeId>,
-        actor: &Actor,
-        now: chrono::DateTime<chrono::Utc>,
-        writes: &mut Vec<PasswordWrite>,
-        follow_ups: &mut Vec<String>,
-    ) -> Result<()> {
-        for effect in &t.effects {
-            match effect {
-                Effect::StartFirstRotation => {
-                    let owner = owner.ok_or_else(|| Error::Internal {
-                        source: "an activation without an owner".into(),
-                    })?;
-                    self.first_rotations(key, owner, actor, now, writes, follow_ups)
-                        .await?;
-                }
-                Effect::RotateHeldPasswords => {
-                    self.rotate_held(key, actor, now, writes, follow_ups)
-                        .await?;
-                }
-                _ => {}
-            }
-        }
-        if t.to == Some(KeyStatus::Deactivated) {
-            self.detach(key, actor, now, writes).await?;
-        }
-        Ok(())
-    }
-
-    /// Starts the first rotation of each rotation-group account of the key's new owner.
-    async fn first_rotations(
-        &self,
-        key: &Key,
-        owner: EmployeeId,
-        actor: &Actor,
-        now: chrono::DateTime<chrono::Utc>,
-        writes: &mut Vec<PasswordWrite>,
-        follow_ups: &mut Vec<String>,
-    ) -> Result<()> {
-        let ctx = PlanContext {
-            store: self.store,
-            settings: self.settings,
-            kek: self.kek,
-            now,
-        };
-        for account in self.store.accounts_of(owner).await? {
-            if !account.in_rotation_group || !account.enabled || account.missing_since.is_some() {
-                continue;
-            }
-            let row = self
-                .store
-                .account_password(account.directory.as_str(), account.object_guid)
-                .await?;
-            let planned = plan_rotation(
-                &ctx,
-                &account,
-                row.as_ref(),
-                Some(key.serial.to_string()),
-                NewPassword::Generate,
-                "key_activation",
-                Method::Reset,
-                actor,
-            )
-            .await;
-            match planned {
-                Ok(write) => writes.push(write),
-                // The activation stands; the rotation is reported, not silently skipped.
-                Err(e @ (Error::Config(_) | Error::RotationInFlight(_))) => {
-                    tracing::warn!(
-                        key = %key.serial,
-                        account = %account.object_guid,
-                        "first rotation not started: {e}"
-                    );
-                    follow_ups.push(format!(
-                        "first rotation of {}/{} not started: {e}",
-                        account.directory,
-                        account.sam_account_name.as_deref().unwrap_or("?")
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// A deactivated key no longer holds its accounts: drop what was in flight to it, except a
-    /// candidate it already acknowledged, which goes on to the directory.
-    async fn detach(
-        &self,
-        key: &Key,
-        actor: &Actor,
-        now: chrono::DateTime<chrono::Utc>,
-        writes: &mut Vec<PasswordWrite>,
-    ) -> Result<()> {
-        for row in self
-            .store
-            .account_passwords(Some(key.serial.as_str()))
-            .await?
-        {
-            let detached = state::detached(&row.state, "cancelled: the key was deactivated");
-            let cancelled = row.state.pending.is_some() && detached.pending.is_none();
-            writes.push(PasswordWrite {
-                directory: row.directory.clone(),
-                object_guid: row.object_guid,
-                expected_row_version: Some(row.row_version),
-                state: detached,
-                audit: vec![keyward_model::NewAuditRecord {
-                    actor: actor.to_string(),
-                    action: "password.detached_from_key".into(),
-                    subject: account_subject(&row.directory, row.object_guid),
-                    detail: json!({ "key": key.serial.as_str(), "rotation_cancelled": cancelled }),
-                    at: now,
-                }],
-                notify: None,
-                now,
-            });
-        }
-        Ok(())
-    }
-
-    /// A compromised key's passwords are replaced in the directory with values no key gets.
-    async fn rotate_held(
-        &self,
-        key: &Key,
-        actor: &Actor,
-        now: chrono::DateTime<chrono::Utc>,
-        writes: &mut Vec<PasswordWrite>,
-        follow_ups: &mut Vec<String>,
-    ) -> Result<()> {
-        let ctx = PlanContext {
-            store: self.store,
-            settings: self.settings,
-            kek: self.kek,
-            now,
-        };
-        for row in self
-            .store
-            .account_passwords(Some(key.serial.as_str()))
-            .await?
-        {
-            let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
-                continue;
-            };
-            // Whatever was in flight is dropped first: the new candidate replaces it.
-            let mut base = row.clone();
-            base.state = state::replaced(&row.state, "replaced: the key was compromised");
-            match plan_rotation(
-                &ctx,
-                &account,
-                Some(&base),
-                None,
-                NewPassword::Generate,
-                "key_compromised",
-                Method::Reset,
-                actor,
-            )
-            .await
-            {
-                Ok(mut write) => {
-                    write.state = state::not_before_claim_ends(&row.state, write.state, now);
-                    writes.push(write);
-                }
-                Err(e @ Error::Config(_)) => {
-                    follow_ups.push(format!(
-                        "password of {}/{} not rotated: {e}",
-                        account.directory,
-                        account.sam_account_name.as_deref().unwrap_or("?")
-                    ));
-                    writes.push(PasswordWrite {
-                        directory: row.directory.clone(),
-                        object_guid: row.object_guid,
-                        expected_row_version: Some(row.row_version),
-                        state: base.state,
-                        audit: Vec::new(),
-                        notify: None,
-                        now,
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 }
 
