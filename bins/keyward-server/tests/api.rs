@@ -474,9 +474,10 @@ async fn the_agent_api_needs_an_approved_workstation_credential() {
             None,
         )
         .await;
+    // A key in stock has no proof: reporting it proves nothing, so it is not held.
     assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ready"))
+        (status, body["status"].as_str(), body["held"].as_bool()),
+        (StatusCode::OK, Some("ready"), Some(false))
     );
     let (status, body, _) = h
         .call(
@@ -486,8 +487,7 @@ async fn the_agent_api_needs_an_approved_workstation_credential() {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["accounts"], json!([]));
+    assert_eq!(status, StatusCode::CONFLICT, "still not held: {body}");
 
     let (status, _) = h
         .admin("POST", &format!("/api/v1/workstations/{id}/revoke"), None)

@@ -32,6 +32,8 @@ pub struct Session {
     pub(crate) ldap: Ldap,
     pub(crate) url: String,
     pub(crate) encrypted: bool,
+    /// Encrypted and the server's certificate verified: what a password needs.
+    pub(crate) verified: bool,
     pub(crate) operation_timeout: Duration,
     pub(crate) page_size: u32,
     pub(crate) directory: String,
@@ -94,10 +96,49 @@ impl DirectoryClient {
     /// Opens a session bound as `who` (a DN or UPN), trying each URL in order. A refused bind
     /// is returned at once: another domain controller would refuse it too.
     pub async fn connect_as(&self, who: &str, password: &SecretString) -> Result<Session> {
+        self.connect_with(who, password, None).await
+    }
+
+    /// Refuses `operation` with a user's password unless certificates are verified.
+    pub(crate) fn require_verified_tls(&self, operation: &'static str) -> Result<()> {
+        if self.config.insecure_skip_tls_verify {
+            return Err(Error::NeedsVerifiedTls {
+                operation,
+                directory: self.config.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Opens a session bound as a user with that user's password (`operation`: a change, a
+    /// verify): only over an encrypted connection whose certificate is verified, checked before
+    /// the password leaves the process.
+    pub(crate) async fn connect_as_user(
+        &self,
+        who: &str,
+        password: &SecretString,
+        operation: &'static str,
+    ) -> Result<Session> {
+        self.require_verified_tls(operation)?;
+        self.connect_with(who, password, Some(operation)).await
+    }
+
+    async fn connect_with(
+        &self,
+        who: &str,
+        password: &SecretString,
+        needs_tls_for: Option<&'static str>,
+    ) -> Result<Session> {
         let mut last = String::from("no URL configured");
         for url in &self.config.urls {
             match self.open(url).await {
                 Ok(mut session) => {
+                    if let Some(operation) = needs_tls_for
+                        && !session.verified
+                    {
+                        session.close().await;
+                        return Err(Error::NeedsTls { operation });
+                    }
                     bind(&mut session, who, password).await?;
                     return Ok(session);
                 }
@@ -145,6 +186,7 @@ impl DirectoryClient {
             ldap,
             url: url.to_owned(),
             encrypted: ldaps || starttls,
+            verified: (ldaps || starttls) && !self.config.insecure_skip_tls_verify,
             operation_timeout: Duration::from_secs(self.config.operation_timeout_secs),
             page_size: self.config.page_size,
             directory: self.config.name.clone(),

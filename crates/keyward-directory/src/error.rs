@@ -48,6 +48,19 @@ pub enum Error {
         /// What was refused.
         operation: &'static str,
     },
+    /// A password operation on a directory whose certificate is not verified
+    /// (`insecure_skip_tls_verify`): whoever sits on the path could read the password.
+    #[error(
+        "{operation} is refused for directory {directory}: insecure_skip_tls_verify is on, so the \
+         server's certificate is not verified and anyone on the path could read the password; \
+         configure ca_file instead"
+    )]
+    NeedsVerifiedTls {
+        /// What was refused.
+        operation: &'static str,
+        /// The directory.
+        directory: String,
+    },
     /// A group name or DN matched no group.
     #[error("group {group:?} not found under {base}; check the name (or give its DN)")]
     GroupNotFound {

@@ -2,7 +2,10 @@
 //!
 //! AD takes passwords in `unicodePwd` as the UTF-16LE encoding of the password in double
 //! quotes, and only over an encrypted connection; keyward refuses to send one in clear even to
-//! a server that would accept it (Samba does).
+//! a server that would accept it (Samba does), and refuses every password operation while
+//! `insecure_skip_tls_verify` is on (an unverified certificate lets anyone on the path read it).
+//! A bind with a user's password (a change, a verify) is refused before the password leaves the
+//! process unless the connection is encrypted and verified.
 
 use std::collections::HashSet;
 
@@ -20,6 +23,12 @@ impl Session {
         if !self.encrypted {
             return Err(Error::NeedsTls {
                 operation: "a password reset",
+            });
+        }
+        if !self.verified {
+            return Err(Error::NeedsVerifiedTls {
+                operation: "a password reset",
+                directory: self.directory.clone(),
             });
         }
         let mut value = unicode_pwd(new);
@@ -49,18 +58,12 @@ impl DirectoryClient {
         old: &SecretString,
         new: &SecretString,
     ) -> Result<()> {
-        let mut session = match self.connect_as(dn, old).await {
+        let mut session = match self.connect_as_user(dn, old, "a password change").await {
             Err(Error::Bind { reason, .. }) if reason.starts_with("wrong password") => {
                 return Err(Error::WrongOldPassword);
             }
             other => other?,
         };
-        if !session.encrypted {
-            session.close().await;
-            return Err(Error::NeedsTls {
-                operation: "a password change",
-            });
-        }
         let mut old_value = unicode_pwd(old);
         let mut new_value = unicode_pwd(new);
         let result = session
@@ -82,9 +85,13 @@ impl DirectoryClient {
     }
 
     /// True when `who` can bind with `password`; false for invalid credentials. Other failures
-    /// (unreachable, TLS) are errors.
+    /// (unreachable, TLS) are errors. The password is sent only over an encrypted connection
+    /// whose certificate is verified.
     pub async fn verify_password(&self, who: &str, password: &SecretString) -> Result<bool> {
-        match self.connect_as(who, password).await {
+        match self
+            .connect_as_user(who, password, "a verifying bind with a user's password")
+            .await
+        {
             Ok(session) => {
                 session.close().await;
                 Ok(true)

@@ -455,6 +455,45 @@ async fn password_reset_change_policy_and_tls_rules() {
     let err = clear.reset_password(&grace, &next).await.unwrap_err();
     assert!(matches!(err, Error::NeedsTls { .. }), "{err}");
     assert!(client.verify_password(&grace, &start).await.unwrap());
+    // Nor does a user's own password: a verify or a change over a plain connection is refused
+    // before the bind (Samba would have taken the bind in clear).
+    let plain_client = d2.client({
+        let mut c = d2.config();
+        c.urls = vec![d2.get("LDAP_URL")];
+        c.starttls = false;
+        c
+    });
+    let err = plain_client
+        .verify_password(&grace, &start)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NeedsTls { .. }), "{err}");
+    let err = plain_client
+        .change_password(&grace, &start, &next)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NeedsTls { .. }), "{err}");
+
+    // An unverified certificate is as good as clear text for a password: with
+    // insecure_skip_tls_verify every password operation is refused, and nothing changes.
+    let mut unverified = d2.config();
+    unverified.insecure_skip_tls_verify = true;
+    let unverified = d2.client(unverified);
+    let err = unverified
+        .verify_password(&grace, &start)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NeedsVerifiedTls { .. }), "{err}");
+    let err = unverified
+        .change_password(&grace, &start, &next)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NeedsVerifiedTls { .. }), "{err}");
+    let mut session = unverified.connect().await.unwrap();
+    assert!(session.is_encrypted());
+    let err = session.reset_password(&grace, &next).await.unwrap_err();
+    assert!(matches!(err, Error::NeedsVerifiedTls { .. }), "{err}");
+    assert!(client.verify_password(&grace, &start).await.unwrap());
 }
 
 #[tokio::test]

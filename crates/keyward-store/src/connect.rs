@@ -53,6 +53,7 @@ impl Store {
                 .max_lifetime(None::<Duration>);
         } else if backend == Backend::Sqlite {
             options.max_connections(8);
+            create_private_sqlite_file(url);
         }
         let db = Database::connect(options)
             .await
@@ -127,6 +128,33 @@ impl Store {
     }
 }
 
+/// The file path of an SQLite URL (`sqlite://PATH?…`, `sqlite:PATH`), `None` for memory.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates a missing SQLite database file readable by its owner only (0600): it holds the
+/// hashes of every credential and the sealed passwords. SQLite gives its journal and WAL files
+/// the permissions of the database file. An existing file is left as it is.
+fn create_private_sqlite_file(url: &str) {
+    let Some(path) = sqlite_path(url) else {
+        return;
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    // An existing file is kept; a missing directory or no right to write is reported by
+    // SQLite's own open right after, in its words.
+    drop(options.open(&path));
+}
+
 fn backend_of(url: &str) -> Result<Backend> {
     if url.starts_with("sqlite:") {
         Ok(Backend::Sqlite)
@@ -142,6 +170,37 @@ fn backend_of(url: &str) -> Result<Backend> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/k.db?mode=rwc"),
+            Some("data/k.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite:k.db"), Some("k.db".into()));
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/k.db"),
+            Some("/var/lib/k.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_sqlite_file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        for file in [path.clone(), dir.path().join("k.db-wal")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+    }
 
     #[test]
     fn urls_pick_the_backend() {

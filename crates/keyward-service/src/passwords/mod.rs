@@ -425,6 +425,13 @@ pub(crate) async fn plan_rotation(
                 "directory {directory} is not configured; add it to [[directories]]"
             ))
         })?;
+    if config.insecure_skip_tls_verify {
+        // No password goes where anyone on the path could read it.
+        return Err(Error::Config(format!(
+            "directory {directory} has insecure_skip_tls_verify on, so its certificate is not \
+             verified and no password operation is allowed; set ca_file instead"
+        )));
+    }
     let names = AccountNames {
         sam_account_name: account.sam_account_name.as_deref(),
         display_name: account.display_name.as_deref(),
