@@ -360,33 +360,63 @@ fn the_key_lifecycle_through_the_cli() {
     let code = assigned["activation_code"].as_str().unwrap().to_owned();
     assert_eq!(assigned["status"], "reserved");
 
-    let wrong = keyward(
-        url,
-        &[
-            "keys",
-            "activate",
-            "st-100",
-            "--code",
-            "00000000x",
-            "--output",
-            "json",
-        ],
-    );
-    assert_eq!(
-        wrong.status.code(),
-        Some(6),
-        "a wrong code is invalid input"
-    );
-    let err: Value = serde_json::from_slice(&wrong.stderr).unwrap();
-    assert_eq!(err["error"]["code"], "wrong_activation_code");
-
-    let active = json_of(&keyward(
+    // An administrator cannot activate the key: that would hand it to no workstation. The
+    // refusal counts no attempt.
+    let refused = keyward(
         url,
         &[
             "keys", "activate", "st-100", "--code", &code, "--output", "json",
         ],
+    );
+    assert_eq!(
+        refused.status.code(),
+        Some(5),
+        "an admin activation is refused"
+    );
+    let err: Value = serde_json::from_slice(&refused.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "invalid_transition");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("workstation"),
+        "{err}"
+    );
+
+    // The user types the code on their workstation (a simulated agent against the server).
+    let server = Server::start(url);
+    let state = dir.path().join("agent.json");
+    let sim = |args: &[&str]| {
+        Command::new(bin_path("keyward-agent-sim"))
+            .args(["--server", &server.base, "--state-file"])
+            .arg(&state)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let registered: Value =
+        serde_json::from_slice(&sim(&["register", "--name", "WS-1"]).stdout).unwrap();
+    let ws_id = registered["workstation_id"].as_str().unwrap().to_owned();
+    json_of(&keyward(
+        url,
+        &["workstations", "approve", &ws_id, "--output", "json"],
     ));
+    let wrong = sim(&["activate", "st-100", "00000000x"]);
+    assert_eq!(wrong.status.code(), Some(1), "a wrong code is refused");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("wrong_activation_code"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let active = sim(&["activate", "ST-100", &code]);
+    assert!(
+        active.status.success(),
+        "{}",
+        String::from_utf8_lossy(&active.stderr)
+    );
+    let active: Value = serde_json::from_slice(&active.stdout).unwrap();
     assert_eq!(active["status"], "active");
+    drop(server);
     let shown = json_of(&keyward(
         url,
         &["keys", "show", "st-100", "--output", "json"],

@@ -181,6 +181,9 @@ pub struct KeyDto {
     pub description: Option<String>,
     /// A wipe is queued for the key's agent.
     pub wipe_pending: bool,
+    /// The workstation that holds the key (it proved possession since the last status change):
+    /// the only one that gets the key's commands and passwords.
+    pub holder_workstation: Option<String>,
     /// Import time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -200,6 +203,7 @@ impl From<keyward_service::KeyView> for KeyDto {
             reason: v.key.reason.map(|r| r.as_str().to_owned()),
             description: v.key.description,
             wipe_pending: v.key.wipe_pending,
+            holder_workstation: v.key.linked_workstation,
             created_at: v.key.created_at,
             updated_at: v.key.updated_at,
         }

@@ -143,6 +143,12 @@ pub async fn run(
             .await
             .context("cannot load the key-encryption key")?;
         tracing::info!(fingerprint, "key-encryption key loaded");
+    } else {
+        tracing::warn!(
+            "no [secrets] key-encryption key: activation codes are hashed without a pepper, so a \
+             copy of the database allows an offline search of live codes; configure \
+             secrets.key_file"
+        );
     }
     let wake = Arc::new(tokio::sync::Notify::new());
     let (stop, stopping) = tokio::sync::watch::channel(false);

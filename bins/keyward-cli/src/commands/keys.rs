@@ -161,6 +161,7 @@ fn key_json(v: &KeyView) -> Value {
         "reason": v.key.reason,
         "description": v.key.description,
         "wipe_pending": v.key.wipe_pending,
+        "holder_workstation": v.key.linked_workstation,
         "created_at": v.key.created_at,
         "updated_at": v.key.updated_at,
     })
