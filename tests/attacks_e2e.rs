@@ -545,6 +545,19 @@ async fn parallel_code_guesses_each_count_an_attempt() {
             let (_, body) = guess.await.unwrap();
             codes.push(body["error"]["code"].as_str().unwrap_or("none").to_owned());
         }
+        // Every guess is either compared and counted (wrong, or the last one, which locks the
+        // key) or refused uncompared because the attempts are used up. A guess that was
+        // compared but lost the race to be counted (a concurrent change) was a free guess.
+        let allowed = [
+            "wrong_activation_code",
+            "activation_attempts_exhausted",
+            "invalid_transition",
+        ];
+        assert!(
+            codes.iter().all(|c| allowed.contains(&c.as_str())),
+            "{}: answers outside the attempt rules: {codes:?}",
+            db.label
+        );
         let wrong = codes
             .iter()
             .filter(|c| *c == "wrong_activation_code")
