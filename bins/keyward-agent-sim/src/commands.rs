@@ -37,11 +37,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             activate(&cli.server, &mut file, &serial, &code).await
         }
         Command::Sync { no_ack } => sync(&cli.server, &mut file, no_ack).await,
-        Command::Lock { serial } => print(
-            &client(&cli.server, &file)?
-                .lock(&serial, LOCK_REASON)
-                .await?,
-        ),
+        Command::Lock { serial } => {
+            let client = client(&cli.server, &file)?;
+            report_with_proof(&client, &mut file, &serial).await?;
+            print(&client.lock(&serial, LOCK_REASON).await?)
+        }
         Command::RenewProof { serial } => renew_proof(&cli.server, &mut file, &serial).await,
         Command::ChangePassword {
             serial,
@@ -159,8 +159,7 @@ async fn sync(server: &Url, file: &mut StateFile, no_ack: bool) -> Result<(), Fa
     let serials: Vec<String> = file.state.keys.keys().cloned().collect();
     let mut reports = Vec::with_capacity(serials.len());
     for serial in serials {
-        let proof = file.key_mut(&serial)?.key_proof.clone();
-        let seen = client.seen(&serial, proof.as_ref()).await?;
+        let seen = report_with_proof(&client, file, &serial).await?;
         if seen.get("held").and_then(Value::as_bool) == Some(false) {
             // Not held (the key has no proof yet, or the server forgot it): nothing to fetch.
             reports.push(SyncReport {
@@ -219,6 +218,17 @@ async fn sync(server: &Url, file: &mut StateFile, no_ack: bool) -> Result<(), Fa
     print(&reports)
 }
 
+/// Reports the key with the proof it carries, as an agent does before acting on it: after a
+/// status change the server holds the key for the workstation that proves it has it.
+async fn report_with_proof(
+    client: &Client,
+    file: &mut StateFile,
+    serial: &str,
+) -> Result<Value, Failure> {
+    let proof = file.key_mut(serial)?.key_proof.clone();
+    Ok(client.seen(serial, proof.as_ref()).await?)
+}
+
 async fn change_password(
     server: &Url,
     file: &mut StateFile,
@@ -229,6 +239,7 @@ async fn change_password(
     password: Option<Secret>,
 ) -> Result<(), Failure> {
     let client = client(server, file)?;
+    report_with_proof(&client, file, serial).await?;
     let change = match (mode, &password) {
         (PasswordMode::KeyOnly, _) => {
             // The user changed what the key holds: the account must be on the key.
