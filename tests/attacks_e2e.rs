@@ -525,7 +525,7 @@ async fn parallel_code_guesses_each_count_an_attempt() {
             .map(|i| {
                 let guess = format!(
                     "{:08}",
-                    (u32::from_str_radix(&code, 10).unwrap() + 1 + i) % 100_000_000
+                    (code.parse::<u32>().unwrap() + 1 + i) % 100_000_000
                 );
                 let (t, evil) = (t.clone(), evil.clone());
                 tokio::spawn(async move {

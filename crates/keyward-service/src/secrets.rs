@@ -39,8 +39,16 @@ pub(crate) async fn load_kek(settings: &Settings, store: &Store) -> Result<Kek> 
             })?;
             let salt = salt(store).await?;
             let iterations = NonZeroU32::new(KDF_ITERATIONS).unwrap_or(NonZeroU32::MIN);
-            Kek::derive_from_passphrase(&SecretString::new(passphrase), &salt, iterations)
-                .map_err(|e| Error::Config(format!("key `secrets.passphrase_env` ({var}): {e}")))?
+            let passphrase = SecretString::new(passphrase);
+            // 600,000 PBKDF2 rounds: off the async workers.
+            tokio::task::spawn_blocking(move || {
+                Kek::derive_from_passphrase(&passphrase, &salt, iterations)
+            })
+            .await
+            .map_err(|e| Error::Internal {
+                source: format!("the key derivation task failed: {e}").into(),
+            })?
+            .map_err(|e| Error::Config(format!("key `secrets.passphrase_env` ({var}): {e}")))?
         }
         (None, None) => {
             return Err(Error::Config(

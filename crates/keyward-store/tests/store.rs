@@ -38,7 +38,7 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     "m20261125_000001_initial",
     "m20261125_000002_keys",
     "m20261125_000003_sync",
@@ -46,6 +46,7 @@ const MIGRATIONS: [&str; 7] = [
     "m20261125_000005_passwords",
     "m20261125_000006_invitation_links",
     "m20261202_000007_key_proofs",
+    "m20261202_000008_release_key_holders",
 ];
 
 #[tokio::test]
@@ -84,6 +85,16 @@ async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
                 )
                 .await;
             }
+            if *name == "m20261202_000008_release_key_holders" && db.label != "sqlite-memory" {
+                // A holder recorded before holders were part of the key's state.
+                keyward_test_support::execute_sql(
+                    &db.url,
+                    "INSERT INTO keys (serial, status, linked_workstation, wipe_pending, \
+                     version, created_at, updated_at) SELECT 'OLD-1', 'ready', 'ws-old', \
+                     false, 1, created_at, created_at FROM employees",
+                )
+                .await;
+            }
             assert_eq!(
                 store.migrate_one_step().await.unwrap().as_deref(),
                 Some(*name),
@@ -92,6 +103,16 @@ async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
             );
         }
         if db.label != "sqlite-memory" {
+            let old = store
+                .key(&keyward_keys::KeySerial::parse("OLD-1").unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                old.linked_workstation, None,
+                "{}: the holder stays",
+                db.label
+            );
             let legacy = store
                 .invitation_by_token_hash("legacy-link-hash")
                 .await

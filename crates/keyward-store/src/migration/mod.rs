@@ -15,6 +15,7 @@ mod m20261125_000004_outbox;
 mod m20261125_000005_passwords;
 mod m20261125_000006_invitation_links;
 mod m20261202_000007_key_proofs;
+mod m20261202_000008_release_key_holders;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_passwords::Migration),
             Box::new(m20261125_000006_invitation_links::Migration),
             Box::new(m20261202_000007_key_proofs::Migration),
+            Box::new(m20261202_000008_release_key_holders::Migration),
         ]
     }
 }
