@@ -9,12 +9,17 @@
 //! Effects on passwords are stored in the same transaction as the key change: an activation
 //! starts the first rotation of the owner's rotation-group accounts (PRODUCT.md §3), a
 //! deactivation drops what was in flight to the key, and marking a key compromised rotates
-//! every password it held straight in the directory, so whoever has the key loses access.
-
-use std::collections::HashMap;
+//! every password it held straight in the directory, so whoever has the key loses access
+//! ([`passwords`]).
+//!
+//! So is what the step does to the key's holder ([`keyward_keys::holder_rule`]): every status
+//! change releases the workstation that held the key or forgets it with the proof; only a code
+//! typed on a workstation ([`codes`]) makes that workstation the holder, with a new proof.
 
 mod codes;
 mod passwords;
+
+use std::collections::HashMap;
 
 use keyward_keys::{
     ActivationCode, Effect, Event, EventKind, HolderRule, Key, KeySerial, KeyStatus, Reason,
