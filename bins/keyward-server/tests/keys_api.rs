@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 struct Api {
     app: axum::Router,
     token: String,
+    /// An approved workstation's credential: users type activation codes there.
+    workstation: String,
     next_person: std::cell::Cell<u32>,
 }
 
@@ -30,11 +32,41 @@ impl Api {
         };
         let keyward = Keyward::open(&settings).await.unwrap();
         let (_, secret) = keyward.tokens().create("admin", &Actor::Cli).await.unwrap();
-        Self {
-            app: keyward_server::app(keyward),
+        let app = keyward_server::app(keyward);
+        let (_, registered, _) = common::send(
+            &app,
+            "POST",
+            "/api/v1/agent/register",
+            None,
+            Some(r#"{"name": "WS-1"}"#),
+            &[],
+        )
+        .await;
+        let api = Self {
+            app,
             token: secret.expose().to_owned(),
+            workstation: registered["credential"].as_str().unwrap().to_owned(),
             next_person: std::cell::Cell::new(0),
-        }
+        };
+        let id = registered["workstation_id"].as_str().unwrap().to_owned();
+        api.ok("POST", &format!("/api/v1/workstations/{id}/approve"), None)
+            .await;
+        api
+    }
+
+    /// The user types `code` for `serial` on the workstation (the table's activate event).
+    async fn type_code(&self, serial: &str, code: &str) -> (StatusCode, Value) {
+        let body = json!({ "code": code }).to_string();
+        let (status, value, _) = common::send(
+            &self.app,
+            "POST",
+            &format!("/api/v1/agent/keys/{serial}/activate"),
+            Some(&self.workstation),
+            Some(&body),
+            &[],
+        )
+        .await;
+        (status, value)
     }
 
     async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -87,12 +119,8 @@ impl Api {
             code = Some(assigned["activation_code"].as_str().unwrap().to_owned());
         }
         if matches!(status, "active" | "locked" | "suspended" | "deactivated") {
-            self.ok(
-                "POST",
-                &k("activate"),
-                Some(json!({ "code": code.take().unwrap() })),
-            )
-            .await;
+            let (http, body) = self.type_code(serial, &code.take().unwrap()).await;
+            assert!(http.is_success(), "activating {serial}: {http} {body}");
         }
         match status {
             "locked" => {
@@ -150,8 +178,19 @@ impl Api {
             }
             "cancel_issuance" => self.call("POST", &k("cancel"), None).await,
             "activate" => {
-                self.call("POST", &k("activate"), Some(json!({ "code": right })))
-                    .await
+                // Whatever the status, an administrator's activate route never activates (a
+                // Reserved key would be handed to no workstation); a Reserved key is activated
+                // by the code typed on the workstation. (The agent's call resumes a Suspended
+                // key: that is the table's resume event.)
+                let admin = self
+                    .call("POST", &k("activate"), Some(json!({ "code": right })))
+                    .await;
+                if self.status(serial).await == "reserved" {
+                    assert_eq!(admin.0, StatusCode::CONFLICT, "admin activate: {}", admin.1);
+                    self.type_code(serial, &right).await
+                } else {
+                    admin
+                }
             }
             "resume" => {
                 self.call("POST", &k("resume"), Some(json!({ "code": right })))
@@ -170,9 +209,12 @@ impl Api {
                     .collect();
                 let mut last = (StatusCode::OK, Value::Null);
                 for _ in 0..3 {
-                    last = self
-                        .call("POST", &k(op), Some(json!({ "code": wrong })))
-                        .await;
+                    last = if op == "activate" {
+                        self.type_code(serial, &wrong).await
+                    } else {
+                        self.call("POST", &k(op), Some(json!({ "code": wrong })))
+                            .await
+                    };
                     if last.1["error"]["code"] != "wrong_activation_code" {
                         break;
                     }
@@ -374,11 +416,18 @@ async fn history_lists_the_key_transitions() {
         actions,
         ["key.import", "key.assign", "key.activate", "key.suspend"]
     );
-    assert!(
-        history
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["actor"] == "token:admin")
-    );
+    // The activation is the workstation's (the code typed there); the rest the token's.
+    for record in history.as_array().unwrap() {
+        if record["action"] == "key.activate" {
+            assert!(
+                record["actor"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("workstation:"),
+                "{record}"
+            );
+        } else {
+            assert_eq!(record["actor"], "token:admin", "{record}");
+        }
+    }
 }
