@@ -28,6 +28,7 @@ mod dto;
 mod error;
 mod metrics;
 mod openapi;
+mod ratelimit;
 mod routes;
 mod scheduler;
 mod serve;

@@ -29,7 +29,11 @@ impl Api {
             ..Settings::default()
         };
         let keyward = Keyward::open(&settings).await.unwrap();
-        let (_, secret) = keyward.tokens().create("admin", &Actor::Cli).await.unwrap();
+        let (_, secret) = keyward
+            .tokens()
+            .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
+            .await
+            .unwrap();
         Self {
             app: keyward_server::app(keyward),
             token: secret.expose().to_owned(),
