@@ -70,10 +70,17 @@ pub(crate) async fn list_invitations(
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn resend_invitation(
     State(state): State<AppState>,
-    Extension(_auth): Extension<Authenticated>,
+    Extension(auth): Extension<Authenticated>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<InvitationDto>, ApiError> {
-    Ok(Json(state.keyward.mail().resend(&id).await?.into()))
+    Ok(Json(
+        state
+            .keyward
+            .mail()
+            .resend(&id, &auth.actor())
+            .await?
+            .into(),
+    ))
 }
 
 /// Revokes an invitation: its links stop working and unsent messages are cancelled. 409 for an
@@ -84,10 +91,17 @@ pub(crate) async fn resend_invitation(
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
-    Extension(_auth): Extension<Authenticated>,
+    Extension(auth): Extension<Authenticated>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<InvitationDto>, ApiError> {
-    Ok(Json(state.keyward.mail().revoke(&id).await?.into()))
+    Ok(Json(
+        state
+            .keyward
+            .mail()
+            .revoke(&id, &auth.actor())
+            .await?
+            .into(),
+    ))
 }
 
 /// The enrollment page an invitation link opens: who it is for and the QR code for the
