@@ -16,7 +16,9 @@ pub(crate) const WORKSTATION: &str = "workstation";
         title = "keyward",
         description = "Directory sync, hardware-key lifecycle and password rotation for Active Directory. \
                        Every /api/v1 route except this document and the agent API needs `Authorization: Bearer <admin token>` \
-                       (create one with `keyward token create --name NAME`); the agent API takes a workstation's credential.",
+                       (create one with `keyward token create --name NAME --scope SCOPES`) that has the scope named in the route's \
+                       security requirement (read, sync, keys, workstations, passwords; admin allows all): 403 insufficient_scope \
+                       otherwise, 401 token_expired for an expired token. The agent API takes a workstation's credential.",
     ),
     modifiers(&AdminTokenScheme),
     tags(
