@@ -90,10 +90,14 @@ async fn every_admin_route_needs_its_own_scope() {
             assert_eq!(scopes.len(), 1, "{method} {path}: {scopes:?}");
             let scope = Scope::parse(scopes[0].as_str().unwrap()).unwrap();
             assert_ne!(scope, Scope::Admin, "{method} {path}: be specific");
+            assert!(
+                op["responses"]["403"].is_object() && op["responses"]["401"].is_object(),
+                "{method} {path}: the token refusals are documented"
+            );
             admin_routes.push((method.to_uppercase(), path.clone(), scope));
         }
     }
-    assert_eq!(admin_routes.len(), 29, "{admin_routes:?}");
+    assert!(admin_routes.len() >= 29, "{admin_routes:?}");
     let expected = [
         (
             "POST",

@@ -13,8 +13,8 @@ use subtle::ConstantTimeEq;
 use crate::config::AgentSettings;
 use crate::{Error, Result};
 
-/// A workstation asking to be registered.
-#[derive(Debug, Clone, Copy)]
+/// A workstation asking to be registered. Its `Debug` never shows the secret.
+#[derive(Clone, Copy)]
 pub struct Registration<'a> {
     /// The name it gives, 1–128 printable characters (not unique).
     pub name: &'a str,
@@ -22,6 +22,16 @@ pub struct Registration<'a> {
     pub source_address: Option<IpAddr>,
     /// The registration secret it presents, if any.
     pub secret: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Registration<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("name", &self.name)
+            .field("source_address", &self.source_address)
+            .field("secret", &self.secret.map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// Refuses a registration without the configured secret. Nothing to check when none is
@@ -96,6 +106,18 @@ mod tests {
             ..AgentSettings::default()
         };
         (dir, settings)
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let r = Registration {
+            name: "WS-1",
+            source_address: None,
+            secret: Some("hunter2-registration"),
+        };
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
     }
 
     #[test]
