@@ -200,7 +200,8 @@ pub(crate) async fn register(
         &state.keyward.settings().agent.trusted_proxies,
     );
     if let Err(retry_after) = state.registration_limiter.check(address) {
-        tracing::warn!(%address, retry_after, "workstation registration rate-limited");
+        // Debug only: a flood would otherwise flood the log; 429s are counted in the metrics.
+        tracing::debug!(%address, retry_after, "workstation registration rate-limited");
         return Err(ApiError::rate_limited(
             retry_after,
             format!(
