@@ -491,7 +491,7 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
         }
 
         // The admin API and the status never show a password.
-        let token = h.keyward_ok(&["token", "create", "--name", "s2-admin"]);
+        let token = h.keyward_ok(&["token", "create", "--name", "s2-admin", "--scope", "admin"]);
         let secret = token["secret"]
             .as_str()
             .unwrap_or_else(|| token["token"].as_str().unwrap())

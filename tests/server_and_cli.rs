@@ -49,6 +49,11 @@ impl Drop for Server {
 
 impl Server {
     fn start(db_url: &str) -> Self {
+        Self::start_with_env(db_url, &[])
+    }
+
+    /// [`Server::start`] with more environment variables (settings as `KEYWARD_*`).
+    fn start_with_env(db_url: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin_path("keyward-server"))
             .args([
                 "--listen",
@@ -59,6 +64,7 @@ impl Server {
                 db_url,
             ])
             .env_remove("KEYWARD_CONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -119,7 +125,9 @@ async fn scenario(db: &TestDb) {
 
     let created = json_of(&keyward(
         &db.url,
-        &["token", "create", "--name", "e2e", "--output", "json"],
+        &[
+            "token", "create", "--name", "e2e", "--scope", "admin", "--output", "json",
+        ],
     ));
     let token = created["token"].as_str().unwrap().to_owned();
     let listed = keyward(&db.url, &["token", "list", "--output", "json"]);
@@ -566,4 +574,193 @@ fn the_key_lifecycle_through_the_cli() {
         keyward(url, &["keys", "show", "st-100"]).status.code(),
         Some(4)
     );
+}
+
+fn sim(server: &str, state: &Path, args: &[&str]) -> Output {
+    Command::new(bin_path("keyward-agent-sim"))
+        .env_remove("KEYWARD_AGENT_SERVER")
+        .env_remove("KEYWARD_AGENT_STATE")
+        .arg("--server")
+        .arg(server)
+        .arg("--state-file")
+        .arg(state)
+        .args(args)
+        .output()
+        .expect("run keyward-agent-sim")
+}
+
+/// Scoped, expiring tokens made with the CLI and used against the built server; a registration
+/// secret, and the fingerprint and address the agent prints and `workstations list` shows.
+#[tokio::test]
+async fn scoped_tokens_and_guarded_registration_against_the_built_server() {
+    let db = TestDb::sqlite_file();
+    let dir = tempfile::tempdir().unwrap();
+    json_of(&keyward(&db.url, &["migrate", "--output", "json"]));
+
+    // A scope is required, must be known, and an expiry must be in the future; a refused
+    // creation stores nothing.
+    let missing = keyward(&db.url, &["token", "create", "--name", "noscope"]);
+    assert_eq!(missing.status.code(), Some(2), "--scope is required");
+    for (args, bad) in [
+        (
+            ["--scope", "everything", "--expires", "never"],
+            "everything",
+        ),
+        (
+            ["--scope", "read", "--expires", "2020-01-01T00:00:00Z"],
+            "2020-01-01",
+        ),
+        (["--scope", "read", "--expires", "soon"], "soon"),
+    ] {
+        let out = keyward(
+            &db.url,
+            &[&["token", "create", "--name", "refused"][..], &args[..]].concat(),
+        );
+        assert_eq!(out.status.code(), Some(6), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(bad),
+            "{args:?}: the error names the bad value: {err}"
+        );
+    }
+    let reader = json_of(&keyward(
+        &db.url,
+        &[
+            "token",
+            "create",
+            "--name",
+            "reader",
+            "--scope",
+            "read,keys",
+            "--expires",
+            "30d",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(reader["scopes"], serde_json::json!(["read", "keys"]));
+    assert!(reader["expires_at"].is_string(), "{reader}");
+    let reader_token = reader["token"].as_str().unwrap().to_owned();
+    let listed = json_of(&keyward(&db.url, &["token", "list", "--output", "json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["scopes"], serde_json::json!(["read", "keys"]));
+    assert_eq!(listed[0]["expired"], false);
+    let text = keyward(&db.url, &["token", "list"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("SCOPES") && text.contains("read,keys"),
+        "{text}"
+    );
+
+    let secret_file = dir.path().join("registration-secret");
+    std::fs::write(&secret_file, "e2e-registration-secret\n").unwrap();
+    let server = Server::start_with_env(
+        &db.url,
+        &[(
+            "KEYWARD_AGENT__REGISTRATION_SECRET_FILE",
+            secret_file.to_str().unwrap(),
+        )],
+    );
+    let state = dir.path().join("agent.json");
+
+    // Without the secret: refused, nothing stored.
+    let refused = sim(&server.base, &state, &["register", "--name", "WS-042"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("registration_refused"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let none = json_of(&keyward(
+        &db.url,
+        &["workstations", "list", "--output", "json"],
+    ));
+    assert_eq!(none, serde_json::json!([]));
+
+    let registered = sim(
+        &server.base,
+        &state,
+        &[
+            "register",
+            "--name",
+            "WS-042",
+            "--registration-secret-file",
+            secret_file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&registered.stdout).unwrap();
+    let fingerprint = printed["credential_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fingerprint.len(), 8, "{printed}");
+    assert_eq!(printed["source_address"], "127.0.0.1");
+    assert!(!String::from_utf8_lossy(&registered.stdout).contains("kww_"));
+    let listed = json_of(&keyward(
+        &db.url,
+        &["workstations", "list", "--output", "json"],
+    ));
+    assert_eq!(listed[0]["credential_fingerprint"], fingerprint.as_str());
+    assert_eq!(listed[0]["source_address"], "127.0.0.1");
+    let text = keyward(&db.url, &["workstations", "list"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains(&fingerprint));
+    let id = printed["workstation_id"].as_str().unwrap().to_owned();
+
+    // Over HTTP: the read,keys token cannot approve it; a workstations token can, and the
+    // audit record names that token.
+    let http = reqwest::Client::new();
+    let approve = format!("{}/api/v1/workstations/{id}/approve", server.base);
+    let answer = http
+        .post(&approve)
+        .bearer_auth(&reader_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "insufficient_scope", "{body}");
+    let status = sim(&server.base, &state, &["status"]);
+    let me: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(me["status"], "pending", "{me}");
+
+    let ops = json_of(&keyward(
+        &db.url,
+        &[
+            "token",
+            "create",
+            "--name",
+            "ws-ops",
+            "--scope",
+            "workstations",
+            "--output",
+            "json",
+        ],
+    ));
+    let answer = http
+        .post(&approve)
+        .bearer_auth(ops["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let store = keyward_store::Store::connect(&db.url).await.unwrap();
+    let audit = store
+        .list_audit(Some(&format!("workstation:{id}")), 0, 100)
+        .await
+        .unwrap();
+    let approval = audit
+        .iter()
+        .find(|r| r.record.action == "workstation.approved")
+        .unwrap();
+    assert_eq!(approval.record.actor, "token:ws-ops");
+    assert_eq!(
+        approval.record.detail["credential_fingerprint"],
+        fingerprint.as_str()
+    );
+    assert_eq!(server.terminate().code(), Some(0));
 }

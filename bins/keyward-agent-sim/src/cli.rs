@@ -42,6 +42,10 @@ pub enum Command {
         /// Replace a registration the state file already holds.
         #[arg(long)]
         force: bool,
+        /// A file whose first line is the server's registration secret (when the server is
+        /// configured with one).
+        #[arg(long, value_name = "FILE")]
+        registration_secret_file: Option<PathBuf>,
     },
     /// Show this workstation as the server sees it (works while pending, for polling).
     Status,

@@ -139,10 +139,17 @@ impl Client {
         })
     }
 
-    /// `POST /api/v1/agent/register`.
-    pub async fn register(&self, name: &str) -> Result<Registered, ClientError> {
-        self.call(Method::POST, &["register"], Some(&RegisterRequest { name }))
-            .await
+    /// `POST /api/v1/agent/register`, with the server's registration secret when it has one.
+    pub async fn register(
+        &self,
+        name: &str,
+        registration_secret: Option<&Secret>,
+    ) -> Result<Registered, ClientError> {
+        let body = RegisterRequest {
+            name,
+            registration_secret: registration_secret.map(Secret::expose),
+        };
+        self.call(Method::POST, &["register"], Some(&body)).await
     }
 
     /// `GET /api/v1/agent/me`.

@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::failure::{self, Failure};
 use crate::secret::Secret;
 use crate::state::{Registration, SimKey, StateError, StateFile};
-use crate::wire::{PasswordChange, PasswordChanged, WorkstationView};
+use crate::wire::{PasswordChange, PasswordChanged, WorkstationView, credential_fingerprint};
 
 /// The reason a simulated key gives when it locks itself.
 const LOCK_REASON: &str = "locked_by_invalid_pin";
@@ -31,7 +31,17 @@ struct SyncReport {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let mut file = StateFile::load(&cli.state_file)?;
     match cli.command {
-        Command::Register { name, force } => register(&cli.server, &mut file, &name, force).await,
+        Command::Register {
+            name,
+            force,
+            registration_secret_file,
+        } => {
+            let secret = registration_secret_file
+                .as_deref()
+                .map(read_registration_secret)
+                .transpose()?;
+            register(&cli.server, &mut file, &name, force, secret.as_ref()).await
+        }
         Command::Status => print(&client(&cli.server, &file)?.me().await?),
         Command::Activate { serial, code } => {
             activate(&cli.server, &mut file, &serial, &code).await
@@ -72,11 +82,33 @@ fn client(server: &Url, file: &StateFile) -> Result<Client, Failure> {
     Ok(Client::new(server.clone(), Some(credential))?)
 }
 
+/// The first line of the registration secret file.
+fn read_registration_secret(path: &Path) -> Result<Secret, Failure> {
+    let text = Secret::new(std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(
+            failure::USAGE,
+            format!(
+                "cannot read the registration secret file {}: {e}",
+                path.display()
+            ),
+        )
+    })?);
+    let first = text.expose().lines().next().unwrap_or_default().trim();
+    if first.is_empty() {
+        return Err(Failure::new(
+            failure::USAGE,
+            format!("the registration secret file {} is empty", path.display()),
+        ));
+    }
+    Ok(Secret::new(first))
+}
+
 async fn register(
     server: &Url,
     file: &mut StateFile,
     name: &str,
     force: bool,
+    registration_secret: Option<&Secret>,
 ) -> Result<(), Failure> {
     // Checked before the call, so that a refusal leaves no stray workstation on the server.
     if let (Some(existing), false) = (&file.state.registration, force) {
@@ -86,7 +118,20 @@ async fn register(
         }
         .into());
     }
-    let registered = Client::new(server.clone(), None)?.register(name).await?;
+    let registered = Client::new(server.clone(), None)?
+        .register(name, registration_secret)
+        .await?;
+    // Computed here from the credential received, so that it does not depend on what the
+    // server says: an administrator compares it with `keyward workstations list`.
+    let fingerprint = credential_fingerprint(&registered.credential);
+    if let Some(theirs) = &registered.credential_fingerprint
+        && *theirs != fingerprint
+    {
+        eprintln!(
+            "keyward-agent-sim: warning: the server shows the fingerprint {theirs} for this \
+             credential, not {fingerprint}"
+        );
+    }
     file.state.registration = Some(Registration {
         workstation_id: registered.workstation_id,
         name: registered.name.clone(),
@@ -106,6 +151,8 @@ async fn register(
         workstation_id: registered.workstation_id,
         name: &registered.name,
         status: &registered.status,
+        credential_fingerprint: &fingerprint,
+        source_address: registered.source_address.as_deref(),
     })
 }
 

@@ -9,11 +9,14 @@ use crate::secret::Secret;
 /// The command in `pending.commands` that asks the agent to wipe the key.
 pub const WIPE: &str = "wipe";
 
-/// `POST /api/v1/agent/register`'s body.
-#[derive(Debug, Serialize)]
+/// `POST /api/v1/agent/register`'s body. (No `Debug`: it may hold the registration secret.)
+#[derive(Serialize)]
 pub struct RegisterRequest<'a> {
     /// The workstation's name.
     pub name: &'a str,
+    /// The server's registration secret, when it wants one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_secret: Option<&'a str>,
 }
 
 /// `POST /api/v1/agent/register`'s answer, shown once by the server.
@@ -25,6 +28,12 @@ pub struct Registered {
     pub name: String,
     /// `pending` until an administrator approves it.
     pub status: String,
+    /// The client address the server recorded (servers before 0.x did not).
+    #[serde(default)]
+    pub source_address: Option<String>,
+    /// The fingerprint the server shows for the credential.
+    #[serde(default)]
+    pub credential_fingerprint: Option<String>,
     /// The bearer credential for every other call.
     pub credential: Secret,
 }
@@ -38,6 +47,26 @@ pub struct WorkstationView<'a> {
     pub name: &'a str,
     /// `pending`, `approved` or `revoked`.
     pub status: &'a str,
+    /// The first 8 hex digits of the SHA-256 of the credential, computed here: the same as
+    /// `keyward workstations list` shows for this workstation.
+    pub credential_fingerprint: &'a str,
+    /// The address the server saw this registration come from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<&'a str>,
+}
+
+/// The fingerprint of a credential: the first 8 hex digits of its SHA-256.
+pub fn credential_fingerprint(credential: &Secret) -> String {
+    use std::fmt::Write as _;
+    let digest = ring::digest::digest(&ring::digest::SHA256, credential.expose().as_bytes());
+    digest
+        .as_ref()
+        .iter()
+        .take(4)
+        .fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 /// `POST …/activate`'s body.
@@ -249,5 +278,16 @@ mod tests {
             serde_json::to_value(PasswordChange::KeyAndDomain { password: "pw" }).unwrap(),
             json!({"mode": "key_and_domain", "password": "pw"})
         );
+    }
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_is_the_start_of_the_sha256_hex() {
+        // SHA-256("abc") = ba7816bf…
+        assert_eq!(credential_fingerprint(&Secret::new("abc")), "ba7816bf");
     }
 }

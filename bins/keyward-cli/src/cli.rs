@@ -116,8 +116,17 @@ pub enum PasswordsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum WorkstationsCommand {
-    /// Every workstation with its status.
-    List,
+    /// Every workstation with its status, address and credential fingerprint, in
+    /// registration order.
+    List {
+        /// Only the workstations after this one (the `next_cursor` of an earlier page; with
+        /// --output json).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// At most this many (1 to 1000); without it, every workstation.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
     /// Approve a registered workstation.
     Approve {
         /// Workstation id.
@@ -307,9 +316,17 @@ pub enum KeysCommand {
 pub enum TokenCommand {
     /// Create a token; it is printed once and cannot be shown again.
     Create {
-        /// Unique name, e.g. ci-pipeline.
+        /// Unique name, e.g. ci-pipeline (never reused, even after a revoke).
         #[arg(long)]
         name: String,
+        /// What it may do, comma-separated: read, sync, keys, workstations, passwords, admin
+        /// (everything). Required: a token has no rights by default.
+        #[arg(long, value_name = "SCOPE[,SCOPE...]")]
+        scope: String,
+        /// When it stops working: `30d`, `12h`, an RFC 3339 time such as
+        /// 2027-01-31T00:00:00Z, or `never` (the default).
+        #[arg(long, value_name = "WHEN", default_value = "never")]
+        expires: String,
     },
     /// List tokens (never their secrets).
     List,

@@ -57,7 +57,15 @@ impl From<Error> for Failure {
             ErrorCode::InvalidConfig => CONFIG,
             ErrorCode::Unavailable => UNAVAILABLE,
             ErrorCode::Directory => DIRECTORY,
-            ErrorCode::Unauthorized | ErrorCode::Internal | ErrorCode::NotSupported => INTERNAL,
+            // The CLI works on the database directly: it never authenticates, so these four
+            // cannot happen here.
+            ErrorCode::Unauthorized
+            | ErrorCode::TokenExpired
+            | ErrorCode::InsufficientScope
+            | ErrorCode::RegistrationRefused
+            | ErrorCode::RateLimited
+            | ErrorCode::Internal
+            | ErrorCode::NotSupported => INTERNAL,
         };
         Self {
             code: code.as_str(),

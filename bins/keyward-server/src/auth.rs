@@ -1,14 +1,60 @@
-//! Admin bearer tokens: the middleware that guards `/api/v1`.
+//! Admin bearer tokens: the middleware that guards `/api/v1`, with the scope each route needs.
+//!
+//! The scope of a route is the one named in its OpenAPI security requirement
+//! (`security(("admin_token" = ["keys"]))`), so the document and the check cannot disagree. An
+//! admin route that names no scope, or an unknown one, is refused to every token (a test keeps
+//! every admin route naming exactly one).
 
-use axum::extract::{Request, State};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-use keyward_model::ApiToken;
+use keyward_model::{ApiToken, Scope};
 use keyward_service::{Actor, Error};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// `(METHOD, route template)` → the scope it needs, read from the OpenAPI document.
+static ROUTE_SCOPES: LazyLock<HashMap<(String, String), Scope>> =
+    LazyLock::new(|| route_scopes(&crate::openapi::openapi_document()));
+
+/// The admin-token scope each documented operation requires, from a serialized OpenAPI
+/// document. An operation with no scope or several, or an unknown name, is left out (and so
+/// refused).
+pub(crate) fn route_scopes(document: &str) -> HashMap<(String, String), Scope> {
+    let mut out = HashMap::new();
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(document) else {
+        return out;
+    };
+    let Some(paths) = doc["paths"].as_object() else {
+        return out;
+    };
+    for (path, item) in paths {
+        let Some(operations) = item.as_object() else {
+            continue;
+        };
+        for (method, operation) in operations {
+            let scopes: Vec<&str> = operation["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|req| req[crate::openapi::ADMIN_TOKEN].as_array())
+                .flatten()
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            if let [one] = scopes.as_slice()
+                && let Ok(scope) = Scope::parse(one)
+            {
+                out.insert((method.to_uppercase(), path.clone()), scope);
+            }
+        }
+    }
+    out
+}
 
 /// The token that authenticated the request, for handlers that record an actor.
 #[derive(Debug, Clone)]
@@ -20,7 +66,9 @@ impl Authenticated {
     }
 }
 
-/// Lets the request through only with `Authorization: Bearer <valid admin token>`.
+/// Lets the request through only with `Authorization: Bearer <valid admin token>` that has
+/// the scope of the route (or `admin`): 401 without a valid token, 401 `token_expired` for an
+/// expired one, 403 `insufficient_scope` naming the scope needed.
 pub(crate) async fn require_admin_token(
     State(state): State<AppState>,
     mut request: Request,
@@ -28,6 +76,22 @@ pub(crate) async fn require_admin_token(
 ) -> Result<Response, ApiError> {
     let presented = bearer(&request).ok_or(Error::Unauthorized)?;
     let token = state.keyward.tokens().verify(&presented).await?;
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| (request.method().as_str().to_owned(), p.as_str().to_owned()));
+    let Some(needed) = route.and_then(|r| ROUTE_SCOPES.get(&r).copied()) else {
+        tracing::error!(
+            method = %request.method(),
+            uri = %request.uri().path(),
+            "an admin route declares no scope in its OpenAPI security requirement; refused"
+        );
+        return Err(Error::Internal {
+            source: "admin route without a scope".into(),
+        }
+        .into());
+    };
+    keyward_service::require_scope(&token, needed)?;
     request.extensions_mut().insert(Authenticated(token));
     Ok(next.run(request).await)
 }

@@ -14,6 +14,10 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The `WWW-Authenticate` challenge of a 401 or 403 (RFC 6750 §3); `Bearer` by default.
+    challenge: Option<String>,
+    /// Seconds for `Retry-After` (429).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +26,8 @@ impl ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: ErrorCode::InvalidInput.as_str(),
             message: message.into(),
+            challenge: None,
+            retry_after: None,
         }
     }
 
@@ -30,6 +36,19 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             code: ErrorCode::NotFound.as_str(),
             message: message.into(),
+            challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After`: this client address made too many requests of this kind.
+    pub(crate) fn rate_limited(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: ErrorCode::RateLimited.as_str(),
+            message: message.into(),
+            challenge: None,
+            retry_after: Some(retry_after_secs),
         }
     }
 
@@ -41,6 +60,8 @@ impl ApiError {
             message: "a valid workstation credential is required (Authorization: Bearer kww_…); \
                       register with POST /api/v1/agent/register"
                 .into(),
+            challenge: None,
+            retry_after: None,
         }
     }
 
@@ -59,16 +80,18 @@ impl From<Error> for ApiError {
                 StatusCode::CONFLICT
             }
             ErrorCode::KeyNotHeld | ErrorCode::RotationInFlight => StatusCode::CONFLICT,
-            ErrorCode::WorkstationNotApproved | ErrorCode::KeyProofRequired => {
-                StatusCode::FORBIDDEN
-            }
+            ErrorCode::WorkstationNotApproved
+            | ErrorCode::KeyProofRequired
+            | ErrorCode::InsufficientScope
+            | ErrorCode::RegistrationRefused => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::NotSupported => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::InvalidInput
             | ErrorCode::PasswordPolicy
             | ErrorCode::WrongActivationCode
             | ErrorCode::ActivationCodeExpired
             | ErrorCode::ActivationAttemptsExhausted => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized | ErrorCode::TokenExpired => StatusCode::UNAUTHORIZED,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Directory => StatusCode::BAD_GATEWAY,
             ErrorCode::InvalidConfig | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,10 +111,22 @@ impl From<Error> for ApiError {
         } else {
             err.to_string()
         };
+        // RFC 6750 §3.1: say what is wrong with the token, never anything secret.
+        let challenge = match &err {
+            Error::TokenExpired { .. } => Some(
+                r#"Bearer error="invalid_token", error_description="the token expired""#.into(),
+            ),
+            Error::InsufficientScope { needed, .. } => Some(format!(
+                r#"Bearer error="insufficient_scope", scope="{needed}""#
+            )),
+            _ => None,
+        };
         Self {
             status,
             code: code.as_str(),
             message,
+            challenge,
+            retry_after: None,
         }
     }
 }
@@ -128,10 +163,18 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        let headers = response.headers_mut();
+        match self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            Some(challenge) => {
+                headers.insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            None if self.status == StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            None => {}
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

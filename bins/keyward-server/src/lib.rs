@@ -7,8 +7,9 @@
 //! Invariants:
 //! - every route is registered through `utoipa_axum::routes!`, so the OpenAPI document served at
 //!   `/api/v1/openapi.json` lists every route the server serves;
-//! - everything under `/api/v1` except the OpenAPI document needs an admin bearer token; there is
-//!   no default credential;
+//! - everything under `/api/v1` except the OpenAPI document and the agent API needs an admin
+//!   bearer token with the scope the route's OpenAPI security requirement names; there is no
+//!   default credential;
 //! - errors are JSON `{"error": {"code", "message"}}` with a stable code; 5xx bodies are generic and
 //!   the detail goes to the log;
 //! - no response or log line carries a secret.
@@ -28,6 +29,7 @@ mod dto;
 mod error;
 mod metrics;
 mod openapi;
+mod ratelimit;
 mod routes;
 mod scheduler;
 mod serve;

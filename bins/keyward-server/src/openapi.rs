@@ -16,7 +16,9 @@ pub(crate) const WORKSTATION: &str = "workstation";
         title = "keyward",
         description = "Directory sync, hardware-key lifecycle and password rotation for Active Directory. \
                        Every /api/v1 route except this document and the agent API needs `Authorization: Bearer <admin token>` \
-                       (create one with `keyward token create --name NAME`); the agent API takes a workstation's credential.",
+                       (create one with `keyward token create --name NAME --scope SCOPES`) that has the scope named in the route's \
+                       security requirement (read, sync, keys, workstations, passwords; admin allows all): 403 insufficient_scope \
+                       otherwise, 401 token_expired for an expired token. The agent API takes a workstation's credential.",
     ),
     modifiers(&AdminTokenScheme),
     tags(
@@ -61,7 +63,54 @@ impl Modify for AdminTokenScheme {
 
 /// The OpenAPI document of every route the server serves, as JSON.
 pub fn openapi_document() -> String {
-    let (_, doc) = crate::serve::routes().split_for_parts();
+    let (_, mut doc) = crate::serve::routes().split_for_parts();
+    document_token_refusals(&mut doc);
     doc.to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// Adds to every operation that takes an admin token the answers the token check gives: 401
+/// (`unauthorized`, `token_expired`) and 403 (`insufficient_scope`), unless the route documents
+/// its own.
+fn document_token_refusals(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let takes_admin_token = operation.security.iter().flatten().any(|requirement| {
+                serde_json::to_value(requirement).is_ok_and(|v| v.get(ADMIN_TOKEN).is_some())
+            });
+            if !takes_admin_token {
+                continue;
+            }
+            let responses = &mut operation.responses.responses;
+            responses
+                .entry("401".into())
+                .or_insert_with(|| error("`unauthorized` (no valid token) or `token_expired`"));
+            responses.entry("403".into()).or_insert_with(|| {
+                error("`insufficient_scope`: the token lacks the scope this route needs")
+            });
+        }
+    }
 }

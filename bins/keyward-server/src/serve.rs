@@ -97,11 +97,15 @@ pub fn app(keyward: Keyward) -> Router {
 
 /// [`app`] whose agent acknowledgements wake `rotation_wake` (the rotation worker).
 pub(crate) fn app_with_wake(keyward: Keyward, rotation_wake: Arc<tokio::sync::Notify>) -> Router {
+    let registration_limiter = Arc::new(crate::ratelimit::RateLimiter::from_settings(
+        &keyward.settings().agent,
+    ));
     let state = AppState {
         keyward: Arc::new(keyward),
         metrics: Arc::new(Metrics::new()),
         openapi_json: Arc::new(crate::openapi::openapi_document()),
         rotation_wake,
+        registration_limiter,
     };
     let RouteSets {
         public,
@@ -155,7 +159,10 @@ pub async fn run(
     let scheduler = crate::scheduler::spawn(keyward.clone());
     let mailer = crate::scheduler::spawn_mailer(keyward.clone(), stopping.clone());
     let rotation = crate::scheduler::spawn_rotation(keyward.clone(), wake.clone(), stopping);
-    let served = axum::serve(listener, app_with_wake(keyward, wake))
+    // The peer address is what registration is rate-limited by (and what it records).
+    let app =
+        app_with_wake(keyward, wake).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use keyward_service::Keyward;
 
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 
 /// Shared, cheap-to-clone application state.
 #[derive(Clone)]
@@ -16,4 +17,6 @@ pub(crate) struct AppState {
     /// Wakes the rotation worker when a key acknowledged a candidate, so the directory step
     /// follows at once instead of at the next poll.
     pub rotation_wake: Arc<tokio::sync::Notify>,
+    /// Token buckets per client address for workstation registration.
+    pub registration_limiter: Arc<RateLimiter>,
 }

@@ -21,7 +21,11 @@ async fn harness() -> Harness {
         ..Settings::default()
     };
     let keyward = Keyward::open(&settings).await.unwrap();
-    let (_, secret) = keyward.tokens().create("admin", &Actor::Cli).await.unwrap();
+    let (_, secret) = keyward
+        .tokens()
+        .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
+        .await
+        .unwrap();
     Harness {
         app: keyward_server::app(keyward.clone()),
         token: secret.expose().to_owned(),

@@ -94,7 +94,11 @@ async fn invitations_are_listed_resent_and_revoked_over_http() {
         ..Settings::default()
     };
     let keyward = Keyward::open(&settings).await.unwrap();
-    let (_, token) = keyward.tokens().create("admin", &Actor::Cli).await.unwrap();
+    let (_, token) = keyward
+        .tokens()
+        .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
+        .await
+        .unwrap();
     let api = Api {
         app: keyward_server::app(keyward.clone()),
         token: token.expose().to_owned(),

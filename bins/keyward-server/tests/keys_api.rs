@@ -31,7 +31,11 @@ impl Api {
             ..Settings::default()
         };
         let keyward = Keyward::open(&settings).await.unwrap();
-        let (_, secret) = keyward.tokens().create("admin", &Actor::Cli).await.unwrap();
+        let (_, secret) = keyward
+            .tokens()
+            .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
+            .await
+            .unwrap();
         let app = keyward_server::app(keyward);
         let (_, registered, _) = common::send(
             &app,

@@ -31,7 +31,11 @@ async fn a_sync_through_the_api_reports_and_is_listed() {
         ..Settings::default()
     };
     let keyward = Keyward::open(&settings).await.unwrap();
-    let (_, token) = keyward.tokens().create("admin", &Actor::Cli).await.unwrap();
+    let (_, token) = keyward
+        .tokens()
+        .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
+        .await
+        .unwrap();
     let app = keyward_server::app(keyward);
     let call = |method: &str, uri: &str, body: Option<Value>| {
         let (app, token) = (app.clone(), token.expose().to_owned());

@@ -36,4 +36,4 @@ pub use employee::{DisplayName, Employee, EmployeeOrigin, EmployeeStatus, NewEmp
 pub use error::{Error, Result};
 pub use ids::{ApiTokenId, DirectoryName, EmployeeId};
 pub use page::{Cursor, Page, PageRequest};
-pub use token::{ApiToken, TokenName};
+pub use token::{ApiToken, Scope, Scopes, TokenName};

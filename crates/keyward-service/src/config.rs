@@ -57,6 +57,8 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     /// Password rotation.
     pub passwords: PasswordSettings,
+    /// The workstation agent API: registration.
+    pub agent: AgentSettings,
     /// The directories (AD domains) keyward reads: `[[directories]]` tables in the file.
     pub directories: Vec<keyward_directory::DirectoryConfig>,
 }
@@ -215,6 +217,36 @@ impl Default for PasswordSettings {
     }
 }
 
+/// Workstation registration (`[agent]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// Registrations one client address may make at once (the size of its token bucket).
+    pub registration_burst: u32,
+    /// Registrations a client address gets back per minute once its burst is used.
+    pub registration_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` is believed. Empty (the default): the client
+    /// address is the TCP peer's, and the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// An environment variable holding the registration secret; when set (or
+    /// `registration_secret_file`), a registration must carry it.
+    pub registration_secret_env: Option<String>,
+    /// A file whose first line is the registration secret.
+    pub registration_secret_file: Option<std::path::PathBuf>,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            registration_burst: 10,
+            registration_per_minute: 6,
+            trusted_proxies: Vec::new(),
+            registration_secret_env: None,
+            registration_secret_file: None,
+        }
+    }
+}
+
 /// Hardware-key rules (`[keys]` in the file, `KEYWARD_KEYS__<NAME>` in the environment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -252,6 +284,7 @@ impl Default for Settings {
             mail: MailSettings::default(),
             secrets: SecretsSettings::default(),
             passwords: PasswordSettings::default(),
+            agent: AgentSettings::default(),
             directories: Vec::new(),
         }
     }
@@ -343,6 +376,21 @@ impl Settings {
             return Err(Error::Config(
                 "keys `passwords.poll_interval_secs`, `passwords.claim_secs`, \
                  `passwords.retry_base_secs` and `passwords.max_attempts` must be at least 1"
+                    .into(),
+            ));
+        }
+        let a = &self.agent;
+        if a.registration_burst == 0 || a.registration_per_minute == 0 {
+            return Err(Error::Config(
+                "keys `agent.registration_burst` and `agent.registration_per_minute` must be at \
+                 least 1"
+                    .into(),
+            ));
+        }
+        if a.registration_secret_env.is_some() && a.registration_secret_file.is_some() {
+            return Err(Error::Config(
+                "keys `agent.registration_secret_env` and `agent.registration_secret_file`: set \
+                 one, not both"
                     .into(),
             ));
         }
@@ -739,6 +787,44 @@ mod tests {
         let both = file("[mail]\nusername = \"mailer\"\npassword_env = \"SMTP_PW\"\n");
         let s = Settings::load_from(Some(both.path()), &[], &Overrides::default()).unwrap();
         assert_eq!(s.mail.username.as_deref(), Some("mailer"));
+    }
+
+    #[test]
+    fn agent_registration_settings_are_read_and_checked() {
+        let f = file(
+            "[agent]\nregistration_burst = 3\ntrusted_proxies = [\"10.0.0.5\", \"::1\"]\n\
+             registration_secret_file = \"/etc/keyward/registration\"\n",
+        );
+        let s = Settings::load_from(
+            Some(f.path()),
+            &env(&[("KEYWARD_AGENT__REGISTRATION_PER_MINUTE", "2")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.agent.registration_burst, 3);
+        assert_eq!(s.agent.registration_per_minute, 2);
+        assert_eq!(
+            s.agent.trusted_proxies,
+            [
+                "10.0.0.5".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        for bad in [
+            "[agent]\nregistration_burst = 0\n",
+            "[agent]\nregistration_per_minute = 0\n",
+            "[agent]\nregistration_secret_env = \"X\"\nregistration_secret_file = \"/x\"\n",
+            "[agent]\ntrusted_proxies = [\"proxy.example\"]\n",
+        ] {
+            let f = file(bad);
+            let err = Settings::load_from(Some(f.path()), &[], &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("agent") || err.contains("trusted_proxies"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,14 @@ pub enum ErrorCode {
     Conflict,
     /// No credential, or one that is wrong, revoked or unknown.
     Unauthorized,
+    /// The admin API token is right but has expired.
+    TokenExpired,
+    /// The admin API token lacks the scope the route needs.
+    InsufficientScope,
+    /// A workstation registration without the right registration secret.
+    RegistrationRefused,
+    /// Too many requests from one address; retry later.
+    RateLimited,
     /// The configuration cannot be used.
     InvalidConfig,
     /// The database cannot be reached.
@@ -53,6 +61,10 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
             Self::Unauthorized => "unauthorized",
+            Self::TokenExpired => "token_expired",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::RegistrationRefused => "registration_refused",
+            Self::RateLimited => "rate_limited",
             Self::InvalidConfig => "invalid_config",
             Self::Unavailable => "unavailable",
             Self::InvalidTransition => "invalid_transition",
@@ -103,6 +115,34 @@ pub enum Error {
     /// The credential is missing, malformed, unknown or revoked. Deliberately says no more.
     #[error("a valid admin API token is required (Authorization: Bearer <token>)")]
     Unauthorized,
+    /// The token is right (its holder presented its secret) but expired; says when, never the
+    /// secret.
+    #[error(
+        "the admin API token {name} expired at {}; create a new one with `keyward token create`",
+        at.to_rfc3339()
+    )]
+    TokenExpired {
+        /// The token's name.
+        name: keyward_model::TokenName,
+        /// When it expired.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The token may not do what the route does.
+    #[error(
+        "the admin API token {token} has the scopes {has}; this route needs the scope `{needed}` \
+         (or `admin`)"
+    )]
+    InsufficientScope {
+        /// The token's name.
+        token: keyward_model::TokenName,
+        /// The scope the route needs.
+        needed: keyward_model::Scope,
+        /// What the token has.
+        has: keyward_model::Scopes,
+    },
+    /// A registration that needs the registration secret came without the right one.
+    #[error("{0}")]
+    RegistrationRefused(String),
     /// The configuration cannot be used; the message names the key and the file.
     #[error("configuration error: {0}")]
     Config(String),
@@ -174,6 +214,9 @@ impl Error {
             Self::NotFound { .. } => ErrorCode::NotFound,
             Self::Conflict { .. } | Self::LimitReached(_) => ErrorCode::Conflict,
             Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::TokenExpired { .. } => ErrorCode::TokenExpired,
+            Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
+            Self::RegistrationRefused(_) => ErrorCode::RegistrationRefused,
             Self::Config(_) => ErrorCode::InvalidConfig,
             Self::Unavailable { .. } => ErrorCode::Unavailable,
             Self::InvalidTransition(_) => ErrorCode::InvalidTransition,

@@ -122,7 +122,7 @@ impl Keyward {
 
     /// Admin API token operations.
     pub fn tokens(&self) -> Tokens<'_> {
-        Tokens::new(&self.store)
+        Tokens::new(&self.store, self.clock.as_ref())
     }
 
     /// Closes the database pool.

@@ -14,7 +14,8 @@
 //! use keyward_service::{Actor, Keyward, Settings};
 //! let settings = Settings { database_url: "sqlite::memory:".into(), ..Settings::default() };
 //! let keyward = Keyward::open(&settings).await?;
-//! let (token, secret) = keyward.tokens().create("ci", &Actor::Cli).await?;
+//! let scopes = keyward_model::Scopes::parse_list("read,keys")?;
+//! let (token, secret) = keyward.tokens().create("ci", &scopes, None, &Actor::Cli).await?;
 //! let verified = keyward.tokens().verify(secret.expose()).await?;
 //! assert_eq!(verified.id, token.id);
 //! # Ok(()) }
@@ -36,11 +37,13 @@ mod sync;
 mod tokens;
 
 pub use actor::Actor;
-pub use agent::{AccountDelivery, AckItem, Activated, Agent, PendingWork, SeenKey, UserChange};
+pub use agent::{
+    AccountDelivery, AckItem, Activated, Agent, PendingWork, Registration, SeenKey, UserChange,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings, SecretsSettings, Settings,
-    SmtpSecurity, SyncSettings,
+    AgentSettings, KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings,
+    SecretsSettings, Settings, SmtpSecurity, SyncSettings,
 };
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
@@ -55,4 +58,4 @@ pub use secrets::write_new_key_file;
 pub use sync::{
     ConflictReport, Outcome, Phases, Progress, Skipped, SyncOptions, SyncReport, SyncRuns,
 };
-pub use tokens::Tokens;
+pub use tokens::{Tokens, require_scope};

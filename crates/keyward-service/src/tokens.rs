@@ -1,19 +1,24 @@
-//! Admin API tokens: creation (the secret is shown once), verification, listing, revocation.
+//! Admin API tokens: creation (the secret is shown once), verification, scopes, expiry,
+//! listing, revocation.
 //!
 //! A token reads `kw_<id>_<secret>`: `id` is the token's UUID in 32 hex digits, `secret` is 32
 //! random bytes in URL-safe base64. Only SHA-256 of the secret is stored; the secret has 256 bits
 //! of entropy, so a fast hash is enough and a slow one would only slow every request. The stored
 //! and presented hashes are compared in constant time.
+//!
+//! Each token has a non-empty set of [`Scope`]s, and each admin route needs one of them
+//! ([`require_scope`]); a token may expire. Token names are never reused (a revoked token keeps
+//! its name), so the actor `token:NAME` of an audit record names exactly one token.
 
-use chrono::{Duration, Utc};
-use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, TokenName};
+use chrono::{DateTime, Duration, Utc};
+use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, Scope, Scopes, TokenName};
 use keyward_password::SecretString;
-use keyward_store::Store;
+use keyward_store::{NewApiToken, Store};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::secrets::random_token_text;
-use crate::{Actor, Error, Result};
+use crate::{Actor, Clock, Error, Result};
 
 const PREFIX: &str = "kw_";
 const ID_HEX_LEN: usize = 32;
@@ -21,21 +26,41 @@ const ID_HEX_LEN: usize = 32;
 /// How stale `last_used_at` may get before a request refreshes it; avoids a write per request.
 const TOUCH_INTERVAL_SECONDS: i64 = 60;
 
+/// The longest lifetime `--expires` accepts as a duration: ten years.
+const MAX_LIFETIME_DAYS: i64 = 3653;
+
 /// Admin API token operations.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Tokens<'a> {
     store: &'a Store,
+    clock: &'a dyn Clock,
 }
 
 impl<'a> Tokens<'a> {
-    pub(crate) fn new(store: &'a Store) -> Self {
-        Self { store }
+    pub(crate) fn new(store: &'a Store, clock: &'a dyn Clock) -> Self {
+        Self { store, clock }
     }
 
-    /// Creates a token named `name`. The returned secret is the whole token string; it is not
-    /// stored and cannot be shown again.
-    pub async fn create(&self, name: &str, actor: &Actor) -> Result<(ApiToken, SecretString)> {
+    /// Creates a token named `name` that may do what `scopes` allow until `expires_at`
+    /// (`None`: it does not expire; a time not in the future is refused). The returned secret
+    /// is the whole token string; it is not stored and cannot be shown again.
+    pub async fn create(
+        &self,
+        name: &str,
+        scopes: &Scopes,
+        expires_at: Option<DateTime<Utc>>,
+        actor: &Actor,
+    ) -> Result<(ApiToken, SecretString)> {
         let name = TokenName::parse(name)?;
+        let now = self.clock.now();
+        if let Some(at) = expires_at
+            && at <= now
+        {
+            return Err(Error::InvalidInput(format!(
+                "the expiry {} is not in the future",
+                at.to_rfc3339()
+            )));
+        }
         let id = ApiTokenId::new_v7();
         let secret_text = random_token_text()?;
         let token_text = SecretString::new(format!(
@@ -43,19 +68,39 @@ impl<'a> Tokens<'a> {
             id.as_uuid().simple(),
             secret_text.expose()
         ));
-        let now = Utc::now();
         let record = NewAuditRecord {
             actor: actor.to_string(),
             action: "token.created".into(),
             subject: format!("token:{id}"),
-            detail: serde_json::json!({ "name": name.as_str() }),
+            detail: serde_json::json!({
+                "name": name.as_str(),
+                "scopes": scopes,
+                "expires_at": expires_at,
+            }),
             at: now,
         };
+        let hash = hash_secret(secret_text.expose());
         let token = self
             .store
-            .create_api_token(id, &name, &hash_secret(secret_text.expose()), now, &record)
+            .create_api_token(
+                &NewApiToken {
+                    id,
+                    name: &name,
+                    secret_hash: &hash,
+                    scopes,
+                    expires_at,
+                    created_at: now,
+                },
+                &record,
+            )
             .await?;
         Ok((token, token_text))
+    }
+
+    /// Reads an expiry as `token create --expires` takes it: `never`, a number of days or hours
+    /// from now (`30d`, `12h`), or an RFC 3339 time (`2027-01-31T00:00:00Z`).
+    pub fn parse_expiry(&self, raw: &str) -> Result<Option<DateTime<Utc>>> {
+        parse_expiry(raw.trim(), self.clock.now())
     }
 
     /// Every token, newest first; never any secret.
@@ -78,7 +123,9 @@ impl<'a> Tokens<'a> {
     }
 
     /// Checks a presented token. Every failure is the same [`Error::Unauthorized`], so that a
-    /// caller learns nothing about which part was wrong.
+    /// caller learns nothing about which part was wrong, except one: a token whose secret is
+    /// right (the caller holds it) but that has expired is [`Error::TokenExpired`], so that its
+    /// holder knows to make a new one.
     pub async fn verify(&self, presented: &str) -> Result<ApiToken> {
         let (id, secret) = parse(presented).ok_or(Error::Unauthorized)?;
         let presented_hash = hash_secret(secret);
@@ -92,7 +139,15 @@ impl<'a> Tokens<'a> {
         if !equal || stored.token.revoked_at.is_some() {
             return Err(Error::Unauthorized);
         }
-        let now = Utc::now();
+        let now = self.clock.now();
+        if let Some(at) = stored.token.expires_at
+            && stored.token.is_expired(now)
+        {
+            return Err(Error::TokenExpired {
+                name: stored.token.name,
+                at,
+            });
+        }
         let stale = stored
             .token
             .last_used_at
@@ -102,6 +157,66 @@ impl<'a> Tokens<'a> {
         }
         Ok(stored.token)
     }
+}
+
+/// Lets `token` do what `needed` covers, or says which scope it lacks.
+pub fn require_scope(token: &ApiToken, needed: Scope) -> Result<()> {
+    if token.scopes.allows(needed) {
+        Ok(())
+    } else {
+        Err(Error::InsufficientScope {
+            token: token.name.clone(),
+            needed,
+            has: token.scopes.clone(),
+        })
+    }
+}
+
+fn parse_expiry(raw: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+    let bad = || {
+        Error::InvalidInput(format!(
+            "invalid expiry {raw:?}: give `never`, a number of days or hours such as `30d` or \
+             `12h` (at most {MAX_LIFETIME_DAYS} days), or an RFC 3339 time such as \
+             `2027-01-31T00:00:00Z`"
+        ))
+    };
+    if raw == "never" {
+        return Ok(None);
+    }
+    let at = if let Some((digits, unit)) = raw
+        .char_indices()
+        .last()
+        .filter(|(_, unit)| matches!(unit, 'd' | 'h'))
+        .map(|(i, unit)| (&raw[..i], unit))
+        .filter(|(digits, _)| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        // Bounded before a Duration is made: chrono panics on an out-of-range one.
+        let max = if unit == 'd' {
+            MAX_LIFETIME_DAYS
+        } else {
+            MAX_LIFETIME_DAYS * 24
+        };
+        if n == 0 || n > max {
+            return Err(bad());
+        }
+        now + if unit == 'd' {
+            Duration::days(n)
+        } else {
+            Duration::hours(n)
+        }
+    } else {
+        DateTime::parse_from_rfc3339(raw)
+            .map_err(|_| bad())?
+            .with_timezone(&Utc)
+    };
+    if at <= now {
+        return Err(Error::InvalidInput(format!(
+            "the expiry {raw} is not in the future (now: {})",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    Ok(Some(at))
 }
 
 fn parse(presented: &str) -> Option<(ApiTokenId, &str)> {
@@ -139,6 +254,51 @@ mod tests {
             &format!("xx_{}_abc", id.simple()),
         ] {
             assert!(parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn expiries_are_never_a_duration_or_a_future_time() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(parse_expiry("never", now).unwrap(), None);
+        assert_eq!(
+            parse_expiry("30d", now).unwrap(),
+            Some(now + Duration::days(30))
+        );
+        assert_eq!(
+            parse_expiry("12h", now).unwrap(),
+            Some(now + Duration::hours(12))
+        );
+        assert_eq!(
+            parse_expiry("2027-01-31T00:00:00Z", now)
+                .unwrap()
+                .map(|t| t.to_rfc3339()),
+            Some("2027-01-31T00:00:00+00:00".into())
+        );
+        assert_eq!(
+            parse_expiry("3653d", now).unwrap(),
+            Some(now + Duration::days(3653))
+        );
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "30",
+            "30m",
+            "30 d",
+            "3654d",
+            "87697h",
+            "9000000000000000000d",
+            "99999999999999999999d",
+            "2026-12-01T00:00:00Z",
+            "2026-12-02T12:00:00Z",
+            "tomorrow",
+            "1é",
+        ] {
+            assert!(parse_expiry(bad, now).is_err(), "{bad:?}");
         }
     }
 

@@ -356,9 +356,10 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
             .await
             .unwrap();
         let other = agent
-            .list()
+            .list(None, None)
             .await
             .unwrap()
+            .items
             .into_iter()
             .find(|w| w.id == other.id)
             .unwrap();

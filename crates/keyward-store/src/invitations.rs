@@ -8,7 +8,7 @@
 //! the old links.
 
 use chrono::{DateTime, Utc};
-use keyward_model::EmployeeId;
+use keyward_model::{EmployeeId, NewAuditRecord};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::entity::{invitation, invitation_link, outbox};
 use crate::outbox::{NewMessage, OutboxMessage, cancel_unsent, hold_claim, insert_message};
-use crate::{Error, Result, Store};
+use crate::{Error, Result, Store, audit};
 
 /// An invitation to enroll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,8 +172,13 @@ impl Store {
     }
 
     /// Revokes an invitation that was not accepted: its links are deleted and its unsent
-    /// messages cancelled.
-    pub async fn revoke_invitation(&self, id: Uuid) -> Result<InvitationChange> {
+    /// messages cancelled, with `record` in the same transaction (nothing is recorded when
+    /// nothing changed).
+    pub async fn revoke_invitation(
+        &self,
+        id: Uuid,
+        record: &NewAuditRecord,
+    ) -> Result<InvitationChange> {
         let txn = self.db.begin().await?;
         // The conditional write comes first, so a concurrent accept either wins before it
         // (and the invitation stays accepted) or waits for it.
@@ -188,19 +193,21 @@ impl Store {
         }
         delete_links(&txn, id).await?;
         cancel_unsent(&txn, &id.to_string()).await?;
+        audit::append(&txn, record).await?;
         txn.commit().await?;
         Ok(InvitationChange::Done)
     }
 
     /// Queues an invitation that was not accepted again with a new expiry: its old links are
     /// deleted (a new one is made when the new message is sent) and its unsent messages
-    /// cancelled.
+    /// cancelled, with `record` in the same transaction.
     pub async fn resend_invitation(
         &self,
         id: Uuid,
         recipient: &str,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
+        record: &NewAuditRecord,
     ) -> Result<InvitationChange> {
         let txn = self.db.begin().await?;
         let updated = invitation::Entity::update_many()
@@ -231,6 +238,7 @@ impl Store {
             now,
         )
         .await?;
+        audit::append(&txn, record).await?;
         txn.commit().await?;
         Ok(InvitationChange::Done)
     }

@@ -58,5 +58,5 @@ pub use passwords::{
     AccountPassword, PasswordState, PasswordWrite, PendingRotation, RotationState,
 };
 pub use sync::{SyncCursor, SyncRunRecord, SyncWrite};
-pub use tokens::StoredToken;
-pub use workstations::Workstation;
+pub use tokens::{NewApiToken, StoredToken};
+pub use workstations::{FINGERPRINT_LEN, NewWorkstation, Workstation};

@@ -1,7 +1,7 @@
 //! Administrator API tokens: metadata and the hash of the secret half.
 
 use chrono::{DateTime, Utc};
-use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, TokenName};
+use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, Scopes, TokenName};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, TransactionTrait,
@@ -19,29 +19,46 @@ pub struct StoredToken {
     pub secret_hash: String,
 }
 
+/// A token to store.
+#[derive(Debug, Clone)]
+pub struct NewApiToken<'a> {
+    /// Its id, the public half of the token string.
+    pub id: ApiTokenId,
+    /// Its unique name.
+    pub name: &'a TokenName,
+    /// The hash of the secret half, as the caller computed it.
+    pub secret_hash: &'a str,
+    /// What it may do.
+    pub scopes: &'a Scopes,
+    /// When it stops working; `None`: never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Now.
+    pub created_at: DateTime<Utc>,
+}
+
 impl Store {
     /// Stores a new token with its audit record in one transaction. A name in use is
-    /// [`Error::Conflict`], revoked tokens included, so that audit entries stay unambiguous.
+    /// [`Error::Conflict`], revoked tokens included, so that audit entries (which name the
+    /// token) stay unambiguous.
     pub async fn create_api_token(
         &self,
-        id: ApiTokenId,
-        name: &TokenName,
-        secret_hash: &str,
-        now: DateTime<Utc>,
+        new: &NewApiToken<'_>,
         audit_record: &NewAuditRecord,
     ) -> Result<ApiToken> {
         let txn = self.db.begin().await?;
         let row = api_token::ActiveModel {
-            id: Set(id.as_uuid()),
-            name: Set(name.as_str().to_owned()),
-            secret_hash: Set(secret_hash.to_owned()),
-            created_at: Set(now),
+            id: Set(new.id.as_uuid()),
+            name: Set(new.name.as_str().to_owned()),
+            secret_hash: Set(new.secret_hash.to_owned()),
+            created_at: Set(new.created_at),
             last_used_at: Set(None),
             revoked_at: Set(None),
+            scopes: Set(new.scopes.to_string()),
+            expires_at: Set(new.expires_at),
         }
         .insert(&txn)
         .await
-        .map_err(|e| Error::from_write(e, "API token named", name.as_str()))?;
+        .map_err(|e| Error::from_write(e, "API token named", new.name.as_str()))?;
         audit::append(&txn, audit_record).await?;
         txn.commit().await?;
         to_model(&row)
@@ -116,11 +133,14 @@ impl Store {
 }
 
 fn to_model(row: &api_token::Model) -> Result<ApiToken> {
+    let corrupt = |e: keyward_model::Error| Error::corrupt("api_tokens", &e);
     Ok(ApiToken {
         id: ApiTokenId::from_uuid(row.id),
-        name: TokenName::parse(&row.name).map_err(|e| Error::corrupt("api_tokens", &e))?,
+        name: TokenName::parse(&row.name).map_err(corrupt)?,
         created_at: row.created_at,
         last_used_at: row.last_used_at,
         revoked_at: row.revoked_at,
+        scopes: Scopes::parse_list(&row.scopes).map_err(corrupt)?,
+        expires_at: row.expires_at,
     })
 }

@@ -2,11 +2,11 @@
 //! credential is stored only as a hash computed by the caller.
 
 use chrono::{DateTime, Utc};
-use keyward_model::NewAuditRecord;
+use keyward_model::{Cursor, NewAuditRecord, Page, PageRequest};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -30,44 +30,79 @@ pub struct Workstation {
     pub revoked_at: Option<DateTime<Utc>>,
     /// When it last called the agent API.
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// The client address it registered from; `None` for workstations registered before
+    /// addresses were recorded.
+    pub source_address: Option<String>,
+    /// The first [`FINGERPRINT_LEN`] hex digits of the stored SHA-256 of its credential: what
+    /// the agent prints at registration, so that two workstations of the same name can be told
+    /// apart. Revealing 32 bits of the hash of a 256-bit random credential weakens nothing.
+    pub credential_fingerprint: String,
+}
+
+/// Hex digits of a credential fingerprint.
+pub const FINGERPRINT_LEN: usize = 8;
+
+/// A workstation to register.
+#[derive(Debug, Clone)]
+pub struct NewWorkstation<'a> {
+    /// Its id, also part of the credential.
+    pub id: Uuid,
+    /// The name it gave.
+    pub name: &'a str,
+    /// SHA-256 hex of its credential.
+    pub credential_hash: &'a str,
+    /// The client address it registered from.
+    pub source_address: Option<&'a str>,
+    /// Now.
+    pub created_at: DateTime<Utc>,
 }
 
 impl Store {
     /// Registers a workstation in status `pending`.
     pub async fn create_workstation(
         &self,
-        id: Uuid,
-        name: &str,
-        credential_hash: &str,
-        now: DateTime<Utc>,
+        new: &NewWorkstation<'_>,
         record: &NewAuditRecord,
     ) -> Result<Workstation> {
         let txn = self.db.begin().await?;
         let row = workstation::ActiveModel {
-            id: Set(id),
-            name: Set(name.to_owned()),
+            id: Set(new.id),
+            name: Set(new.name.to_owned()),
             status: Set("pending".into()),
-            credential_hash: Set(credential_hash.to_owned()),
-            created_at: Set(now),
+            credential_hash: Set(new.credential_hash.to_owned()),
+            created_at: Set(new.created_at),
             approved_at: Set(None),
             revoked_at: Set(None),
             last_seen_at: Set(None),
+            source_address: Set(new.source_address.map(str::to_owned)),
         }
         .insert(&txn)
         .await
-        .map_err(|e| Error::from_write(e, "workstation", id.to_string()))?;
+        .map_err(|e| Error::from_write(e, "workstation", new.id.to_string()))?;
         audit::append(&txn, record).await?;
         txn.commit().await?;
         Ok(to_model(row))
     }
 
-    /// Every workstation, newest first.
-    pub async fn list_workstations(&self) -> Result<Vec<Workstation>> {
-        let rows = workstation::Entity::find()
-            .order_by_desc(workstation::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(to_model).collect())
+    /// One page of workstations in id order, which is registration order (v7 ids).
+    pub async fn list_workstations(&self, page: &PageRequest) -> Result<Page<Workstation>> {
+        let mut query = workstation::Entity::find().order_by_asc(workstation::Column::Id);
+        if let Some(cursor) = &page.after {
+            let after = Uuid::parse_str(cursor.as_str()).map_err(|_| Error::InvalidCursor {
+                cursor: cursor.as_str().to_owned(),
+            })?;
+            query = query.filter(workstation::Column::Id.gt(after));
+        }
+        let mut rows = query.limit(u64::from(page.limit) + 1).all(&self.db).await?;
+        let has_more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        let items: Vec<Workstation> = rows.into_iter().map(to_model).collect();
+        let next_cursor = if has_more {
+            items.last().map(|w| Cursor::new(w.id.to_string()))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
     }
 
     /// One workstation.
@@ -127,7 +162,14 @@ impl Store {
 }
 
 fn to_model(row: workstation::Model) -> Workstation {
+    let credential_fingerprint = row
+        .credential_hash
+        .get(..FINGERPRINT_LEN)
+        .unwrap_or_default()
+        .to_owned();
     Workstation {
+        credential_fingerprint,
+        source_address: row.source_address,
         id: row.id,
         name: row.name,
         status: row.status,

@@ -25,6 +25,17 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap()
 }
 
+/// The audit record of an administrator's change to invitation `id`.
+fn admin_record(action: &str, id: Uuid) -> NewAuditRecord {
+    NewAuditRecord {
+        actor: "token:helpdesk".into(),
+        action: action.into(),
+        subject: format!("invitation:{id}"),
+        detail: serde_json::json!({}),
+        at: t0(),
+    }
+}
+
 /// An employee with one pending invitation (and its queued message); returns the invitation id.
 async fn invited(store: &Store, email: &str) -> Uuid {
     let audit = NewAuditRecord {
@@ -150,13 +161,22 @@ async fn a_message_sent_twice_after_a_crash_leaves_two_working_links_until_accep
 
         // An accepted invitation is neither revoked nor resent.
         assert_eq!(
-            store.revoke_invitation(id).await.unwrap(),
+            store
+                .revoke_invitation(id, &admin_record("invitation.revoked", id))
+                .await
+                .unwrap(),
             InvitationChange::AlreadyAccepted,
             "{label}"
         );
         assert_eq!(
             store
-                .resend_invitation(id, "ada@example.com", later + Duration::days(7), later)
+                .resend_invitation(
+                    id,
+                    "ada@example.com",
+                    later + Duration::days(7),
+                    later,
+                    &admin_record("invitation.resent", id)
+                )
                 .await
                 .unwrap(),
             InvitationChange::AlreadyAccepted,
@@ -166,8 +186,21 @@ async fn a_message_sent_twice_after_a_crash_leaves_two_working_links_until_accep
             store.invitation(id).await.unwrap().unwrap().status,
             "accepted"
         );
+        assert!(
+            store
+                .list_audit(Some(&format!("invitation:{id}")), 0, 100)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{label}: a refused change records nothing"
+        );
         assert!(matches!(
-            store.revoke_invitation(Uuid::now_v7()).await,
+            store
+                .revoke_invitation(
+                    Uuid::now_v7(),
+                    &admin_record("invitation.revoked", Uuid::nil())
+                )
+                .await,
             Err(keyward_store::Error::NotFound { .. })
         ));
     }
@@ -192,7 +225,13 @@ async fn resend_replaces_the_links_and_revoke_deletes_them_and_cancels_a_message
         let now = t0() + Duration::hours(1);
         assert_eq!(
             store
-                .resend_invitation(id, "bob@example.com", now + Duration::days(7), now)
+                .resend_invitation(
+                    id,
+                    "bob@example.com",
+                    now + Duration::days(7),
+                    now,
+                    &admin_record("invitation.resent", id)
+                )
                 .await
                 .unwrap(),
             InvitationChange::Done
@@ -210,10 +249,29 @@ async fn resend_replaces_the_links_and_revoke_deletes_them_and_cancels_a_message
         // Revoked while the message is being sent: the link goes, the message is cancelled, and
         // its sender can neither add a link nor record the message as sent.
         assert_eq!(
-            store.revoke_invitation(id).await.unwrap(),
+            store
+                .revoke_invitation(id, &admin_record("invitation.revoked", id))
+                .await
+                .unwrap(),
             InvitationChange::Done
         );
         assert_eq!(link_of(&store, "new").await, None, "{label}");
+        // Both administrator changes are audited under their actor, in order.
+        let trail: Vec<(String, String)> = store
+            .list_audit(Some(&format!("invitation:{id}")), 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.record.action, r.record.actor))
+            .collect();
+        assert_eq!(
+            trail,
+            [
+                ("invitation.resent".to_owned(), "token:helpdesk".to_owned()),
+                ("invitation.revoked".to_owned(), "token:helpdesk".to_owned()),
+            ],
+            "{label}"
+        );
         let cancelled = store.message(resent.id).await.unwrap().unwrap();
         assert_eq!(cancelled.status, "cancelled", "{label}");
         assert!(

@@ -5,17 +5,20 @@
 
 use chrono::{TimeZone, Utc};
 use keyward_model::{
-    ApiTokenId, DirectoryAccount, DirectoryName, DisplayName, Email, EmployeeOrigin,
-    EmployeeStatus, NewAuditRecord, NewEmployee, PageRequest, TokenName,
+    ApiTokenId, Cursor, DirectoryAccount, DirectoryName, DisplayName, Email, EmployeeOrigin,
+    EmployeeStatus, NewAuditRecord, NewEmployee, PageRequest, Scopes, TokenName,
 };
-use keyward_store::{Error, Store};
+use keyward_store::{Error, NewApiToken, NewWorkstation, Store};
 use keyward_test_support::TestDb;
 
 async fn fresh_stores() -> Vec<(&'static str, Store, TestDb)> {
     let mut out = Vec::new();
     for db in TestDb::all().await {
         let store = Store::connect(&db.url).await.expect("connect");
-        store.migrate().await.expect("migrate");
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", db.label));
         out.push((db.label, store, db));
     }
     out
@@ -38,7 +41,7 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 10] = [
     "m20261125_000001_initial",
     "m20261125_000002_keys",
     "m20261125_000003_sync",
@@ -47,7 +50,12 @@ const MIGRATIONS: [&str; 8] = [
     "m20261125_000006_invitation_links",
     "m20261202_000007_key_proofs",
     "m20261202_000008_release_key_holders",
+    "m20261202_000009_token_scopes",
+    "m20261202_000010_workstation_source",
 ];
+
+/// The SHA-256 hex a legacy workstation row is given in the migration test.
+const LEGACY_WS_HASH: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 #[tokio::test]
 async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
@@ -95,6 +103,28 @@ async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
                 )
                 .await;
             }
+            if *name == "m20261202_000009_token_scopes" && db.label != "sqlite-memory" {
+                // A token made before scopes existed must keep working with every right: the
+                // migration gives it `admin` and no expiry. The employee's id and time are
+                // reused so the SQL is the same on both backends.
+                keyward_test_support::execute_sql(
+                    &db.url,
+                    "INSERT INTO api_tokens (id, name, secret_hash, created_at) \
+                     SELECT id, 'legacy-token', 'legacy-token-hash', created_at FROM employees",
+                )
+                .await;
+            }
+            if *name == "m20261202_000010_workstation_source" && db.label != "sqlite-memory" {
+                keyward_test_support::execute_sql(
+                    &db.url,
+                    &format!(
+                        "INSERT INTO workstations (id, name, status, credential_hash, \
+                         created_at) SELECT id, 'WS-legacy', 'approved', '{LEGACY_WS_HASH}', \
+                         created_at FROM employees"
+                    ),
+                )
+                .await;
+            }
             assert_eq!(
                 store.migrate_one_step().await.unwrap().as_deref(),
                 Some(*name),
@@ -119,6 +149,24 @@ async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
                 .unwrap()
                 .unwrap_or_else(|| panic!("{}: the stored link was not carried over", db.label));
             assert_eq!(legacy.id, ada.id.as_uuid(), "{}", db.label);
+
+            let token = store
+                .api_token_for_verification(ApiTokenId::from_uuid(ada.id.as_uuid()))
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{}: the legacy token is gone", db.label));
+            assert_eq!(token.secret_hash, "legacy-token-hash", "{}", db.label);
+            assert_eq!(token.token.name.as_str(), "legacy-token", "{}", db.label);
+            assert_eq!(token.token.scopes, Scopes::admin(), "{}", db.label);
+            assert_eq!(token.token.expires_at, None, "{}", db.label);
+
+            let ws = store
+                .workstation(ada.id.as_uuid())
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{}: the legacy workstation is gone", db.label));
+            assert_eq!(ws.source_address, None, "{}", db.label);
+            assert_eq!(ws.credential_fingerprint, "01234567", "{}", db.label);
         }
         assert_eq!(
             store.migrate_one_step().await.unwrap(),
@@ -297,17 +345,33 @@ async fn api_tokens_create_verify_touch_revoke() {
         let name = TokenName::parse("ci-pipeline").unwrap();
         let id = ApiTokenId::new_v7();
         let now = Utc::now();
+        let scopes = Scopes::parse_list("workstations,read").unwrap();
+        let expires = Utc.with_ymd_and_hms(2027, 1, 31, 0, 0, 0).unwrap();
         let token = store
-            .create_api_token(id, &name, "hash-1", now, &audit("token.created"))
+            .create_api_token(
+                &NewApiToken {
+                    id,
+                    name: &name,
+                    secret_hash: "hash-1",
+                    scopes: &scopes,
+                    expires_at: Some(expires),
+                    created_at: now,
+                },
+                &audit("token.created"),
+            )
             .await
             .unwrap();
         assert_eq!(token.name, name);
         let again = store
             .create_api_token(
-                ApiTokenId::new_v7(),
-                &name,
-                "hash-2",
-                now,
+                &NewApiToken {
+                    id: ApiTokenId::new_v7(),
+                    name: &name,
+                    secret_hash: "hash-2",
+                    scopes: &Scopes::admin(),
+                    expires_at: None,
+                    created_at: now,
+                },
                 &audit("token.created"),
             )
             .await
@@ -316,6 +380,11 @@ async fn api_tokens_create_verify_touch_revoke() {
 
         let stored = store.api_token_for_verification(id).await.unwrap().unwrap();
         assert_eq!(stored.secret_hash, "hash-1", "{label}");
+        assert_eq!(stored.token.scopes, scopes, "{label}");
+        assert_eq!(stored.token.expires_at, Some(expires), "{label}");
+        let listed = store.list_api_tokens().await.unwrap();
+        assert_eq!(listed[0].scopes.to_string(), "read,workstations", "{label}");
+        assert_eq!(listed[0].expires_at, Some(expires), "{label}");
         assert!(stored.token.last_used_at.is_none());
         store.touch_api_token(id, now).await.unwrap();
         let stored = store.api_token_for_verification(id).await.unwrap().unwrap();
@@ -354,6 +423,64 @@ async fn api_tokens_create_verify_touch_revoke() {
             ["token.created", "token.revoked"],
             "{label}: one record per change"
         );
+    }
+}
+
+#[tokio::test]
+async fn workstations_keep_their_source_and_fingerprint_and_page_in_registration_order() {
+    for (label, store, _db) in fresh_stores().await {
+        let mut ids = Vec::new();
+        for n in 0..5u8 {
+            let id = uuid::Uuid::now_v7();
+            let hash = format!("{n:02x}{}", "ab".repeat(31));
+            let address = format!("192.0.2.{n}");
+            let ws = store
+                .create_workstation(
+                    &NewWorkstation {
+                        id,
+                        name: "WS-042",
+                        credential_hash: &hash,
+                        source_address: (n != 4).then_some(address.as_str()),
+                        created_at: Utc::now(),
+                    },
+                    &audit("workstation.registered"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                ws.credential_fingerprint,
+                format!("{n:02x}ababab"),
+                "{label}"
+            );
+            assert_eq!(ws.source_address.is_some(), n != 4, "{label}");
+            ids.push(id);
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list_workstations(&PageRequest::new(after.clone(), Some(2)).unwrap())
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 2, "{label}");
+            seen.extend(page.items.iter().map(|w| w.id));
+            match page.next_cursor {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids, "{label}: every workstation once, in order");
+        let first = store
+            .list_workstations(&PageRequest::first())
+            .await
+            .unwrap();
+        assert_eq!(first.items[1].source_address.as_deref(), Some("192.0.2.1"));
+        assert!(first.next_cursor.is_none(), "{label}");
+        let err = store
+            .list_workstations(&PageRequest::new(Some(Cursor::new("not-a-uuid")), None).unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidCursor { .. }), "{label}: {err}");
     }
 }
 

@@ -1,6 +1,6 @@
 //! `keyward invitations list|resend|revoke` and `keyward mail send`.
 
-use keyward_service::{InvitationView, Keyward};
+use keyward_service::{Actor, InvitationView, Keyward};
 use serde_json::json;
 
 use crate::cli::{InvitationsCommand, MailCommand, OutputFormat};
@@ -15,8 +15,8 @@ pub async fn run(
     let mail = keyward.mail();
     let shown = match cmd {
         InvitationsCommand::List => mail.invitations().await?,
-        InvitationsCommand::Resend { id } => vec![mail.resend(&id).await?],
-        InvitationsCommand::Revoke { id } => vec![mail.revoke(&id).await?],
+        InvitationsCommand::Resend { id } => vec![mail.resend(&id, &Actor::Cli).await?],
+        InvitationsCommand::Revoke { id } => vec![mail.revoke(&id, &Actor::Cli).await?],
     };
     match format {
         OutputFormat::Json => output::json(&shown.iter().map(invitation_json).collect::<Vec<_>>()),

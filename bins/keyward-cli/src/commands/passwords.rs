@@ -146,43 +146,86 @@ pub async fn workstations(
     format: OutputFormat,
 ) -> Result<(), Failure> {
     let agent = keyward.agent();
+    let mut next_cursor = None;
+    let mut paged = false;
     let shown: Vec<Workstation> = match cmd {
-        WorkstationsCommand::List => agent.list().await?,
+        WorkstationsCommand::List { after, limit } => {
+            if limit.is_some() {
+                paged = true;
+                let page = agent.list(after, limit).await?;
+                next_cursor = page.next_cursor.map(|c| c.as_str().to_owned());
+                page.items
+            } else {
+                let mut all = Vec::new();
+                let mut after = after;
+                loop {
+                    let page = agent.list(after, Some(WORKSTATION_PAGE)).await?;
+                    all.extend(page.items);
+                    match page.next_cursor {
+                        Some(c) => after = Some(c.as_str().to_owned()),
+                        None => break,
+                    }
+                }
+                all
+            }
+        }
         WorkstationsCommand::Approve { id } => vec![agent.approve(&id, &Actor::Cli).await?],
         WorkstationsCommand::Revoke { id } => vec![agent.revoke(&id, &Actor::Cli).await?],
     };
+    let json_of = |w: &Workstation| {
+        json!({
+            "id": w.id, "name": w.name, "status": w.status,
+            "source_address": w.source_address,
+            "credential_fingerprint": w.credential_fingerprint,
+            "created_at": w.created_at, "approved_at": w.approved_at,
+            "revoked_at": w.revoked_at, "last_seen_at": w.last_seen_at,
+        })
+    };
     match format {
-        OutputFormat::Json => output::json(
-            &shown
-                .iter()
-                .map(|w| {
-                    json!({
-                        "id": w.id, "name": w.name, "status": w.status,
-                        "created_at": w.created_at, "approved_at": w.approved_at,
-                        "revoked_at": w.revoked_at, "last_seen_at": w.last_seen_at,
+        // A page asked for with --limit is an object with its cursor (null on the last page);
+        // everything else is the list as before.
+        OutputFormat::Json if paged => output::json(&json!({
+            "items": shown.iter().map(json_of).collect::<Vec<_>>(),
+            "next_cursor": next_cursor,
+        })),
+        OutputFormat::Json => output::json(&shown.iter().map(json_of).collect::<Vec<_>>()),
+        OutputFormat::Text => {
+            output::table(
+                &[
+                    "ID",
+                    "NAME",
+                    "STATUS",
+                    "FINGERPRINT",
+                    "SOURCE",
+                    "REGISTERED",
+                    "LAST SEEN",
+                ],
+                &shown
+                    .iter()
+                    .map(|w| {
+                        vec![
+                            w.id.to_string(),
+                            w.name.clone(),
+                            w.status.clone(),
+                            w.credential_fingerprint.clone(),
+                            w.source_address.clone().unwrap_or_else(|| "-".into()),
+                            w.created_at.to_rfc3339(),
+                            w.last_seen_at
+                                .map_or_else(|| "-".into(), |t| t.to_rfc3339()),
+                        ]
                     })
-                })
-                .collect::<Vec<_>>(),
-        ),
-        OutputFormat::Text => output::table(
-            &["ID", "NAME", "STATUS", "REGISTERED", "LAST SEEN"],
-            &shown
-                .iter()
-                .map(|w| {
-                    vec![
-                        w.id.to_string(),
-                        w.name.clone(),
-                        w.status.clone(),
-                        w.created_at.to_rfc3339(),
-                        w.last_seen_at
-                            .map_or_else(|| "-".into(), |t| t.to_rfc3339()),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-        ),
+                    .collect::<Vec<_>>(),
+            );
+            if let Some(cursor) = next_cursor {
+                eprintln!("more: keyward workstations list --after {cursor}");
+            }
+        }
     }
     Ok(())
 }
+
+/// Page size of a complete `workstations list`.
+const WORKSTATION_PAGE: u32 = 500;
 
 pub async fn secrets(
     settings: &Settings,

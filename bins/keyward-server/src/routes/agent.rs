@@ -5,9 +5,11 @@
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use keyward_service::{AckItem, SecretString, UserChange};
+use keyward_service::{AckItem, Registration, SecretString, UserChange};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -15,14 +17,20 @@ use uuid::Uuid;
 use crate::auth::AgentCaller;
 use crate::dto::{ApiJson, ApiPath, ErrorBody};
 use crate::error::ApiError;
+use crate::ratelimit::client_address;
 use crate::state::AppState;
 
 /// A workstation asks to be registered.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterRequest {
     /// Its name, 1–128 printable characters.
     name: String,
+    /// The server's registration secret, when it is configured with one
+    /// (`agent.registration_secret_env` or `agent.registration_secret_file`).
+    /// (No `Debug` on this type: it holds the secret.)
+    #[serde(default)]
+    registration_secret: Option<String>,
 }
 
 /// A registered workstation and, once, its credential.
@@ -31,6 +39,11 @@ pub(crate) struct RegisteredDto {
     workstation_id: Uuid,
     name: String,
     status: String,
+    /// The client address the server recorded for it.
+    source_address: Option<String>,
+    /// The first 8 hex digits of the SHA-256 of the credential: what `keyward workstations
+    /// list` shows, so that an administrator can tell two workstations of the same name apart.
+    credential_fingerprint: String,
     /// `Authorization: Bearer <credential>` on every other agent call. Shown only here.
     credential: String,
 }
@@ -160,20 +173,77 @@ pub(crate) struct UserPasswordDto {
     state: String,
 }
 
-/// Registers a workstation; an administrator must approve it.
+/// Registers a workstation; an administrator must approve it. Rate-limited per client address
+/// (429 with `Retry-After`); needs the registration secret when the server has one (403
+/// `registration_refused`).
 #[utoipa::path(post, path = "/api/v1/agent/register", tag = "agent", request_body = RegisterRequest,
-    responses((status = 201, body = RegisteredDto), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = RegisteredDto), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<RegisterRequest>,
+    request: Request,
 ) -> Result<(StatusCode, Json<RegisteredDto>), ApiError> {
-    let (ws, credential) = state.keyward.agent().register(&body.name).await?;
+    // The address first, then the bucket, and only then the body: a flood costs one lookup.
+    let Some(ConnectInfo(peer)) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .copied()
+    else {
+        return Err(keyward_service::Error::Internal {
+            source: "the server does not know the peer address (serve with connect info)".into(),
+        }
+        .into());
+    };
+    let address = client_address(
+        peer.ip(),
+        request.headers(),
+        &state.keyward.settings().agent.trusted_proxies,
+    );
+    if let Err(retry_after) = state.registration_limiter.check(address) {
+        // Debug only: a flood would otherwise flood the log; 429s are counted in the metrics.
+        tracing::debug!(%address, retry_after, "workstation registration rate-limited");
+        return Err(ApiError::rate_limited(
+            retry_after,
+            format!(
+                "too many registrations from this address; retry in {retry_after} s \
+                 (agent.registration_burst, agent.registration_per_minute)"
+            ),
+        ));
+    }
+    let ApiJson(body) = ApiJson::<RegisterRequest>::from_request(request, &state).await?;
+    let presented = body.registration_secret.map(SecretString::new);
+    let result = state
+        .keyward
+        .agent()
+        .register_with(&Registration {
+            name: &body.name,
+            source_address: Some(address),
+            secret: presented.as_ref().map(SecretString::expose),
+        })
+        .await;
+    let (ws, credential) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            if e.code() == keyward_service::ErrorCode::RegistrationRefused {
+                tracing::warn!(%address, "workstation registration without the right secret");
+            }
+            return Err(e.into());
+        }
+    };
+    tracing::info!(
+        workstation = %ws.id,
+        %address,
+        fingerprint = %ws.credential_fingerprint,
+        "workstation registered"
+    );
     Ok((
         StatusCode::CREATED,
         Json(RegisteredDto {
             workstation_id: ws.id,
             name: ws.name,
             status: ws.status,
+            source_address: ws.source_address,
+            credential_fingerprint: ws.credential_fingerprint,
             credential: credential.expose().to_owned(),
         }),
     ))

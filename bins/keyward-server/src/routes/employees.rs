@@ -17,7 +17,7 @@ use crate::state::AppState;
 /// Lists employees in creation order, one page at a time.
 #[utoipa::path(get, path = "/api/v1/employees", tag = "employees",
     params(PageParams),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["read"])),
     responses(
         (status = 200, description = "One page of employees", body = EmployeePage),
         (status = 401, description = "No valid admin token", body = ErrorBody),
@@ -41,7 +41,7 @@ pub(crate) async fn list_employees(
 /// Creates an employee for a person in no directory.
 #[utoipa::path(post, path = "/api/v1/employees", tag = "employees",
     request_body = CreateEmployeeRequest,
-    security(("admin_token" = [])),
+    security(("admin_token" = ["sync"])),
     responses(
         (status = 201, description = "Created", body = EmployeeDto),
         (status = 401, description = "No valid admin token", body = ErrorBody),
@@ -64,7 +64,7 @@ pub(crate) async fn create_employee(
 /// One employee with its directory accounts.
 #[utoipa::path(get, path = "/api/v1/employees/{id}", tag = "employees",
     params(("id" = uuid::Uuid, Path, description = "Employee id")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["read"])),
     responses(
         (status = 200, description = "The employee", body = EmployeeDetailDto),
         (status = 401, description = "No valid admin token", body = ErrorBody),

@@ -53,7 +53,7 @@ impl From<InvitationView> for InvitationDto {
 }
 
 /// Invitations, newest first.
-#[utoipa::path(get, path = "/api/v1/invitations", tag = "invitations", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "invitations", security(("admin_token" = ["read"])),
     responses((status = 200, body = [InvitationDto]), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list_invitations(
     State(state): State<AppState>,
@@ -65,29 +65,43 @@ pub(crate) async fn list_invitations(
 /// Sends an invitation again with a fresh link and expiry; its old links stop working. 409 for
 /// an invitation already used, 422 for a disabled employee or one without an e-mail.
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "invitations",
-    params(("id" = uuid::Uuid, Path, description = "Invitation id")), security(("admin_token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Invitation id")), security(("admin_token" = ["sync"])),
     responses((status = 200, body = InvitationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn resend_invitation(
     State(state): State<AppState>,
-    Extension(_auth): Extension<Authenticated>,
+    Extension(auth): Extension<Authenticated>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<InvitationDto>, ApiError> {
-    Ok(Json(state.keyward.mail().resend(&id).await?.into()))
+    Ok(Json(
+        state
+            .keyward
+            .mail()
+            .resend(&id, &auth.actor())
+            .await?
+            .into(),
+    ))
 }
 
 /// Revokes an invitation: its links stop working and unsent messages are cancelled. 409 for an
 /// invitation already used, which stays accepted.
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/revoke", tag = "invitations",
-    params(("id" = uuid::Uuid, Path, description = "Invitation id")), security(("admin_token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Invitation id")), security(("admin_token" = ["sync"])),
     responses((status = 200, body = InvitationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
-    Extension(_auth): Extension<Authenticated>,
+    Extension(auth): Extension<Authenticated>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<InvitationDto>, ApiError> {
-    Ok(Json(state.keyward.mail().revoke(&id).await?.into()))
+    Ok(Json(
+        state
+            .keyward
+            .mail()
+            .revoke(&id, &auth.actor())
+            .await?
+            .into(),
+    ))
 }
 
 /// The enrollment page an invitation link opens: who it is for and the QR code for the

@@ -21,7 +21,7 @@ type CodeResult = Result<Json<KeyWithCodeDto>, ApiError>;
 
 /// Lists keys, optionally in one status.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", params(KeyListParams),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["read"])),
     responses((status = 200, body = [KeyDto]), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
@@ -33,7 +33,7 @@ pub(crate) async fn list_keys(
 
 /// Imports keys into stock (status Ready): all or none.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = ImportKeysRequest,
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 201, body = [KeyDto]), (status = 401, body = ErrorBody),
         (status = 409, description = "A serial exists already", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn import_keys(
@@ -57,7 +57,7 @@ pub(crate) async fn import_keys(
 /// One key with its owner.
 #[utoipa::path(get, path = "/api/v1/keys/{serial}", tag = "keys",
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["read"])),
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_key(
     State(state): State<AppState>,
@@ -69,7 +69,7 @@ pub(crate) async fn get_key(
 /// Removes a Ready or Compromised key from the inventory; its history stays.
 #[utoipa::path(delete, path = "/api/v1/keys/{serial}", tag = "keys",
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn delete_key(
@@ -84,7 +84,7 @@ pub(crate) async fn delete_key(
 /// The key's audit records, oldest first.
 #[utoipa::path(get, path = "/api/v1/keys/{serial}/history", tag = "keys",
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["read"])),
     responses((status = 200, body = [AuditRecordDto]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn key_history(
     State(state): State<AppState>,
@@ -99,7 +99,7 @@ pub(crate) async fn key_history(
 /// Assigns a Ready key to an employee and returns its activation code (shown once).
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/assign", tag = "keys", request_body = AssignKeyRequest,
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyWithCodeDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn assign_key(
@@ -119,7 +119,7 @@ pub(crate) async fn assign_key(
 /// Cancels the issuance of a Reserved key not yet linked to a workstation.
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/cancel", tag = "keys",
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn cancel_key(
     State(state): State<AppState>,
@@ -139,7 +139,7 @@ pub(crate) async fn cancel_key(
 /// Activates a Reserved key with its activation code.
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/activate", tag = "keys", request_body = ActivationCodeRequest,
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
         (status = 422, description = "Wrong, expired or exhausted code", body = ErrorBody)))]
@@ -162,7 +162,7 @@ pub(crate) async fn activate_key(
 /// Resumes a Suspended key with its activation code.
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/resume", tag = "keys", request_body = ActivationCodeRequest,
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
         (status = 422, description = "Wrong, expired or exhausted code", body = ErrorBody)))]
@@ -185,7 +185,7 @@ pub(crate) async fn resume_key(
 /// Locks an Active key (`locked_by_invalid_pin` or `admin`).
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/lock", tag = "keys", request_body = ReasonRequest,
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn lock_key(
@@ -207,7 +207,7 @@ pub(crate) async fn lock_key(
 /// Suspends an Active key; returns the code that resumes it (shown once).
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/suspend", tag = "keys", request_body = SuspendKeyRequest,
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyWithCodeDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn suspend_key(
@@ -227,7 +227,7 @@ pub(crate) async fn suspend_key(
 /// Removes the Locked status: the key becomes Suspended with a new code (shown once).
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/unlock", tag = "keys",
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyWithCodeDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn unlock_key(
     State(state): State<AppState>,
@@ -247,7 +247,7 @@ pub(crate) async fn unlock_key(
 /// Takes the key from its owner and queues a wipe.
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/deactivate", tag = "keys", request_body = ReasonRequest,
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn deactivate_key(
@@ -269,7 +269,7 @@ pub(crate) async fn deactivate_key(
 /// Records that a Deactivated key was wiped: it returns to stock.
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/confirm-wipe", tag = "keys",
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn confirm_wipe(
     State(state): State<AppState>,
@@ -289,7 +289,7 @@ pub(crate) async fn confirm_wipe(
 /// Marks a key lost or stolen (terminal).
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/compromise", tag = "keys", request_body = ReasonRequest,
     params(("serial" = String, Path, description = "Key serial number")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["keys"])),
     responses((status = 200, body = KeyDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn compromise_key(

@@ -34,7 +34,7 @@ pub struct RunListParams {
 /// conflicts, skipped entries).
 #[utoipa::path(post, path = "/api/v1/directories/{name}/sync", tag = "sync", request_body = SyncRequest,
     params(("name" = String, Path, description = "Directory name")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["sync"])),
     responses(
         (status = 200, description = "The run report", body = Object),
         (status = 401, body = ErrorBody), (status = 404, description = "No such directory", body = ErrorBody),
@@ -62,7 +62,7 @@ pub(crate) async fn sync_directory(
 
 /// Recent sync runs, newest first.
 #[utoipa::path(get, path = "/api/v1/sync/runs", tag = "sync", params(RunListParams),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["read"])),
     responses((status = 200, body = [Object]), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list_runs(
     State(state): State<AppState>,
@@ -86,7 +86,7 @@ pub(crate) async fn list_runs(
 /// One run's full report.
 #[utoipa::path(get, path = "/api/v1/sync/runs/{id}", tag = "sync",
     params(("id" = uuid::Uuid, Path, description = "Run id")),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["read"])),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn get_run(
     State(state): State<AppState>,

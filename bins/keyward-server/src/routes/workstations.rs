@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Authenticated;
-use crate::dto::{ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::dto::{ApiJson, ApiPath, ApiQuery, ErrorBody, PageParams};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -26,6 +26,21 @@ pub(crate) struct WorkstationDto {
     approved_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
     last_seen_at: Option<DateTime<Utc>>,
+    /// The client address it registered from (absent for workstations registered before
+    /// addresses were recorded).
+    source_address: Option<String>,
+    /// The first 8 hex digits of the SHA-256 of its credential; the agent printed the same at
+    /// registration.
+    credential_fingerprint: String,
+}
+
+/// One page of workstations.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WorkstationPage {
+    /// The workstations, in registration order.
+    items: Vec<WorkstationDto>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    next_cursor: Option<String>,
 }
 
 impl From<Workstation> for WorkstationDto {
@@ -38,6 +53,8 @@ impl From<Workstation> for WorkstationDto {
             approved_at: w.approved_at,
             revoked_at: w.revoked_at,
             last_seen_at: w.last_seen_at,
+            source_address: w.source_address,
+            credential_fingerprint: w.credential_fingerprint,
         }
     }
 }
@@ -105,19 +122,29 @@ pub(crate) struct RotateRequest {
     directory: Option<String>,
 }
 
-/// Every workstation.
-#[utoipa::path(get, path = "/api/v1/workstations", tag = "workstations", security(("admin_token" = [])),
-    responses((status = 200, body = [WorkstationDto]), (status = 401, body = ErrorBody)))]
+/// Workstations in registration order, one page at a time.
+#[utoipa::path(get, path = "/api/v1/workstations", tag = "workstations", params(PageParams),
+    security(("admin_token" = ["read"])),
+    responses((status = 200, body = WorkstationPage), (status = 401, body = ErrorBody),
+        (status = 422, description = "Bad cursor or limit", body = ErrorBody)))]
 pub(crate) async fn list_workstations(
     State(state): State<AppState>,
-) -> Result<Json<Vec<WorkstationDto>>, ApiError> {
-    let list = state.keyward.agent().list().await?;
-    Ok(Json(list.into_iter().map(WorkstationDto::from).collect()))
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<WorkstationPage>, ApiError> {
+    let page = state
+        .keyward
+        .agent()
+        .list(params.after, params.limit)
+        .await?;
+    Ok(Json(WorkstationPage {
+        items: page.items.into_iter().map(WorkstationDto::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+    }))
 }
 
 /// Approves a pending workstation.
 #[utoipa::path(post, path = "/api/v1/workstations/{id}/approve", tag = "workstations",
-    params(("id" = Uuid, Path, description = "Workstation id")), security(("admin_token" = [])),
+    params(("id" = Uuid, Path, description = "Workstation id")), security(("admin_token" = ["workstations"])),
     responses((status = 200, body = WorkstationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn approve_workstation(
@@ -131,7 +158,7 @@ pub(crate) async fn approve_workstation(
 
 /// Revokes a workstation for good.
 #[utoipa::path(post, path = "/api/v1/workstations/{id}/revoke", tag = "workstations",
-    params(("id" = Uuid, Path, description = "Workstation id")), security(("admin_token" = [])),
+    params(("id" = Uuid, Path, description = "Workstation id")), security(("admin_token" = ["workstations"])),
     responses((status = 200, body = WorkstationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn revoke_workstation(
@@ -145,7 +172,7 @@ pub(crate) async fn revoke_workstation(
 
 /// The password state of each account (never a password).
 #[utoipa::path(get, path = "/api/v1/passwords", tag = "passwords", params(PasswordStatusParams),
-    security(("admin_token" = [])),
+    security(("admin_token" = ["read"])),
     responses((status = 200, body = [PasswordStatusDto]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn password_status(
     State(state): State<AppState>,
@@ -163,7 +190,7 @@ pub(crate) async fn password_status(
 
 /// Starts a rotation with generated passwords for an employee's accounts.
 #[utoipa::path(post, path = "/api/v1/passwords/rotate", tag = "passwords", request_body = RotateRequest,
-    security(("admin_token" = [])),
+    security(("admin_token" = ["passwords"])),
     responses((status = 200, body = [PasswordStatusDto]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn rotate_passwords(

@@ -1,15 +1,44 @@
 //! What every handler test needs: one request through the router, without a socket.
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
-/// Sends one request to `app`: a bearer `token` when given, `body` as JSON, and any more
-/// `headers`. Returns the status, the body (JSON; a text body as a JSON string; `null` when
-/// empty) and the response headers.
+/// The peer address of requests sent with [`send`].
+pub const PEER: ([u8; 4], u16) = ([127, 0, 0, 1], 50_000);
+
+/// Sends one request to `app` from [`PEER`]: a bearer `token` when given, `body` as JSON, and
+/// any more `headers`. Returns the status, the body (JSON; a text body as a JSON string; `null`
+/// when empty) and the response headers.
 pub async fn send(
     app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value, HeaderMap) {
+    send_from(
+        app,
+        SocketAddr::from(PEER),
+        method,
+        uri,
+        token,
+        body,
+        headers,
+    )
+    .await
+}
+
+/// [`send`] from the peer address `peer` (as the server sees the TCP connection).
+#[allow(dead_code, clippy::too_many_arguments)] // Not every test file sends from elsewhere.
+pub async fn send_from(
+    app: &axum::Router,
+    peer: SocketAddr,
     method: &str,
     uri: &str,
     token: Option<&str>,
@@ -26,9 +55,10 @@ pub async fn send(
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    let req = req
+    let mut req = req
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
         .unwrap();
+    req.extensions_mut().insert(ConnectInfo(peer));
     let response = app.clone().oneshot(req).await.unwrap();
     let status = response.status();
     let response_headers = response.headers().clone();

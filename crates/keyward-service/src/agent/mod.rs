@@ -7,14 +7,19 @@
 //! stored on the key ([`key_proof`]).
 
 mod key_proof;
+mod registration;
+
+pub use registration::Registration;
 
 pub(crate) use key_proof::new_key_proof;
 use key_proof::proof_matches;
 
 use keyward_keys::{KeySerial, KeyStatus};
-use keyward_model::NewAuditRecord;
+use keyward_model::{Cursor, NewAuditRecord, Page, PageRequest};
 use keyward_password::{SecretString, sha256_hex};
-use keyward_store::{PasswordState, PasswordWrite, RotationState, Store, Workstation};
+use keyward_store::{
+    NewWorkstation, PasswordState, PasswordWrite, RotationState, Store, Workstation,
+};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -120,14 +125,31 @@ impl<'a> Agent<'a> {
         }
     }
 
-    /// Registers a workstation (status pending) and returns its credential, shown once.
+    /// Registers a workstation (status pending) and returns its credential, shown once. The
+    /// same as [`Agent::register_with`] without an address or a registration secret (refused
+    /// when the server is configured with one).
     pub async fn register(&self, name: &str) -> Result<(Workstation, SecretString)> {
-        let name = name.trim();
+        self.register_with(&Registration {
+            name,
+            source_address: None,
+            secret: None,
+        })
+        .await
+    }
+
+    /// Registers a workstation (status pending) with the address it came from, after checking
+    /// the registration secret when one is configured, and returns its credential, shown once.
+    pub async fn register_with(
+        &self,
+        registration: &Registration<'_>,
+    ) -> Result<(Workstation, SecretString)> {
+        let name = registration.name.trim();
         if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
             return Err(Error::InvalidInput(
                 "a workstation name must be 1 to 128 printable characters".into(),
             ));
         }
+        registration::check_secret(&self.settings.agent, registration.secret)?;
         let secret = random_token_text()?;
         let id = Uuid::now_v7();
         let credential = SecretString::new(format!(
@@ -136,20 +158,29 @@ impl<'a> Agent<'a> {
             secret.expose()
         ));
         let now = self.clock.now();
+        let source_address = registration.source_address.map(|a| a.to_string());
+        let credential_hash = sha256_hex(credential.expose().as_bytes());
         let record = NewAuditRecord {
             actor: format!("workstation:{id}"),
             action: "workstation.registered".into(),
             subject: subject(id),
-            detail: json!({ "name": name }),
+            detail: json!({
+                "name": name,
+                "source_address": source_address,
+                "credential_fingerprint": credential_hash.get(..keyward_store::FINGERPRINT_LEN),
+            }),
             at: now,
         };
         let ws = self
             .store
             .create_workstation(
-                id,
-                name,
-                &sha256_hex(credential.expose().as_bytes()),
-                now,
+                &NewWorkstation {
+                    id,
+                    name,
+                    credential_hash: &credential_hash,
+                    source_address: source_address.as_deref(),
+                    created_at: now,
+                },
                 &record,
             )
             .await?;
@@ -184,9 +215,14 @@ impl<'a> Agent<'a> {
             .ok_or(Error::Unauthorized)
     }
 
-    /// Every workstation.
-    pub async fn list(&self) -> Result<Vec<Workstation>> {
-        Ok(self.store.list_workstations().await?)
+    /// One page of workstations in registration order.
+    pub async fn list(
+        &self,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<Page<Workstation>> {
+        let request = PageRequest::new(after.map(Cursor::new), limit)?;
+        Ok(self.store.list_workstations(&request).await?)
     }
 
     /// Approves a pending workstation.
@@ -222,7 +258,13 @@ impl<'a> Agent<'a> {
             actor: actor.to_string(),
             action: format!("workstation.{to}"),
             subject: subject(id),
-            detail: json!({ "from": before.status, "to": to, "name": before.name }),
+            detail: json!({
+                "from": before.status,
+                "to": to,
+                "name": before.name,
+                "source_address": before.source_address,
+                "credential_fingerprint": before.credential_fingerprint,
+            }),
             at: now,
         };
         self.store

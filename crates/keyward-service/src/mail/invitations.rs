@@ -6,12 +6,12 @@
 //! or an administrator resends it.
 
 use chrono::{DateTime, Duration, Utc};
-use keyward_model::EmployeeStatus;
+use keyward_model::{EmployeeStatus, NewAuditRecord};
 use keyward_store::{Invitation, InvitationChange, OutboxMessage};
 use uuid::Uuid;
 
 use super::Mail;
-use crate::{Error, Result};
+use crate::{Actor, Error, Result};
 
 /// An invitation with its delivery state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl Mail<'_> {
 
     /// Queues an invitation again with a fresh expiry; its old links stop working. Refused for
     /// an invitation already used and for a disabled employee or one without an e-mail.
-    pub async fn resend(&self, id: &str) -> Result<InvitationView> {
+    pub async fn resend(&self, id: &str, actor: &Actor) -> Result<InvitationView> {
         let id = parse_id(id)?;
         let inv = self
             .store
@@ -93,9 +93,19 @@ impl Mail<'_> {
         })?;
         let now = self.clock.now();
         let expires = now + Duration::hours(i64::from(self.settings.mail.invitation_ttl_hours));
+        let record = NewAuditRecord {
+            actor: actor.to_string(),
+            action: "invitation.resent".into(),
+            subject: format!("invitation:{id}"),
+            detail: serde_json::json!({
+                "employee_id": employee.id.to_string(),
+                "expires_at": expires,
+            }),
+            at: now,
+        };
         match self
             .store
-            .resend_invitation(id, email.as_str(), expires, now)
+            .resend_invitation(id, email.as_str(), expires, now, &record)
             .await?
         {
             InvitationChange::Done => self.one(id).await,
@@ -105,9 +115,16 @@ impl Mail<'_> {
 
     /// Revokes an invitation: its links stop working and unsent messages are cancelled. An
     /// invitation already used is refused: it stays accepted.
-    pub async fn revoke(&self, id: &str) -> Result<InvitationView> {
+    pub async fn revoke(&self, id: &str, actor: &Actor) -> Result<InvitationView> {
         let id = parse_id(id)?;
-        match self.store.revoke_invitation(id).await? {
+        let record = NewAuditRecord {
+            actor: actor.to_string(),
+            action: "invitation.revoked".into(),
+            subject: format!("invitation:{id}"),
+            detail: serde_json::json!({}),
+            at: self.clock.now(),
+        };
+        match self.store.revoke_invitation(id, &record).await? {
             InvitationChange::Done => self.one(id).await,
             InvitationChange::AlreadyAccepted => Err(already_used(id)),
         }

@@ -12,6 +12,7 @@ pub struct Model {
     pub approved_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
     pub last_seen_at: Option<DateTimeUtc>,
+    pub source_address: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,8 @@ mod m20261125_000005_passwords;
 mod m20261125_000006_invitation_links;
 mod m20261202_000007_key_proofs;
 mod m20261202_000008_release_key_holders;
+mod m20261202_000009_token_scopes;
+mod m20261202_000010_workstation_source;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_invitation_links::Migration),
             Box::new(m20261202_000007_key_proofs::Migration),
             Box::new(m20261202_000008_release_key_holders::Migration),
+            Box::new(m20261202_000009_token_scopes::Migration),
+            Box::new(m20261202_000010_workstation_source::Migration),
         ]
     }
 }
