@@ -39,8 +39,8 @@ pub use actor::Actor;
 pub use agent::{AccountDelivery, AckItem, Activated, Agent, PendingWork, SeenKey, UserChange};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings, SecretsSettings, Settings,
-    SmtpSecurity, SyncSettings,
+    HttpSettings, KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings,
+    SecretsSettings, Settings, SmtpSecurity, SyncSettings, TlsSettings,
 };
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
