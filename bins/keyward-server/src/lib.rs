@@ -26,13 +26,17 @@
 mod auth;
 mod dto;
 mod error;
+mod hardening;
 mod metrics;
 mod openapi;
 mod routes;
 mod scheduler;
 mod serve;
 mod state;
+mod tls;
 
 pub use error::ApiError;
+pub use hardening::HttpOptions;
 pub use openapi::openapi_document;
-pub use serve::{app, run, shutdown_signal};
+pub use serve::{app, app_with_options, check_transport, run, shutdown_signal};
+pub use tls::TlsConnection;
