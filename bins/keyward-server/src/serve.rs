@@ -146,6 +146,13 @@ pub async fn run(
              codes and passwords cross the network in clear unless a TLS proxy is in front"
         );
     }
+    // The certificate is loaded before the server says it listens.
+    let reloader = match &transport {
+        Transport::Https(files) => {
+            Some(crate::tls::Reloader::new(files.clone()).map_err(anyhow::Error::msg)?)
+        }
+        Transport::Http { .. } => None,
+    };
     let keyward = Keyward::open(&settings)
         .await
         .context("cannot open the database")?;
@@ -176,21 +183,20 @@ pub async fn run(
     let mailer = crate::scheduler::spawn_mailer(keyward.clone(), stopping.clone());
     let rotation = crate::scheduler::spawn_rotation(keyward.clone(), wake.clone(), stopping);
     let app = app_with_wake(keyward, wake, &HttpOptions::from_settings(&settings));
-    let served = match transport {
-        Transport::Http { .. } => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server error"),
-        Transport::Https(files) => {
+    let served = match (transport, reloader) {
+        (Transport::Https(files), Some(reloader)) => {
             if files.mutual() {
                 tracing::info!("mutual TLS: the agent API needs a client certificate");
             }
-            let reloader = crate::tls::Reloader::new(files).map_err(anyhow::Error::msg)?;
             let watch = reloader.spawn_watch(settings.tls.reload_interval_secs);
             crate::tls::serve(listener, app, reloader, shutdown).await;
             watch.abort();
             Ok(())
         }
+        _ => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server error"),
     };
     // The mailer and the rotation worker finish the step in hand (a message, a directory
     // reset and its commit), so a restart repeats nothing; a sync in progress is abandoned
