@@ -123,11 +123,11 @@ impl Harness {
     fn mutual_tls(&mut self) {
         let agents_ca = tls::TestCa::new(self.dir.path(), "agents-ca");
         self.client_cert = Some(agents_ca.client(self.dir.path(), "ws-test"));
-        let mut config = std::fs::read_to_string(&self.config).unwrap();
-        config.push_str(&format!(
-            "client_ca_file = \"{}\"\n",
+        let config = std::fs::read_to_string(&self.config).unwrap();
+        let config = format!(
+            "{config}client_ca_file = \"{}\"\n",
             agents_ca.cert_file.display()
-        ));
+        );
         std::fs::write(&self.config, config).unwrap();
     }
 

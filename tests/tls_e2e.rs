@@ -564,7 +564,7 @@ async fn sigterm_over_tls_finishes_the_request_in_flight() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!in_flight.is_finished(), "the sync answered too early");
     server.signal("-TERM");
     let response = in_flight

@@ -49,7 +49,7 @@ impl TestCa {
             .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        self.issue(params, dir, name)
+        self.issue(&params, dir, name)
     }
 
     /// A client certificate (a workstation's), as `dir/{name}.pem` and `dir/{name}-key.pem`.
@@ -57,10 +57,10 @@ impl TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.issue(params, dir, name)
+        self.issue(&params, dir, name)
     }
 
-    fn issue(&self, params: CertificateParams, dir: &Path, name: &str) -> Issued {
+    fn issue(&self, params: &CertificateParams, dir: &Path, name: &str) -> Issued {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let cert_file = dir.join(format!("{name}.pem"));

@@ -11,7 +11,10 @@
 //!   no default credential;
 //! - errors are JSON `{"error": {"code", "message"}}` with a stable code; 5xx bodies are generic and
 //!   the detail goes to the log;
-//! - no response or log line carries a secret.
+//! - no response or log line carries a secret; answers under `/api/v1` and `/enroll` are
+//!   `Cache-Control: no-store`;
+//! - plain HTTP only on loopback (or with `insecure_http`); otherwise TLS with rustls on ring,
+//!   reloaded on file change and SIGHUP, with optional mutual TLS for the agent API.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
