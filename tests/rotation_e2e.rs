@@ -6,10 +6,16 @@
 //! for the passwords keyward generated.
 //!
 //! Each test builds its own OU, group and users (`lab_fixture`), so no shared fixture's
-//! password ever changes.
+//! password ever changes. The server speaks HTTPS with a throwaway CA (rcgen) that the
+//! simulator trusts with `--ca-file`; Scenario 2 also runs the agent API under mutual TLS.
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
+// The TLS test support; this file uses the CA and the certificates, not the HTTP client.
+#[allow(dead_code)]
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
@@ -31,6 +37,9 @@ struct Harness {
     db: String,
     captured: Arc<Mutex<String>>,
     server: Option<Server>,
+    ca: tls::TestCa,
+    /// The workstation's client certificate, once [`Harness::mutual_tls`] turned it on.
+    client_cert: Option<tls::Issued>,
 }
 
 struct Server {
@@ -70,6 +79,8 @@ impl Harness {
             String::from_utf8_lossy(&out.stderr)
         );
         let config = dir.path().join("keyward.toml");
+        let ca = tls::TestCa::new(dir.path(), "test-ca");
+        let server_cert = ca.server(dir.path(), "server");
         let mail = mail_port.map_or_else(String::new, |port| {
             format!(
                 "[mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsecurity = \"none\"\n\
@@ -82,13 +93,16 @@ impl Harness {
                 "log_level = \"debug\"\n{mail}[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\n\n\
                  [passwords]\npoll_interval_secs = 1\nclaim_secs = 3\nretry_base_secs = 1\nretry_max_secs = 2\n\n\
                  [[directories]]\nname = \"corp1\"\nurls = [\"{}\"]\nca_file = \"{}\"\nbind_dn = \"{}\"\n\
-                 bind_password_env = \"KWR_CORP1\"\nsync_group = \"{}\"\nrotation_group = \"{}\"\n",
+                 bind_password_env = \"KWR_CORP1\"\nsync_group = \"{}\"\nrotation_group = \"{}\"\n\n\
+                 [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
                 key_file.display(),
                 lab["KWLAB_AD1_LDAPS_URL"],
                 lab["KWLAB_AD1_CA_CERT"],
                 lab["KWLAB_AD1_BIND_DN"],
                 fixture.group_dn,
                 fixture.group_dn,
+                server_cert.cert_file.display(),
+                server_cert.key_file.display(),
             ),
         )
         .unwrap();
@@ -99,7 +113,37 @@ impl Harness {
             db: db.to_owned(),
             captured: Arc::new(Mutex::new(String::new())),
             server: None,
+            ca,
+            client_cert: None,
         }
+    }
+
+    /// Turns on mutual TLS for the agent API (`[tls] client_ca_file`, the last table of the
+    /// config file) and gives the simulator a client certificate; before `start_server`.
+    fn mutual_tls(&mut self) {
+        let agents_ca = tls::TestCa::new(self.dir.path(), "agents-ca");
+        self.client_cert = Some(agents_ca.client(self.dir.path(), "ws-test"));
+        let config = std::fs::read_to_string(&self.config).unwrap();
+        let config = format!(
+            "{config}client_ca_file = \"{}\"\n",
+            agents_ca.cert_file.display()
+        );
+        std::fs::write(&self.config, config).unwrap();
+    }
+
+    /// `--ca-file`, and the client certificate under mutual TLS: how the simulator reaches
+    /// the server.
+    fn sim_tls_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = vec!["--ca-file".into(), self.ca.cert_file.clone().into()];
+        if let Some(cert) = &self.client_cert {
+            args.extend([
+                "--client-cert".into(),
+                cert.cert_file.clone().into(),
+                "--client-key".into(),
+                cert.key_file.clone().into(),
+            ]);
+        }
+        args
     }
 
     fn capture(&self, out: &Output) {
@@ -160,10 +204,10 @@ impl Harness {
                 "the server exited"
             );
             self.captured.lock().unwrap().push_str(&line);
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            if let Some(rest) = line.split("listening on https://").nth(1) {
                 let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 break format!(
-                    "http://{}",
+                    "https://{}",
                     addr.trim_end_matches(|c: char| !c.is_ascii_digit())
                 );
             }
@@ -196,6 +240,7 @@ impl Harness {
         let out = Command::new(bin_path("keyward-agent-sim"))
             .args(["--server", &self.base(), "--state-file"])
             .arg(self.dir.path().join("agent.json"))
+            .args(self.sim_tls_args())
             .args(args)
             .output()
             .unwrap();
@@ -330,6 +375,7 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
         let inbox = tempfile::tempdir().unwrap();
         let sink = SmtpSink::start(inbox.path());
         let mut h = Harness::with_mail(lab.clone(), &fixture, &db.url, Some(sink.port));
+        h.mutual_tls();
         h.keyward_ok(&["sync", "corp1"]);
         let code = h.assign_key("HK-S2-1", email);
         // Before activation nothing is on a key and the old password keeps working.
@@ -496,13 +542,15 @@ async fn scenario_2_activation_rotates_the_domain_password_through_the_key() {
             .as_str()
             .unwrap_or_else(|| token["token"].as_str().unwrap())
             .to_owned();
-        let api = reqwest::Client::new()
+        let api = tls::https_client(&h.ca, None)
             .get(format!("{}/api/v1/passwords", h.base()))
             .bearer_auth(secret)
             .send()
             .await
             .unwrap();
         assert_eq!(api.status(), 200);
+        assert_eq!(api.headers()["cache-control"], "no-store");
+        assert!(api.headers().contains_key("strict-transport-security"));
         let body = api.text().await.unwrap();
         h.captured.lock().unwrap().push_str(&body);
         assert!(body.contains("s2-ann"), "{body}");
@@ -649,6 +697,7 @@ async fn rotations_survive_sigkill_at_any_point() {
         let sync = Command::new(bin_path("keyward-agent-sim"))
             .args(["--server", &h.base(), "--state-file"])
             .arg(h.dir.path().join("agent.json"))
+            .args(h.sim_tls_args())
             .arg("sync")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 
+use crate::client::{Server, TlsFiles};
+use crate::secret::Secret;
+
 /// A simulated workstation agent with simulated hardware keys, for tests and demos of
 /// keyward's agent API. Never use it with real keys: its state file holds passwords in clear.
 #[derive(Debug, Parser)]
 #[command(name = "keyward-agent-sim", version, propagate_version = true)]
 pub struct Cli {
-    /// keyward-server's base URL (plain HTTP).
+    /// keyward-server's base URL: `https://…` (or `http://` for a server on loopback).
     #[arg(
         long,
         global = true,
@@ -27,6 +30,26 @@ pub struct Cli {
         default_value = "./keyward-agent-sim.json"
     )]
     pub state_file: PathBuf,
+    /// PEM file with the CA(s) to trust for the server's certificate, instead of the system's.
+    #[arg(long, global = true, env = "KEYWARD_AGENT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM file with this workstation's client certificate chain, for a server that asks for
+    /// one on the agent API (mutual TLS). Needs `--client-key`.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWARD_AGENT_CLIENT_CERT",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// PEM file with the client certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWARD_AGENT_CLIENT_KEY",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -55,7 +78,7 @@ pub enum Command {
         #[arg(value_parser = parse_serial)]
         serial: String,
         /// The activation code.
-        code: String,
+        code: Secret,
     },
     /// One round for every simulated key: report it, fetch its work, apply it, acknowledge it.
     Sync {
@@ -101,6 +124,20 @@ pub enum Command {
     },
 }
 
+impl Cli {
+    /// The server to talk to and how.
+    pub fn server(&self) -> Server {
+        Server {
+            url: self.server.clone(),
+            tls: TlsFiles {
+                ca_file: self.ca_file.clone(),
+                client_cert: self.client_cert.clone(),
+                client_key: self.client_key.clone(),
+            },
+        }
+    }
+}
+
 /// How the user changed a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PasswordMode {
@@ -112,12 +149,12 @@ pub enum PasswordMode {
     KeyAndDomain,
 }
 
-/// The server URL: plain HTTP only, since this build has no TLS.
+/// The server URL: `https://`, or `http://` (which the server serves on loopback only).
 fn parse_server(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
-    if url.scheme() != "http" {
+    if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!(
-            "only http:// URLs are supported (got {}://)",
+            "only https:// and http:// URLs are supported (got {}://)",
             url.scheme()
         ));
     }
@@ -192,11 +229,45 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_servers() {
+    fn https_and_http_servers_only() {
         let parse =
             |url: &str| Cli::try_parse_from(["keyward-agent-sim", "--server", url, "status"]);
         assert!(parse("http://127.0.0.1:9000/prefix").is_ok());
-        assert!(parse("https://keyward.example").is_err());
+        assert!(parse("https://keyward.example").is_ok());
+        assert!(parse("ftp://keyward.example").is_err());
         assert!(parse("not a url").is_err());
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key_and_the_code_stays_out_of_debug() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["keyward-agent-sim"].iter().chain(args).chain(&["status"]))
+        };
+        assert_eq!(
+            parse(&["--client-cert", "c.pem"]).unwrap_err().exit_code(),
+            2
+        );
+        assert_eq!(
+            parse(&["--client-key", "k.pem"]).unwrap_err().exit_code(),
+            2
+        );
+        let cli = parse(&[
+            "--ca-file",
+            "ca.pem",
+            "--client-cert",
+            "c.pem",
+            "--client-key",
+            "k.pem",
+        ])
+        .unwrap();
+        let server = cli.server();
+        assert_eq!(
+            server.tls.ca_file.as_deref(),
+            Some(std::path::Path::new("ca.pem"))
+        );
+        let activate =
+            Cli::try_parse_from(["keyward-agent-sim", "activate", "hk-1", "48151623"]).unwrap();
+        let printed = format!("{activate:?}");
+        assert!(!printed.contains("48151623"), "{printed}");
     }
 }

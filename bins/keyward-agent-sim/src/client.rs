@@ -4,6 +4,7 @@
 //! followed: an agent has no reason to send its credential anywhere but the configured server.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
@@ -26,11 +27,40 @@ const NOT_APPROVED: &str = "workstation_not_approved";
 /// The header that carries a key proof on `seen` and on the acknowledgement of a wipe.
 const KEY_PROOF_HEADER: &str = "Keyward-Key-Proof";
 
+/// The server and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Base URL, `https://…` or `http://…`.
+    pub url: Url,
+    /// Trust and client certificate for HTTPS.
+    pub tls: TlsFiles,
+}
+
+/// TLS files from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// CA(s) to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    /// Its private key.
+    pub client_key: Option<PathBuf>,
+}
+
 /// A failed call.
 #[derive(Debug)]
 pub enum ClientError {
     /// The HTTP client could not be built.
     Setup(reqwest::Error),
+    /// A TLS file given on the command line cannot be read or used.
+    TlsFile {
+        /// The flag that named it.
+        flag: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why (never the file's content: a key file is a secret).
+        reason: String,
+    },
     /// No answer: connection refused, timeout, broken body.
     Network {
         /// `METHOD /path`.
@@ -59,6 +89,11 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// A bad `--ca-file`, `--client-cert` or `--client-key`: a usage error.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::TlsFile { .. })
+    }
+
     /// `403 workstation_not_approved`: the workstation is pending or revoked.
     pub fn is_not_approved(&self) -> bool {
         matches!(self, Self::Server { status, code: Some(code), .. }
@@ -70,6 +105,9 @@ impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Setup(source) => write!(f, "cannot build the HTTP client: {source}"),
+            Self::TlsFile { flag, path, reason } => {
+                write!(f, "{flag} {}: {reason}", path.display())
+            }
             Self::Network { call, source } => {
                 write!(f, "{call}: {source}")?;
                 // reqwest's own message names only the URL; the cause is in the chain.
@@ -123,18 +161,58 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `base`; `credential` is `None` only to register.
-    pub fn new(base: Url, credential: Option<Secret>) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+    /// A client for `server`; `credential` is `None` only to register.
+    pub fn new(server: &Server, credential: Option<Secret>) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("keyward-agent-sim/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(ClientError::Setup)?;
+            .user_agent(concat!("keyward-agent-sim/", env!("CARGO_PKG_VERSION")));
+        let tls = &server.tls;
+        if let Some(path) = &tls.ca_file {
+            let bad = |reason: String| ClientError::TlsFile {
+                flag: "--ca-file",
+                path: path.clone(),
+                reason,
+            };
+            let pem = read(path).map_err(bad)?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| bad(format!("not a PEM certificate bundle: {e}")))?;
+            if roots.is_empty() {
+                return Err(bad("holds no PEM certificate".into()));
+            }
+            // Only the CA given: a private CA is not mixed with the system's roots.
+            builder = builder.tls_built_in_root_certs(false);
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+            let cert_pem = read(cert).map_err(|reason| ClientError::TlsFile {
+                flag: "--client-cert",
+                path: cert.clone(),
+                reason,
+            })?;
+            let key_pem = read(key).map_err(|reason| ClientError::TlsFile {
+                flag: "--client-key",
+                path: key.clone(),
+                reason,
+            })?;
+            let mut pem = cert_pem;
+            pem.push(b'\n');
+            pem.extend_from_slice(&key_pem);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| ClientError::TlsFile {
+                flag: "--client-cert/--client-key",
+                path: cert.clone(),
+                reason: format!("not a PEM certificate and private key: {e}"),
+            })?;
+            builder = builder.identity(identity);
+        }
+        let http = builder.build().map_err(ClientError::Setup)?;
         Ok(Self {
             http,
-            base,
+            base: server.url.clone(),
             credential,
         })
     }
@@ -292,6 +370,10 @@ impl Client {
     }
 }
 
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+}
+
 /// The error of a non-success answer: the server's `{code, message}` when it sent one.
 fn server_error(call: String, status: StatusCode, body: &[u8]) -> ClientError {
     if let Ok(ErrorEnvelope {
@@ -324,21 +406,70 @@ fn server_error(call: String, status: StatusCode, body: &[u8]) -> ClientError {
 mod tests {
     use reqwest::{StatusCode, Url};
 
-    use super::{Client, server_error};
+    use super::{Client, Server, TlsFiles, server_error};
+
+    fn server(url: &str) -> Server {
+        Server {
+            url: Url::parse(url).unwrap(),
+            tls: TlsFiles::default(),
+        }
+    }
 
     #[test]
     fn urls_keep_a_prefix_and_encode_segments() {
-        let client = Client::new(Url::parse("http://127.0.0.1:9/keyward/").unwrap(), None).unwrap();
+        let client = Client::new(&server("http://127.0.0.1:9/keyward/"), None).unwrap();
         let url = client.url(&["keys", "HK-1", "accounts", "corp1", "a/b c", "password"]);
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:9/keyward/api/v1/agent/keys/HK-1/accounts/corp1/a%2Fb%20c/password"
         );
-        let client = Client::new(Url::parse("http://127.0.0.1:9").unwrap(), None).unwrap();
+        let client = Client::new(&server("http://127.0.0.1:9"), None).unwrap();
         assert_eq!(
             client.url(&["me"]).as_str(),
             "http://127.0.0.1:9/api/v1/agent/me"
         );
+    }
+
+    #[test]
+    fn unusable_tls_files_name_the_flag_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not pem at all").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let with = |tls: TlsFiles| {
+            Client::new(
+                &Server {
+                    tls,
+                    ..server("https://127.0.0.1:9")
+                },
+                None,
+            )
+        };
+        let err = with(TlsFiles {
+            ca_file: Some(missing.clone()),
+            ..TlsFiles::default()
+        })
+        .unwrap_err();
+        assert!(err.is_usage());
+        assert!(err.to_string().starts_with("--ca-file "), "{err}");
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+        let err = with(TlsFiles {
+            ca_file: Some(junk.clone()),
+            ..TlsFiles::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
+        let err = with(TlsFiles {
+            client_cert: Some(junk.clone()),
+            client_key: Some(junk.clone()),
+            ..TlsFiles::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("--client-cert/--client-key"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("not pem at all"), "{err}");
     }
 
     #[test]

@@ -2,12 +2,11 @@
 
 use std::path::Path;
 
-use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::{Cli, Command, PasswordMode};
-use crate::client::Client;
+use crate::client::{Client, Server};
 use crate::failure::{self, Failure};
 use crate::secret::Secret;
 use crate::state::{Registration, SimKey, StateError, StateFile};
@@ -30,6 +29,7 @@ struct SyncReport {
 /// Runs `cli`'s command.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let mut file = StateFile::load(&cli.state_file)?;
+    let server = cli.server();
     match cli.command {
         Command::Register {
             name,
@@ -40,19 +40,17 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .as_deref()
                 .map(read_registration_secret)
                 .transpose()?;
-            register(&cli.server, &mut file, &name, force, secret.as_ref()).await
+            register(&server, &mut file, &name, force, secret.as_ref()).await
         }
-        Command::Status => print(&client(&cli.server, &file)?.me().await?),
-        Command::Activate { serial, code } => {
-            activate(&cli.server, &mut file, &serial, &code).await
-        }
-        Command::Sync { no_ack } => sync(&cli.server, &mut file, no_ack).await,
+        Command::Status => print(&client(&server, &file)?.me().await?),
+        Command::Activate { serial, code } => activate(&server, &mut file, &serial, &code).await,
+        Command::Sync { no_ack } => sync(&server, &mut file, no_ack).await,
         Command::Lock { serial } => {
-            let client = client(&cli.server, &file)?;
+            let client = client(&server, &file)?;
             report_with_proof(&client, &mut file, &serial).await?;
             print(&client.lock(&serial, LOCK_REASON).await?)
         }
-        Command::RenewProof { serial } => renew_proof(&cli.server, &mut file, &serial).await,
+        Command::RenewProof { serial } => renew_proof(&server, &mut file, &serial).await,
         Command::ChangePassword {
             serial,
             directory,
@@ -62,7 +60,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let password = password_file.as_deref().map(read_password).transpose()?;
             change_password(
-                &cli.server,
+                &server,
                 &mut file,
                 &serial,
                 &directory,
@@ -77,9 +75,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// A client with the registration's credential.
-fn client(server: &Url, file: &StateFile) -> Result<Client, Failure> {
+fn client(server: &Server, file: &StateFile) -> Result<Client, Failure> {
     let credential = file.registration()?.credential.clone();
-    Ok(Client::new(server.clone(), Some(credential))?)
+    Ok(Client::new(server, Some(credential))?)
 }
 
 /// The first line of the registration secret file.
@@ -104,7 +102,7 @@ fn read_registration_secret(path: &Path) -> Result<Secret, Failure> {
 }
 
 async fn register(
-    server: &Url,
+    server: &Server,
     file: &mut StateFile,
     name: &str,
     force: bool,
@@ -118,7 +116,7 @@ async fn register(
         }
         .into());
     }
-    let registered = Client::new(server.clone(), None)?
+    let registered = Client::new(server, None)?
         .register(name, registration_secret)
         .await?;
     // Computed here from the credential received, so that it does not depend on what the
@@ -157,10 +155,10 @@ async fn register(
 }
 
 async fn activate(
-    server: &Url,
+    server: &Server,
     file: &mut StateFile,
     serial: &str,
-    code: &str,
+    code: &Secret,
 ) -> Result<(), Failure> {
     let client = client(server, file)?;
     // Plugging the key in makes it part of the simulated set, whatever the server says next.
@@ -170,7 +168,6 @@ async fn activate(
     }
     let proof = file.key_mut(serial)?.key_proof.clone();
     client.seen(serial, proof.as_ref()).await?;
-    let code = Secret::new(code);
     let answer = client.activate(serial, code.expose()).await?;
     // The key proof goes onto the key, like everything the server gives the key, and is never
     // printed (only `dump` shows what a key holds).
@@ -194,14 +191,14 @@ fn keep_proof(
     Ok(answer)
 }
 
-async fn renew_proof(server: &Url, file: &mut StateFile, serial: &str) -> Result<(), Failure> {
+async fn renew_proof(server: &Server, file: &mut StateFile, serial: &str) -> Result<(), Failure> {
     let client = client(server, file)?;
     file.key_mut(serial)?;
     let answer = client.renew_proof(serial).await?;
     print(&keep_proof(file, serial, answer)?)
 }
 
-async fn sync(server: &Url, file: &mut StateFile, no_ack: bool) -> Result<(), Failure> {
+async fn sync(server: &Server, file: &mut StateFile, no_ack: bool) -> Result<(), Failure> {
     let client = client(server, file)?;
     let serials: Vec<String> = file.state.keys.keys().cloned().collect();
     let mut reports = Vec::with_capacity(serials.len());
@@ -277,7 +274,7 @@ async fn report_with_proof(
 }
 
 async fn change_password(
-    server: &Url,
+    server: &Server,
     file: &mut StateFile,
     serial: &str,
     directory: &str,

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | 0 | success |
 //! | 1 | server or network error (the server's `code` and `message` are in the error line) |
-//! | 2 | usage error (bad flags or arguments, an unreadable `--password-file`) |
+//! | 2 | usage error (bad flags or arguments, an unreadable `--password-file`, `--ca-file`, `--client-cert` or `--client-key`) |
 //! | 3 | the workstation is not approved (`403 workstation_not_approved`) |
 //! | 4 | state file problem (unreadable, invalid, not registered, unknown key or account) |
 
@@ -44,6 +44,8 @@ impl From<ClientError> for Failure {
     fn from(err: ClientError) -> Self {
         let exit_code = if err.is_not_approved() {
             NOT_APPROVED
+        } else if err.is_usage() {
+            USAGE
         } else {
             SERVER
         };

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::secret::Secret;
-use crate::wire::{Ack, AckAccount, Pending, PendingAccount};
+use crate::wire::{Ack, AckAccount, Pending, PendingAccount, REDACTED};
 
 /// What the state file holds.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -87,8 +87,9 @@ pub struct Applied {
     pub ack: Ack,
 }
 
-/// A simulated key as `dump` prints it: the only output with passwords.
-#[derive(Debug, Serialize)]
+/// A simulated key as `dump` prints it: the only output with passwords. Its `Debug` does not
+/// show them.
+#[derive(Serialize)]
 pub struct KeyDump<'a> {
     /// Serial.
     pub serial: &'a str,
@@ -102,7 +103,7 @@ pub struct KeyDump<'a> {
 }
 
 /// One account of a [`KeyDump`].
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct AccountDump<'a> {
     /// Directory.
     pub directory: &'a str,
@@ -116,6 +117,30 @@ pub struct AccountDump<'a> {
     pub version: u64,
     /// Password held.
     pub password: &'a str,
+}
+
+impl fmt::Debug for KeyDump<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyDump")
+            .field("serial", &self.serial)
+            .field("wiped", &self.wiped)
+            .field("key_proof", &self.key_proof.map(|_| REDACTED))
+            .field("accounts", &self.accounts)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AccountDump<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountDump")
+            .field("directory", &self.directory)
+            .field("object_guid", &self.object_guid)
+            .field("login", &self.login)
+            .field("user_principal_name", &self.user_principal_name)
+            .field("version", &self.version)
+            .field("password", &REDACTED)
+            .finish()
+    }
 }
 
 fn account_key(directory: &str, object_guid: &str) -> String {
@@ -583,6 +608,23 @@ mod tests {
         assert_eq!(order, [("corp", "a"), ("corp", "b"), ("corp-a", "a")]);
         assert_eq!(dump["accounts"][0]["password"], "3");
         assert_eq!(dump["serial"], "HK-1");
+    }
+
+    #[test]
+    fn debug_of_a_dump_shows_neither_passwords_nor_the_key_proof() {
+        let mut key = SimKey::default();
+        key.accounts
+            .insert("corp/a".into(), account(1, "Pa55-in-the-key"));
+        key.key_proof = Some(Secret::new("kwp_proof-on-the-key"));
+        let mut state = State::default();
+        state.keys.insert("HK-1".into(), key.clone());
+        for printed in [format!("{:?}", key.dump("HK-1")), format!("{state:?}")] {
+            assert!(!printed.contains("Pa55-in-the-key"), "{printed}");
+            assert!(!printed.contains("kwp_proof-on-the-key"), "{printed}");
+        }
+        // Serialized (what `dump` prints), they are there: that is the command's purpose.
+        let json = serde_json::to_string(&key.dump("HK-1")).unwrap();
+        assert!(json.contains("Pa55-in-the-key") && json.contains("kwp_proof-on-the-key"));
     }
 
     #[test]

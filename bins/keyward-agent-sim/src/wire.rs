@@ -70,7 +70,7 @@ pub fn credential_fingerprint(credential: &Secret) -> String {
 }
 
 /// `POST …/activate`'s body.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct ActivateRequest<'a> {
     /// The activation code.
     pub code: &'a str,
@@ -163,7 +163,7 @@ pub struct AckAnswer {
 }
 
 /// `POST …/accounts/{directory}/{object_guid}/password`'s body.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum PasswordChange<'a> {
     /// The key alone changed; the password is never sent.
@@ -173,6 +173,29 @@ pub enum PasswordChange<'a> {
         /// The new password.
         password: &'a str,
     },
+}
+
+/// What `Debug` prints in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for ActivateRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivateRequest")
+            .field("code", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PasswordChange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::KeyOnly => f.write_str("KeyOnly"),
+            Self::KeyAndDomain { .. } => f
+                .debug_struct("KeyAndDomain")
+                .field("password", &REDACTED)
+                .finish(),
+        }
+    }
 }
 
 /// `POST …/password`'s answer.
@@ -186,7 +209,26 @@ pub struct PasswordChanged {
 mod tests {
     use serde_json::json;
 
-    use super::{Ack, AckAccount, PasswordChange, Pending, PendingAccount};
+    use super::{Ack, AckAccount, ActivateRequest, PasswordChange, Pending, PendingAccount};
+
+    #[test]
+    fn debug_of_request_bodies_hides_codes_and_passwords() {
+        let printed = [
+            format!("{:?}", ActivateRequest { code: "48151623" }),
+            format!(
+                "{:?}",
+                PasswordChange::KeyAndDomain {
+                    password: "N3w-Passw0rd!"
+                }
+            ),
+        ];
+        for line in printed {
+            assert!(
+                !line.contains("48151623") && !line.contains("N3w-Passw0rd!"),
+                "{line}"
+            );
+        }
+    }
 
     /// The example of docs/agent-api.md, "What is pending".
     const DOC_PENDING: &str = r#"{

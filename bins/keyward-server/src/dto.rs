@@ -211,7 +211,7 @@ impl From<keyward_service::KeyView> for KeyDto {
 }
 
 /// A key and the activation code just issued for it (shown only in this response).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct KeyWithCodeDto {
     /// The key.
     #[serde(flatten)]
@@ -246,11 +246,31 @@ pub struct AssignKeyRequest {
 }
 
 /// An activation code typed by the key's owner.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationCodeRequest {
     /// The code (spaces and dashes are ignored).
     pub code: String,
+}
+
+/// What `Debug` prints in place of a secret.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+impl std::fmt::Debug for KeyWithCodeDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyWithCodeDto")
+            .field("key", &self.key)
+            .field("activation_code", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ActivationCodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationCodeRequest")
+            .field("code", &REDACTED)
+            .finish()
+    }
 }
 
 /// A reason for a status change.
@@ -307,5 +327,24 @@ impl From<keyward_model::AuditRecord> for AuditRecordDto {
             subject: r.record.subject,
             detail: r.record.detail,
         }
+    }
+}
+
+#[cfg(test)]
+mod debug_redaction {
+    use super::ActivationCodeRequest;
+
+    #[test]
+    fn debug_never_shows_an_activation_code() {
+        let printed = format!(
+            "{:?}",
+            ActivationCodeRequest {
+                code: "48151623".into()
+            }
+        );
+        assert!(
+            !printed.contains("48151623") && printed.contains("[redacted]"),
+            "{printed}"
+        );
     }
 }

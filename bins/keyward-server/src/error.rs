@@ -65,6 +65,30 @@ impl ApiError {
         }
     }
 
+    /// 503 for a request the server will not finish now (timeout, too many at once).
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: ErrorCode::Unavailable.as_str(),
+            message: message.into(),
+            challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// 401 for an agent request without a client certificate under mutual TLS.
+    pub(crate) fn client_certificate_required() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: ErrorCode::Unauthorized.as_str(),
+            message: "the agent API needs a client certificate signed by the server's client CA \
+                      (mutual TLS, tls.client_ca_file)"
+                .into(),
+            challenge: None,
+            retry_after: None,
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

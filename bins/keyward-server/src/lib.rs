@@ -12,7 +12,10 @@
 //!   default credential;
 //! - errors are JSON `{"error": {"code", "message"}}` with a stable code; 5xx bodies are generic and
 //!   the detail goes to the log;
-//! - no response or log line carries a secret.
+//! - no response or log line carries a secret; answers under `/api/v1` and `/enroll` are
+//!   `Cache-Control: no-store`;
+//! - plain HTTP only on loopback (or with `insecure_http`); otherwise TLS with rustls on ring,
+//!   reloaded on file change and SIGHUP, with optional mutual TLS for the agent API.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -27,6 +30,7 @@
 mod auth;
 mod dto;
 mod error;
+mod hardening;
 mod metrics;
 mod openapi;
 mod ratelimit;
@@ -34,7 +38,10 @@ mod routes;
 mod scheduler;
 mod serve;
 mod state;
+mod tls;
 
 pub use error::ApiError;
+pub use hardening::HttpOptions;
 pub use openapi::openapi_document;
-pub use serve::{app, run, shutdown_signal};
+pub use serve::{app, app_with_options, check_transport, run, shutdown_signal};
+pub use tls::TlsConnection;

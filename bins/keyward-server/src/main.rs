@@ -69,6 +69,10 @@ fn main() -> ExitCode {
         LogFormat::Json => subscriber.json().init(),
         LogFormat::Text => subscriber.init(),
     }
+    if let Err(e) = keyward_server::check_transport(&settings) {
+        eprintln!("keyward-server: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -79,10 +79,29 @@ impl Metrics {
     }
 }
 
+/// The method as a label: the standard ones by name, anything else `other`, so that a client
+/// cannot create a series per made-up method.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Counts and times every request. The route label is the route template (`/api/v1/employees/{id}`),
-/// never the raw path, so that ids cannot blow up the number of series.
+/// never the raw path, so that ids cannot blow up the number of series; every path no route
+/// matches is `unmatched`.
 pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -13,10 +13,12 @@ use utoipa_axum::routes;
 
 use crate::auth::{require_admin_token, require_workstation};
 use crate::error::ApiError;
+use crate::hardening::HttpOptions;
 use crate::metrics::{Metrics, track};
 use crate::openapi::ApiDoc;
 use crate::routes::{agent, employees, health, invitations, keys, meta, sync, workstations};
 use crate::state::AppState;
+use crate::tls::Transport;
 
 /// The route sets: public (health, metrics, this document) and admin (everything else).
 pub(crate) struct RouteSets {
@@ -90,13 +92,23 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     public.merge(admin).merge(agent)
 }
 
-/// The complete application: routes, authentication, metrics, and a JSON 404 for the rest.
+/// The complete application: routes, authentication, metrics, and a JSON 404 for the rest,
+/// with the default [`HttpOptions`].
 pub fn app(keyward: Keyward) -> Router {
-    app_with_wake(keyward, Arc::new(tokio::sync::Notify::new()))
+    app_with_options(keyward, &HttpOptions::default())
+}
+
+/// [`app`] with these timeouts, concurrency limit and client-certificate rule.
+pub fn app_with_options(keyward: Keyward, options: &HttpOptions) -> Router {
+    app_with_wake(keyward, Arc::new(tokio::sync::Notify::new()), options)
 }
 
 /// [`app`] whose agent acknowledgements wake `rotation_wake` (the rotation worker).
-pub(crate) fn app_with_wake(keyward: Keyward, rotation_wake: Arc<tokio::sync::Notify>) -> Router {
+pub(crate) fn app_with_wake(
+    keyward: Keyward,
+    rotation_wake: Arc<tokio::sync::Notify>,
+    options: &HttpOptions,
+) -> Router {
     let registration_limiter = Arc::new(crate::ratelimit::RateLimiter::from_settings(
         &keyward.settings().agent,
     ));
@@ -115,8 +127,7 @@ pub(crate) fn app_with_wake(keyward: Keyward, rotation_wake: Arc<tokio::sync::No
     let admin = admin.route_layer(from_fn_with_state(state.clone(), require_admin_token));
     let agent = agent.route_layer(from_fn_with_state(state.clone(), require_workstation));
     let (router, _) = public.merge(admin).merge(agent).split_for_parts();
-    router
-        .fallback(not_found)
+    crate::hardening::apply(router.fallback(not_found), options)
         .layer(from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -131,6 +142,21 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let transport = crate::tls::transport(&settings).map_err(anyhow::Error::msg)?;
+    if let Transport::Http { insecure: true } = transport {
+        tracing::warn!(
+            listen = %settings.listen,
+            "insecure_http = true: serving plain HTTP on a non-loopback address; credentials, \
+             codes and passwords cross the network in clear unless a TLS proxy is in front"
+        );
+    }
+    // The certificate is loaded before the server says it listens.
+    let reloader = match &transport {
+        Transport::Https(files) => {
+            Some(crate::tls::Reloader::new(files.clone()).map_err(anyhow::Error::msg)?)
+        }
+        Transport::Http { .. } => None,
+    };
     let keyward = Keyward::open(&settings)
         .await
         .context("cannot open the database")?;
@@ -139,7 +165,8 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, backend, "keyward-server listening on http://{addr}");
+    let scheme = crate::tls::scheme(&transport);
+    tracing::info!(%addr, backend, "keyward-server listening on {scheme}://{addr}");
     let secrets = &settings.secrets;
     if secrets.key_file.is_some() || secrets.passphrase_env.is_some() {
         let fingerprint = keyward
@@ -159,13 +186,27 @@ pub async fn run(
     let scheduler = crate::scheduler::spawn(keyward.clone());
     let mailer = crate::scheduler::spawn_mailer(keyward.clone(), stopping.clone());
     let rotation = crate::scheduler::spawn_rotation(keyward.clone(), wake.clone(), stopping);
-    // The peer address is what registration is rate-limited by (and what it records).
-    let app =
-        app_with_wake(keyward, wake).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
+    let app = app_with_wake(keyward, wake, &HttpOptions::from_settings(&settings));
+    let served = match (transport, reloader) {
+        (Transport::Https(files), Some(reloader)) => {
+            if files.mutual() {
+                tracing::info!("mutual TLS: the agent API needs a client certificate");
+            }
+            let watch = reloader.spawn_watch(settings.tls.reload_interval_secs);
+            crate::tls::serve(listener, app, reloader, shutdown).await;
+            watch.abort();
+            Ok(())
+        }
+        // The peer address is what registration is rate-limited by (and what it records); the
+        // TLS loop inserts it itself.
+        _ => axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("server error");
+        .context("server error"),
+    };
     // The mailer and the rotation worker finish the step in hand (a message, a directory
     // reset and its commit), so a restart repeats nothing; a sync in progress is abandoned
     // (it writes nothing before its read is complete).
@@ -184,6 +225,13 @@ pub async fn run(
     served?;
     tracing::info!("keyward-server stopped");
     Ok(())
+}
+
+/// Checks what the server needs from the settings before it starts: TLS files that can be
+/// read and used, and TLS (or `insecure_http`) on an address that is not loopback. The error
+/// is one line that names the key and the file.
+pub fn check_transport(settings: &Settings) -> Result<(), String> {
+    crate::tls::transport(settings).map(|_| ())
 }
 
 /// Completes on ctrl-c or SIGTERM.

@@ -41,6 +41,13 @@ pub enum LogFormat {
 pub struct Settings {
     /// Address the server listens on.
     pub listen: SocketAddr,
+    /// Serve plain HTTP on an address that is not loopback (TLS ends in a proxy in front):
+    /// without it the server refuses to start there without `[tls]`. Warned on every start.
+    pub insecure_http: bool,
+    /// The server's own TLS (`[tls]`): certificate, key, optional client CA for the agent API.
+    pub tls: TlsSettings,
+    /// HTTP limits (`[http]`): request timeouts and concurrency.
+    pub http: HttpSettings,
     /// Database URL: `sqlite://PATH?mode=rwc`, `sqlite::memory:` or `postgres://…`.
     pub database_url: String,
     /// `text` or `json`.
@@ -181,6 +188,63 @@ pub struct SecretsSettings {
     pub passphrase_env: Option<String>,
 }
 
+/// The server's own TLS (`[tls]`). With `cert_file` and `key_file` the server speaks HTTPS
+/// only; both files are read again when they change (and on SIGHUP), without a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM file with the server's certificate chain, leaf first.
+    pub cert_file: Option<std::path::PathBuf>,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<std::path::PathBuf>,
+    /// PEM file with the CA(s) that sign workstations' client certificates: when set, every
+    /// `/api/v1/agent` call needs a client certificate it signed (mutual TLS).
+    pub client_ca_file: Option<std::path::PathBuf>,
+    /// Seconds between two checks of the files' modification times; `0`: only on SIGHUP.
+    pub reload_interval_secs: u64,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            reload_interval_secs: 30,
+        }
+    }
+}
+
+impl TlsSettings {
+    /// Whether the server speaks HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
+}
+
+/// HTTP limits (`[http]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Seconds a request may take before it is answered `503 unavailable` (every route but a
+    /// directory sync).
+    pub request_timeout_secs: u64,
+    /// The same for `POST /api/v1/directories/{name}/sync`, which reads a whole directory.
+    pub sync_timeout_secs: u64,
+    /// Requests served at once; one more is answered `503 unavailable` at once.
+    pub max_concurrent_requests: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout_secs: 30,
+            sync_timeout_secs: 3600,
+            max_concurrent_requests: 256,
+        }
+    }
+}
+
 /// Password rotation (`[passwords]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -276,6 +340,9 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            insecure_http: false,
+            tls: TlsSettings::default(),
+            http: HttpSettings::default(),
             database_url: DEFAULT_DATABASE_URL.into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -394,6 +461,7 @@ impl Settings {
                     .into(),
             ));
         }
+        self.validate_transport()?;
         let mut names = std::collections::HashSet::new();
         for directory in &self.directories {
             directory
@@ -405,6 +473,35 @@ impl Settings {
                     directory.name
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// `[tls]` and `[http]`: only combinations that mean something. Whether the files can be
+    /// read and the address needs TLS is checked by the server when it starts.
+    fn validate_transport(&self) -> Result<()> {
+        let tls = &self.tls;
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(Error::Config(
+                "keys `tls.cert_file` and `tls.key_file`: set both to serve HTTPS, or neither"
+                    .into(),
+            ));
+        }
+        if tls.client_ca_file.is_some() && !tls.enabled() {
+            return Err(Error::Config(
+                "key `tls.client_ca_file`: client certificates need TLS: set `tls.cert_file` \
+                 and `tls.key_file` too"
+                    .into(),
+            ));
+        }
+        let h = &self.http;
+        if h.request_timeout_secs == 0 || h.sync_timeout_secs == 0 || h.max_concurrent_requests == 0
+        {
+            return Err(Error::Config(
+                "keys `http.request_timeout_secs`, `http.sync_timeout_secs` and \
+                 `http.max_concurrent_requests` must be at least 1"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -825,6 +922,43 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn tls_and_http_settings_come_in_sensible_combinations() {
+        let load = |toml: &str, vars: &[(&str, &str)]| {
+            let f = file(toml);
+            Settings::load_from(Some(f.path()), &env(vars), &Overrides::default())
+        };
+        for (toml, keys) in [
+            ("[tls]\ncert_file = \"c.pem\"\n", "tls.key_file"),
+            ("[tls]\nkey_file = \"k.pem\"\n", "tls.cert_file"),
+            ("[tls]\nclient_ca_file = \"ca.pem\"\n", "tls.client_ca_file"),
+            (
+                "[http]\nrequest_timeout_secs = 0\n",
+                "http.request_timeout_secs",
+            ),
+            (
+                "[http]\nmax_concurrent_requests = 0\n",
+                "http.max_concurrent_requests",
+            ),
+        ] {
+            let err = load(toml, &[]).unwrap_err().to_string();
+            assert!(err.contains(keys), "{toml}: {err}");
+        }
+        let s = load(
+            "insecure_http = true\n[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n",
+            &[
+                ("KEYWARD_TLS__CLIENT_CA_FILE", "ca.pem"),
+                ("KEYWARD_HTTP__SYNC_TIMEOUT_SECS", "60"),
+            ],
+        )
+        .unwrap();
+        assert!(s.insecure_http && s.tls.enabled());
+        assert_eq!(s.tls.client_ca_file.as_deref(), Some(Path::new("ca.pem")));
+        assert_eq!(s.http.sync_timeout_secs, 60);
+        assert_eq!(s.http.request_timeout_secs, 30);
+        assert!(!Settings::default().tls.enabled() && !Settings::default().insecure_http);
     }
 
     #[test]

@@ -42,8 +42,8 @@ pub use agent::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AgentSettings, KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings,
-    SecretsSettings, Settings, SmtpSecurity, SyncSettings,
+    AgentSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings,
+    SecretsSettings, Settings, SmtpSecurity, SyncSettings, TlsSettings,
 };
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::AgentCaller;
-use crate::dto::{ApiJson, ApiPath, ErrorBody};
+use crate::dto::{ApiJson, ApiPath, ErrorBody, REDACTED};
 use crate::error::ApiError;
 use crate::ratelimit::client_address;
 use crate::state::AppState;
@@ -34,7 +34,7 @@ pub(crate) struct RegisterRequest {
 }
 
 /// A registered workstation and, once, its credential.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct RegisteredDto {
     workstation_id: Uuid,
     name: String,
@@ -69,7 +69,7 @@ pub(crate) struct AgentKeyDto {
 }
 
 /// A key's status after an activation or a resume.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ActivatedDto {
     serial: String,
     status: String,
@@ -81,7 +81,7 @@ pub(crate) struct ActivatedDto {
 }
 
 /// A new key proof for an Active key the workstation holds.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct KeyProofDto {
     serial: String,
     /// The new proof; the previous one no longer works. Shown only here.
@@ -92,7 +92,7 @@ pub(crate) struct KeyProofDto {
 const KEY_PROOF_HEADER: &str = "keyward-key-proof";
 
 /// An activation code the user typed.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AgentCodeRequest {
     code: String,
@@ -107,7 +107,7 @@ pub(crate) struct AgentLockRequest {
 }
 
 /// One account the key must write or remove.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct AccountDeliveryDto {
     directory: String,
     object_guid: Uuid,
@@ -156,7 +156,7 @@ pub(crate) struct AckDto {
 }
 
 /// A password the user changed on the agent.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserPasswordRequest {
     /// `key_only` or `key_and_domain`.
@@ -171,6 +171,71 @@ pub(crate) struct UserPasswordRequest {
 pub(crate) struct UserPasswordDto {
     version: i64,
     state: String,
+}
+
+// Hand-written `Debug` for every body that carries a secret: the secret prints as redacted.
+
+impl std::fmt::Debug for RegisteredDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredDto")
+            .field("workstation_id", &self.workstation_id)
+            .field("name", &self.name)
+            .field("status", &self.status)
+            .field("source_address", &self.source_address)
+            .field("credential_fingerprint", &self.credential_fingerprint)
+            .field("credential", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ActivatedDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivatedDto")
+            .field("serial", &self.serial)
+            .field("status", &self.status)
+            .field("key_proof", &self.key_proof.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for KeyProofDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyProofDto")
+            .field("serial", &self.serial)
+            .field("key_proof", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AgentCodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCodeRequest")
+            .field("code", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AccountDeliveryDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountDeliveryDto")
+            .field("directory", &self.directory)
+            .field("object_guid", &self.object_guid)
+            .field("login", &self.login)
+            .field("user_principal_name", &self.user_principal_name)
+            .field("action", &self.action)
+            .field("version", &self.version)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UserPasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPasswordRequest")
+            .field("mode", &self.mode)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .finish()
+    }
 }
 
 /// Registers a workstation; an administrator must approve it. Rate-limited per client address
@@ -499,5 +564,77 @@ fn key_dto(serial: &str, status: &str) -> AgentKeyDto {
         serial: serial.trim().to_owned(),
         status: status.to_owned(),
         held: None,
+    }
+}
+
+#[cfg(test)]
+mod debug_redaction {
+    use uuid::Uuid;
+
+    use super::{
+        AccountDeliveryDto, ActivatedDto, AgentCodeRequest, KeyProofDto, RegisteredDto,
+        UserPasswordRequest,
+    };
+
+    #[test]
+    fn debug_never_shows_a_credential_code_proof_or_password() {
+        let secret = "kww_s3cr3t-value";
+        let printed = [
+            format!(
+                "{:?}",
+                RegisteredDto {
+                    workstation_id: Uuid::nil(),
+                    name: "WS-1".into(),
+                    status: "pending".into(),
+                    source_address: Some("127.0.0.1".into()),
+                    credential_fingerprint: "0123abcd".into(),
+                    credential: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                ActivatedDto {
+                    serial: "HK-1".into(),
+                    status: "active".into(),
+                    key_proof: Some(secret.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                KeyProofDto {
+                    serial: "HK-1".into(),
+                    key_proof: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                AgentCodeRequest {
+                    code: secret.into()
+                }
+            ),
+            format!(
+                "{:?}",
+                AccountDeliveryDto {
+                    directory: "corp1".into(),
+                    object_guid: Uuid::nil(),
+                    login: "CORP1\\bob".into(),
+                    user_principal_name: None,
+                    action: "write".into(),
+                    version: 1,
+                    password: Some(secret.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                UserPasswordRequest {
+                    mode: "key_and_domain".into(),
+                    password: Some(secret.into()),
+                }
+            ),
+        ];
+        for line in printed {
+            assert!(!line.contains(secret), "{line}");
+            assert!(line.contains("[redacted]"), "{line}");
+        }
     }
 }
