@@ -72,7 +72,7 @@ impl Env {
     }
 
     fn admin_token(&self) -> String {
-        let out = self.keyward(&["token", "create", "--name", "tls-test"]);
+        let out = self.keyward(&["token", "create", "--name", "tls-test", "--scope", "admin"]);
         assert!(
             out.status.success(),
             "{}",

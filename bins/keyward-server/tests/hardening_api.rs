@@ -52,6 +52,9 @@ async fn send_over(
     if let Some(tls) = tls {
         request = request.extension(tls);
     }
+    // What the server's accept loop records for every connection (registration needs it).
+    let peer: std::net::SocketAddr = ([127, 0, 0, 1], 40_000).into();
+    request = request.extension(axum::extract::ConnectInfo(peer));
     let request = request
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
         .unwrap();
