@@ -16,7 +16,14 @@
 //!   name, then objectGUID, so the result never depends on input order);
 //! - an existing employee with the same e-mail (one created by hand, say) is linked, not
 //!   duplicated;
-//! - an employee keeps its id as long as any of its accounts remains.
+//! - an employee keeps its id as long as any of its accounts remains;
+//! - an existing employee id goes to at most one e-mail group: the group of its stored e-mail,
+//!   else the group of its highest-priority account (then the smallest key) that no other
+//!   employee keeps; the accounts in other groups split off to the employee of their e-mail
+//!   (a new one when that group keeps no existing employee), reported as a [`Split`];
+//!   converging employees are absorbed, never split (see [`merge`] for the exact rule);
+//! - an account out of scope (missing, within the grace period) stays with its employee and
+//!   counts as disabled; it takes no part in e-mail groups, conflicts or splits.
 //!
 //! ```
 //! use keyward_identity::{merge, Account, MergeInput};
@@ -35,7 +42,7 @@ mod plan;
 
 pub use merge::{
     Account, AccountKey, Conflict, EmployeeRef, ExistingEmployee, MergeInput, MergeResult,
-    MergedEmployee, merge,
+    MergedEmployee, Split, merge,
 };
 pub use plan::{
     AccountChange, EmployeeChange, Observed, Plan, PlanInput, StoredAccount, StoredEmployee, plan,

@@ -10,7 +10,9 @@ use keyward_model::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{Account, AccountKey, Conflict, EmployeeRef, ExistingEmployee, MergeInput, merge};
+use crate::{
+    Account, AccountKey, Conflict, EmployeeRef, ExistingEmployee, MergeInput, Split, merge,
+};
 
 /// An employee as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +144,11 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// Accounts of the run's directory without a usable e-mail.
     pub not_mergeable: Vec<AccountKey>,
+    /// Accounts that leave their employee for the employee of their new e-mail (of any
+    /// directory). Each moved account is also an [`AccountChange::Update`] with the reason
+    /// `employee`; a split to a new employee comes with its [`EmployeeChange::Create`]. See
+    /// [`Split`] for what must happen to the account's key and password state.
+    pub splits: Vec<Split>,
 }
 
 impl Plan {
@@ -257,6 +264,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             mail: account.mail.as_ref().map(|m| m.as_str().to_owned()),
             display_name: account.display_name.clone(),
             enabled: account.enabled,
+            in_scope: true,
             linked_to: stored.get(key).map(|s| s.employee_id),
         });
     }
@@ -270,8 +278,9 @@ pub fn plan(input: &PlanInput) -> Plan {
             priority: priority(&key.directory),
             mail: account.mail.as_ref().map(|m| m.as_str().to_owned()),
             display_name: account.display_name.clone(),
+            enabled: account.enabled,
             // A stored account of this directory that is not observed now is leaving scope.
-            enabled: account.enabled && account.missing_since.is_none() && !ours,
+            in_scope: account.missing_since.is_none() && !ours,
             linked_to: Some(account.employee_id),
         });
     }
@@ -306,6 +315,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             .filter(|k| &k.directory == dir)
             .cloned()
             .collect(),
+        splits: merged.splits.clone(),
         ..Plan::default()
     };
 
@@ -385,16 +395,14 @@ pub fn plan(input: &PlanInput) -> Plan {
                     .map_or_else(|| "unknown".into(), ToString::to_string)
             });
         match &e.employee {
-            EmployeeRef::New(_) => {
-                if touches_run {
-                    plan.employees.push(EmployeeChange::Create {
-                        employee: e.employee.clone(),
-                        email: e.email.clone(),
-                        display_name,
-                        status: e.status,
-                    });
-                }
-            }
+            // Also when none of its accounts is of this run's directory: accounts of another
+            // directory that split off to a new employee.
+            EmployeeRef::New(_) => plan.employees.push(EmployeeChange::Create {
+                employee: e.employee.clone(),
+                email: e.email.clone(),
+                display_name,
+                status: e.status,
+            }),
             EmployeeRef::Existing(id) => {
                 let Some(before) = stored_employees.get(id) else {
                     continue;
@@ -409,8 +417,14 @@ pub fn plan(input: &PlanInput) -> Plan {
                         account: first.clone(),
                     });
                 }
+                // A directory employee's e-mail is its accounts' (none when its account has no
+                // usable mail); one created by hand keeps its own when its accounts have none.
+                let email = match before.origin {
+                    EmployeeOrigin::Directory => e.email.clone(),
+                    EmployeeOrigin::Manual => e.email.clone().or_else(|| before.email.clone()),
+                };
                 let mut reasons = Vec::new();
-                if before.email != e.email && e.email.is_some() {
+                if before.email != email {
                     reasons.push("email".to_owned());
                 }
                 if before.display_name != display_name {
@@ -422,7 +436,7 @@ pub fn plan(input: &PlanInput) -> Plan {
                 if !reasons.is_empty() {
                     plan.employees.push(EmployeeChange::Update {
                         id: *id,
-                        email: e.email.clone().or_else(|| before.email.clone()),
+                        email,
                         display_name,
                         status: e.status,
                         reasons,
