@@ -15,7 +15,8 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::{StreamExt, pin_mut};
 use keyward_directory::{DirectoryConfig, DomainInfo, Read, Scoping, Session, UserQuery};
 use keyward_identity::{
-    AccountChange, EmployeeChange, EmployeeRef, Observed, Plan, PlanInput, StoredEmployee, plan,
+    AccountChange, AccountKey, EmployeeChange, EmployeeRef, Observed, Plan, PlanInput,
+    StoredEmployee, plan,
 };
 use keyward_model::{
     DirectoryAccount, DirectoryName, DirectoryUser, DisplayName, Employee, EmployeeId,
@@ -109,6 +110,11 @@ pub struct SyncReport {
     /// Accounts linked to an existing employee of another origin (by hand) or moved to the
     /// employee their e-mail now converges on.
     pub merged: u64,
+    /// Accounts split off their employee for the employee of their new e-mail (each with an
+    /// outcome `split` naming the reason); such an account leaves the key it was on and its
+    /// rotation in flight is cancelled.
+    #[serde(default)]
+    pub splits: u64,
     /// Accounts that need nothing.
     pub unchanged: u64,
     /// Accounts marked missing (left scope).
@@ -322,6 +328,7 @@ impl<'a> SyncRuns<'a> {
             employees_created: 0,
             employees_updated: 0,
             merged: 0,
+            splits: 0,
             unchanged: 0,
             missing: 0,
             removed: 0,
@@ -643,7 +650,12 @@ impl<'a> SyncRuns<'a> {
             return Ok(());
         }
         let phase = std::time::Instant::now();
-        let write = self.write_of(
+        let split_off: Vec<AccountKey> = the_plan
+            .splits
+            .iter()
+            .flat_map(|s| s.accounts.iter().cloned())
+            .collect();
+        let mut write = self.write_of(
             the_plan,
             &employees,
             name,
@@ -657,6 +669,7 @@ impl<'a> SyncRuns<'a> {
         drop(employees);
         drop(ours_present);
         drop(stored_accounts);
+        write.passwords = self.detach_split_accounts(&split_off, actor, now).await?;
         self.store.apply_sync(&write).await?;
         report.phases_ms.write = millis_since(phase);
         Ok(())
@@ -728,6 +741,55 @@ impl<'a> SyncRuns<'a> {
             || (present > 0
                 && leaving.len() * 100 > usize::from(limits.max_removal_percent) * present);
         (!leaving.is_empty() && too_many && !bypass).then_some(leaving)
+    }
+
+    /// The password writes of accounts split off their employee: each leaves the key it was on
+    /// (that key belongs to the employee it left) and its rotation in flight is cancelled, so no
+    /// candidate meant for the old key reaches anyone. An account with no key and nothing in
+    /// flight needs nothing.
+    async fn detach_split_accounts(
+        &self,
+        accounts: &[AccountKey],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<keyward_store::PasswordWrite>> {
+        let mut writes = Vec::new();
+        for key in accounts {
+            let Some(row) = self
+                .store
+                .account_password(key.directory.as_str(), key.object_guid)
+                .await?
+            else {
+                continue;
+            };
+            if row.state.key_serial.is_none() && row.state.pending.is_none() {
+                continue;
+            }
+            let detached = crate::passwords::state::detached(
+                &row.state,
+                "cancelled: the account split off its employee (its e-mail changed)",
+            );
+            writes.push(keyward_store::PasswordWrite {
+                directory: row.directory.clone(),
+                object_guid: row.object_guid,
+                expected_row_version: Some(row.row_version),
+                audit: vec![NewAuditRecord {
+                    actor: actor.to_string(),
+                    action: "password.detached_from_key".into(),
+                    subject: crate::passwords::account_subject(&row.directory, row.object_guid),
+                    detail: json!({
+                        "key": row.state.key_serial,
+                        "rotation_cancelled": row.state.pending.is_some() && detached.pending.is_none(),
+                        "why": "split",
+                    }),
+                    at: now,
+                }],
+                state: detached,
+                notify: None,
+                now,
+            });
+        }
+        Ok(writes)
     }
 
     #[allow(
@@ -825,6 +887,19 @@ impl<'a> SyncRuns<'a> {
             EmployeeRef::Existing(id) => Some(*id),
             EmployeeRef::New(_) => ids.get(r).copied(),
         };
+        for split in &plan.splits {
+            write.audits.push(audit(
+                "employee.split",
+                format!("employee:{}", split.from),
+                json!({
+                    "to": resolve(&split.to, &ids),
+                    "accounts": split.accounts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "reason": split.reason,
+                    "directory": name.as_str(),
+                    "run": run_id,
+                }),
+            ));
+        }
         let stored_by_key: HashMap<(String, Uuid), &DirectoryAccount> = stored
             .iter()
             .map(|a| ((a.directory.as_str().to_owned(), a.object_guid), a))
@@ -958,6 +1033,21 @@ fn summarize(plan: &Plan, report: &mut SyncReport) {
             }
         }
     }
+    let split_off: HashSet<&AccountKey> = plan.splits.iter().flat_map(|s| &s.accounts).collect();
+    for split in &plan.splits {
+        report.splits += split.accounts.len() as u64;
+        push(
+            report,
+            Outcome {
+                change: "split".into(),
+                subject: split.from.to_string(),
+                dn: None,
+                reasons: std::iter::once(split.reason.clone())
+                    .chain(split.accounts.iter().map(|a| format!("account {a}")))
+                    .collect(),
+            },
+        );
+    }
     for change in &plan.accounts {
         match change {
             AccountChange::Create { account, .. } => {
@@ -975,7 +1065,11 @@ fn summarize(plan: &Plan, report: &mut SyncReport) {
             AccountChange::Update {
                 account, reasons, ..
             } => {
-                if reasons.iter().any(|r| r == "employee") {
+                let key = AccountKey {
+                    directory: account.directory.clone(),
+                    object_guid: account.object_guid,
+                };
+                if reasons.iter().any(|r| r == "employee") && !split_off.contains(&key) {
                     report.merged += 1;
                 }
                 report.updated += 1;

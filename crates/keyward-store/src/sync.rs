@@ -71,6 +71,10 @@ pub struct SyncWrite {
     pub audits: Vec<NewAuditRecord>,
     /// Invitations for new employees (queued in the same transaction).
     pub invitations: Vec<crate::NewInvitation>,
+    /// Password-state writes that belong to the run: an account split off its employee is
+    /// detached from the key it was on, its rotation cancelled (version-checked, so a rotation
+    /// step that moved meanwhile fails the run, which the next run repeats).
+    pub passwords: Vec<crate::PasswordWrite>,
 }
 
 impl Store {
@@ -371,6 +375,9 @@ impl Store {
             write.audits.first().map_or_else(Utc::now, |a| a.at),
         )
         .await?;
+        for password in &write.passwords {
+            crate::passwords::save_on(&txn, password).await?;
+        }
         txn.commit().await?;
         Ok(())
     }

@@ -127,6 +127,11 @@ pub fn lab_can_bind(lab: &HashMap<String, String>, domain: u8, dn: &str, passwor
         .success()
 }
 
+/// Applies `ldif` (changetype records) to lab domain `domain` as its administrator.
+pub fn lab_modify(lab: &HashMap<String, String>, domain: u8, ldif: &str) {
+    ldap(lab, domain, "ldapmodify", &[], Some(ldif), false);
+}
+
 fn ldap(
     lab: &HashMap<String, String>,
     domain: u8,

@@ -16,7 +16,8 @@ mod lab_fixture;
 mod smtp_sink;
 
 pub use lab_fixture::{
-    FIXTURE_PASSWORD, LabFixture, LabUser, lab_can_bind, lab_fixture, lab_reset_password,
+    FIXTURE_PASSWORD, LabFixture, LabUser, lab_can_bind, lab_fixture, lab_modify,
+    lab_reset_password,
 };
 pub use smtp_sink::{SmtpSink, free_port};
 

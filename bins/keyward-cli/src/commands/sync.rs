@@ -165,7 +165,7 @@ fn progress_bar(format: OutputFormat, name: &str) -> ProgressBar {
 
 fn print_report(r: &SyncReport) {
     println!(
-        "{}: {} run {}{} {}: read {}, created {}, updated {}, merged {}, unchanged {}, missing {}, removed {}, held {}, skipped {}, conflicts {}, not mergeable {}",
+        "{}: {} run {}{} {}: read {}, created {}, updated {}, merged {}, split {}, unchanged {}, missing {}, removed {}, held {}, skipped {}, conflicts {}, not mergeable {}",
         r.directory,
         r.mode,
         r.run_id,
@@ -179,6 +179,7 @@ fn print_report(r: &SyncReport) {
         r.created,
         r.updated,
         r.merged,
+        r.splits,
         r.unchanged,
         r.missing,
         r.removed,
