@@ -95,22 +95,22 @@ impl Keyward {
 
     /// Outgoing mail and invitations.
     pub fn mail(&self) -> Mail<'_> {
-        Mail::new(&self.store, &self.settings, self.clock.as_ref(), &self.kek)
+        Mail::new(self.context())
     }
 
     /// Hardware-key operations.
     pub fn keys(&self) -> Keys<'_> {
-        Keys::new(&self.store, &self.settings, self.clock.as_ref(), &self.kek)
+        Keys::new(self.context())
     }
 
     /// Password rotation: requests, status and the directory step.
     pub fn passwords(&self) -> crate::Passwords<'_> {
-        crate::Passwords::new(&self.store, &self.settings, self.clock.as_ref(), &self.kek)
+        crate::Passwords::new(self.context())
     }
 
     /// Workstations and the agent API's operations.
     pub fn agent(&self) -> crate::Agent<'_> {
-        crate::Agent::new(&self.store, &self.settings, self.clock.as_ref(), &self.kek)
+        crate::Agent::new(self.context())
     }
 
     /// Loads and checks the key-encryption key now (the server does at start when one is
@@ -123,6 +123,16 @@ impl Keyward {
     /// Admin API token operations.
     pub fn tokens(&self) -> Tokens<'_> {
         Tokens::new(&self.store, self.clock.as_ref())
+    }
+
+    /// What the use cases borrow.
+    fn context(&self) -> crate::context::Context<'_> {
+        crate::context::Context {
+            store: &self.store,
+            settings: &self.settings,
+            clock: self.clock.as_ref(),
+            kek: &self.kek,
+        }
     }
 
     /// Closes the database pool.

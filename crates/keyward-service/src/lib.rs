@@ -25,6 +25,7 @@ mod actor;
 mod agent;
 mod clock;
 pub mod config;
+mod context;
 mod directories;
 mod employees;
 mod error;

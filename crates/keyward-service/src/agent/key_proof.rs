@@ -69,8 +69,9 @@ impl Agent<'_> {
         action: &str,
         why: &str,
     ) -> Result<keyward_keys::Key> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         Ok(self
+            .ctx
             .store
             .change_key_holder(&HolderChange {
                 serial: key.serial.clone(),
@@ -113,9 +114,9 @@ impl Agent<'_> {
                 "proof": if presented.is_some() { "wrong" } else { "missing" },
                 "for": what,
             }),
-            at: self.clock.now(),
+            at: self.ctx.clock.now(),
         };
-        if let Err(e) = self.store.append_audit(&record).await {
+        if let Err(e) = self.ctx.store.append_audit(&record).await {
             return e.into();
         }
         Error::KeyProofRequired(format!(

@@ -17,17 +17,16 @@ use key_proof::proof_matches;
 use keyward_keys::{KeySerial, KeyStatus};
 use keyward_model::{Cursor, NewAuditRecord, Page, PageRequest};
 use keyward_password::{SecretString, sha256_hex};
-use keyward_store::{
-    NewWorkstation, PasswordState, PasswordWrite, RotationState, Store, Workstation,
-};
+use keyward_store::{NewWorkstation, PasswordState, PasswordWrite, RotationState, Workstation};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::context::Context;
 use crate::passwords::state::{self, Method};
-use crate::passwords::{NewPassword, PlanContext, account_subject, plan_rotation};
-use crate::secrets::{KekCell, open_password, random_token_text, seal_password};
-use crate::{Actor, Clock, Error, Keys, Result, Settings};
+use crate::passwords::{NewPassword, account_subject, plan_rotation};
+use crate::secrets::{open_password, random_token_text, seal_password};
+use crate::{Actor, Error, Keys, Result};
 
 const CREDENTIAL_PREFIX: &str = "kww_";
 
@@ -102,27 +101,14 @@ pub enum UserChange {
 }
 
 /// Workstation administration and the agent's operations.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Agent<'a> {
-    store: &'a Store,
-    settings: &'a Settings,
-    clock: &'a dyn Clock,
-    kek: &'a KekCell,
+    ctx: Context<'a>,
 }
 
 impl<'a> Agent<'a> {
-    pub(crate) fn new(
-        store: &'a Store,
-        settings: &'a Settings,
-        clock: &'a dyn Clock,
-        kek: &'a KekCell,
-    ) -> Self {
-        Self {
-            store,
-            settings,
-            clock,
-            kek,
-        }
+    pub(crate) fn new(ctx: Context<'a>) -> Self {
+        Self { ctx }
     }
 
     /// Registers a workstation (status pending) and returns its credential, shown once. The
@@ -149,7 +135,7 @@ impl<'a> Agent<'a> {
                 "a workstation name must be 1 to 128 printable characters".into(),
             ));
         }
-        registration::check_secret(&self.settings.agent, registration.secret)?;
+        registration::check_secret(&self.ctx.settings.agent, registration.secret)?;
         let secret = random_token_text()?;
         let id = Uuid::now_v7();
         let credential = SecretString::new(format!(
@@ -157,7 +143,7 @@ impl<'a> Agent<'a> {
             id.simple(),
             secret.expose()
         ));
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let source_address = registration.source_address.map(|a| a.to_string());
         let credential_hash = sha256_hex(credential.expose().as_bytes());
         let record = NewAuditRecord {
@@ -172,6 +158,7 @@ impl<'a> Agent<'a> {
             at: now,
         };
         let ws = self
+            .ctx
             .store
             .create_workstation(
                 &NewWorkstation {
@@ -195,6 +182,7 @@ impl<'a> Agent<'a> {
             .and_then(|(id, _)| Uuid::parse_str(id).ok())
             .ok_or(Error::Unauthorized)?;
         let ws = self
+            .ctx
             .store
             .workstation(id)
             .await?
@@ -204,12 +192,16 @@ impl<'a> Agent<'a> {
         if !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
             return Err(Error::Unauthorized);
         }
-        self.store.touch_workstation(id, self.clock.now()).await?;
+        self.ctx
+            .store
+            .touch_workstation(id, self.ctx.clock.now())
+            .await?;
         Ok(ws)
     }
 
     async fn stored_hash(&self, id: Uuid) -> Result<String> {
-        self.store
+        self.ctx
+            .store
             .workstation_credential_hash(id)
             .await?
             .ok_or(Error::Unauthorized)
@@ -222,7 +214,7 @@ impl<'a> Agent<'a> {
         limit: Option<u32>,
     ) -> Result<Page<Workstation>> {
         let request = PageRequest::new(after.map(Cursor::new), limit)?;
-        Ok(self.store.list_workstations(&request).await?)
+        Ok(self.ctx.store.list_workstations(&request).await?)
     }
 
     /// Approves a pending workstation.
@@ -246,6 +238,7 @@ impl<'a> Agent<'a> {
         let id = Uuid::parse_str(id.trim())
             .map_err(|_| Error::InvalidInput(format!("{id:?} is not a workstation id (a UUID)")))?;
         let before = self
+            .ctx
             .store
             .workstation(id)
             .await?
@@ -253,7 +246,7 @@ impl<'a> Agent<'a> {
                 what: "workstation",
                 key: id.to_string(),
             })?;
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let record = NewAuditRecord {
             actor: actor.to_string(),
             action: format!("workstation.{to}"),
@@ -267,7 +260,8 @@ impl<'a> Agent<'a> {
             }),
             at: now,
         };
-        self.store
+        self.ctx
+            .store
             .set_workstation_status(id, from, to, now, &record)
             .await?
             .ok_or_else(|| {
@@ -307,6 +301,7 @@ impl<'a> Agent<'a> {
         Self::require_approved(ws)?;
         let serial = KeySerial::parse(serial)?;
         let (key, stored_proof) = self
+            .ctx
             .store
             .key_with_proof(&serial)
             .await?
@@ -380,6 +375,7 @@ impl<'a> Agent<'a> {
             return Ok(work);
         };
         let rows = self
+            .ctx
             .store
             .account_passwords(Some(key.serial.as_str()))
             .await?;
@@ -401,6 +397,7 @@ impl<'a> Agent<'a> {
             // Only the accounts of the key's owner: an account that moved to another employee
             // (or a row left from an earlier owner) is never delivered.
             let Some(account) = self
+                .ctx
                 .store
                 .account(&row.directory, row.object_guid)
                 .await?
@@ -411,7 +408,7 @@ impl<'a> Agent<'a> {
             let password = match sealed {
                 Some(sealed) => {
                     if kek.is_none() {
-                        kek = Some(self.kek.get(self.settings, self.store).await?);
+                        kek = Some(self.ctx.kek.get(self.ctx.settings, self.ctx.store).await?);
                     }
                     let kek = kek.as_deref().ok_or_else(|| Error::Internal {
                         source: "key-encryption key missing".into(),
@@ -476,6 +473,7 @@ impl<'a> Agent<'a> {
         };
         for item in items {
             let Some(row) = self
+                .ctx
                 .store
                 .account_password(&item.directory, item.object_guid)
                 .await?
@@ -489,7 +487,7 @@ impl<'a> Agent<'a> {
             {
                 continue;
             }
-            let now = self.clock.now();
+            let now = self.ctx.clock.now();
             let s = &row.state;
             let (next, action) = match (s.state, s.pending.as_ref()) {
                 (RotationState::AwaitingKey, Some(p)) if p.version == item.version => {
@@ -520,7 +518,7 @@ impl<'a> Agent<'a> {
                 notify: None,
                 now,
             };
-            match self.store.save_account_password(&write).await {
+            match self.ctx.store.save_account_password(&write).await {
                 Ok(_) => accepted += 1,
                 Err(keyward_store::Error::Stale { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -544,6 +542,7 @@ impl<'a> Agent<'a> {
             )));
         }
         let stored = self
+            .ctx
             .store
             .key_with_proof(&key.serial)
             .await?
@@ -567,6 +566,7 @@ impl<'a> Agent<'a> {
         owner: keyward_model::EmployeeId,
     ) -> Result<bool> {
         Ok(self
+            .ctx
             .store
             .account(directory, object_guid)
             .await?
@@ -590,6 +590,7 @@ impl<'a> Agent<'a> {
             )));
         }
         let account = self
+            .ctx
             .store
             .account(directory, object_guid)
             .await?
@@ -598,8 +599,12 @@ impl<'a> Agent<'a> {
                 what: "account of the key's owner",
                 key: format!("{directory}/{object_guid}"),
             })?;
-        let row = self.store.account_password(directory, object_guid).await?;
-        let now = self.clock.now();
+        let row = self
+            .ctx
+            .store
+            .account_password(directory, object_guid)
+            .await?;
+        let now = self.ctx.clock.now();
         let who = actor(ws);
         let write = match change {
             UserChange::KeyOnly => {
@@ -647,12 +652,7 @@ impl<'a> Agent<'a> {
                     ));
                 }
                 plan_rotation(
-                    &PlanContext {
-                        store: self.store,
-                        settings: self.settings,
-                        kek: self.kek,
-                        now,
-                    },
+                    &self.ctx.plan_at(now),
                     &account,
                     row.as_ref(),
                     Some(key.serial.to_string()),
@@ -664,7 +664,7 @@ impl<'a> Agent<'a> {
                 .await?
             }
         };
-        Ok(self.store.save_account_password(&write).await?.state)
+        Ok(self.ctx.store.save_account_password(&write).await?.state)
     }
 
     /// The key, refused unless this approved workstation holds it (it proved possession since
@@ -673,6 +673,7 @@ impl<'a> Agent<'a> {
         Self::require_approved(ws)?;
         let serial = KeySerial::parse(serial)?;
         let key = self
+            .ctx
             .store
             .key(&serial)
             .await?
@@ -699,7 +700,7 @@ impl<'a> Agent<'a> {
         let Some(sealed) = target.sealed else {
             return Ok(None);
         };
-        let kek = self.kek.get(self.settings, self.store).await?;
+        let kek = self.ctx.kek.get(self.ctx.settings, self.ctx.store).await?;
         let value = open_password(&kek, sealed, directory, object_guid, target.sealed_version)?;
         Ok(Some(seal_password(
             &kek,
@@ -711,13 +712,7 @@ impl<'a> Agent<'a> {
     }
 
     fn keys(&self) -> Keys<'a> {
-        Keys::new(self.store, self.settings, self.clock, self.kek)
-    }
-}
-
-impl std::fmt::Debug for Agent<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Agent").finish_non_exhaustive()
+        Keys::new(self.ctx)
     }
 }
 

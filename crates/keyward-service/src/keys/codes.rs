@@ -31,8 +31,8 @@ pub(super) struct Prover {
 impl Keys<'_> {
     /// A new activation code, hashed on a blocking thread.
     pub(super) async fn issue_code(&self, now: DateTime<Utc>) -> Result<IssuedCode> {
-        let policy = self.settings.activation_code_policy()?;
-        let pepper = code_pepper(self.kek, self.settings, self.store).await?;
+        let policy = self.ctx.settings.activation_code_policy()?;
+        let pepper = code_pepper(self.ctx.kek, self.ctx.settings, self.ctx.store).await?;
         blocking(move || Ok(policy.issue(now, &SystemRandom::new(), pepper.as_ref())?)).await
     }
 
@@ -49,6 +49,7 @@ impl Keys<'_> {
         on_workstation: Option<uuid::Uuid>,
     ) -> Result<(KeyView, Option<SecretString>)> {
         let (key, proof_hash) = self
+            .ctx
             .store
             .key_with_proof(serial)
             .await?
@@ -63,9 +64,10 @@ impl Keys<'_> {
         if on_workstation.is_none() {
             refuse_admin_activation(&key.serial, &event, proof_hash.is_some())?;
         }
-        let policy = self.settings.activation_code_policy()?;
-        let now = self.clock.now();
+        let policy = self.ctx.settings.activation_code_policy()?;
+        let now = self.ctx.clock.now();
         let (number, code_hash) = match self
+            .ctx
             .store
             .reserve_code_attempt(serial, policy.max_attempts, now)
             .await?
@@ -84,7 +86,7 @@ impl Keys<'_> {
             AttemptReservation::Counted { number, code_hash } => (number, code_hash),
         };
         let hash = CodeHash::decode(&code_hash)?;
-        let pepper = code_pepper(self.kek, self.settings, self.store).await?;
+        let pepper = code_pepper(self.ctx.kek, self.ctx.settings, self.ctx.store).await?;
         if code_matches(hash, presented, pepper).await? {
             let (proof, prover) = match on_workstation {
                 Some(ws) => {
@@ -110,7 +112,8 @@ impl Keys<'_> {
             CodeCheck::Wrong { attempts_left } => attempts_left,
             _ => 0,
         };
-        self.store
+        self.ctx
+            .store
             .append_audit(&NewAuditRecord {
                 actor: actor.to_string(),
                 action: "key.activation_code_rejected".into(),

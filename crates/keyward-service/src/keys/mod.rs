@@ -28,15 +28,15 @@ use keyward_keys::{
 use keyward_model::{AuditRecord, Employee, EmployeeId, EmployeeStatus, NewAuditRecord};
 use keyward_password::SecretString;
 use keyward_store::{
-    BindingChange, CodeChange, KeyChange, KeyNotice, KeyState, PasswordWrite, Store, StoredCode,
+    BindingChange, CodeChange, KeyChange, KeyNotice, KeyState, PasswordWrite, StoredCode,
 };
 use serde_json::json;
 
 use codes::Prover;
 pub(crate) use codes::code_is_live;
 
-use crate::secrets::KekCell;
-use crate::{Actor, Clock, Employees, Error, Result, Settings};
+use crate::context::Context;
+use crate::{Actor, Employees, Error, Result};
 
 /// A key with its owner, as shown to administrators.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,27 +57,14 @@ pub struct WithCode {
 }
 
 /// Hardware-key operations.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Keys<'a> {
-    store: &'a Store,
-    settings: &'a Settings,
-    clock: &'a dyn Clock,
-    kek: &'a KekCell,
+    ctx: Context<'a>,
 }
 
 impl<'a> Keys<'a> {
-    pub(crate) fn new(
-        store: &'a Store,
-        settings: &'a Settings,
-        clock: &'a dyn Clock,
-        kek: &'a KekCell,
-    ) -> Self {
-        Self {
-            store,
-            settings,
-            clock,
-            kek,
-        }
+    pub(crate) fn new(ctx: Context<'a>) -> Self {
+        Self { ctx }
     }
 
     /// Imports keys into stock, all or none. A serial given twice, or one that exists, is
@@ -98,7 +85,7 @@ impl<'a> Keys<'a> {
             transition(None, &Event::Import, keyward_keys::KeyFacts::default())?;
             parsed.push(serial);
         }
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let audits: Vec<NewAuditRecord> = parsed
             .iter()
             .map(|serial| NewAuditRecord {
@@ -109,13 +96,13 @@ impl<'a> Keys<'a> {
                 at: now,
             })
             .collect();
-        Ok(self.store.import_keys(&parsed, now, &audits).await?)
+        Ok(self.ctx.store.import_keys(&parsed, now, &audits).await?)
     }
 
     /// Every key, optionally only those in a status.
     pub async fn list(&self, status: Option<&str>) -> Result<Vec<KeyView>> {
         let status = status.map(str::parse::<KeyStatus>).transpose()?;
-        let keys = self.store.list_keys(status).await?;
+        let keys = self.ctx.store.list_keys(status).await?;
         let mut owners: HashMap<EmployeeId, Employee> = HashMap::new();
         for id in keys.iter().filter_map(|k| k.employee_id) {
             if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(id) {
@@ -142,10 +129,11 @@ impl<'a> Keys<'a> {
     pub async fn history(&self, serial: &str) -> Result<Vec<AuditRecord>> {
         let serial = KeySerial::parse(serial)?;
         let records = self
+            .ctx
             .store
             .list_audit(Some(&subject(&serial)), 0, 100_000)
             .await?;
-        if records.is_empty() && self.store.key(&serial).await?.is_none() {
+        if records.is_empty() && self.ctx.store.key(&serial).await?.is_none() {
             return Err(not_found(&serial));
         }
         Ok(records)
@@ -163,13 +151,14 @@ impl<'a> Keys<'a> {
             )));
         }
         let held = self
+            .ctx
             .store
             .keys_of(owner.id)
             .await?
             .into_iter()
             .filter(|k| k.status.has_owner() && k.serial != serial)
             .count();
-        let limit = usize::from(self.settings.keys.per_employee);
+        let limit = usize::from(self.ctx.settings.keys.per_employee);
         if held >= limit {
             return Err(Error::LimitReached(format!(
                 "employee {} already holds {held} key(s) and keys.per_employee is {limit}; \
@@ -289,11 +278,12 @@ impl<'a> Keys<'a> {
     }
 
     fn employees(&self) -> Employees<'a> {
-        Employees::new(self.store)
+        Employees::new(self.ctx.store)
     }
 
     async fn load(&self, serial: &KeySerial) -> Result<Key> {
-        self.store
+        self.ctx
+            .store
             .key(serial)
             .await?
             .ok_or_else(|| not_found(serial))
@@ -350,7 +340,7 @@ impl<'a> Keys<'a> {
         actor: &Actor,
         prover: Option<&Prover>,
     ) -> Result<(Option<Key>, Option<ActivationCode>)> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let mut owner = key.employee_id;
         let mut wipe_pending = key.wipe_pending;
         let mut code = CodeChange::Keep;
@@ -431,7 +421,7 @@ impl<'a> Keys<'a> {
             at: now,
         };
         let notify = match (t.event, state.as_ref().and_then(|s| s.employee_id)) {
-            (EventKind::Assign, Some(owner)) if self.settings.mail.notify_key_assigned => {
+            (EventKind::Assign, Some(owner)) if self.ctx.settings.mail.notify_key_assigned => {
                 self.assigned_notice(&key.serial, owner, issued.as_ref())
                     .await?
             }
@@ -447,7 +437,7 @@ impl<'a> Keys<'a> {
             notify,
             passwords,
         };
-        let after = self.store.apply_key_change(&change).await?;
+        let after = self.ctx.store.apply_key_change(&change).await?;
         Ok((after, issued))
     }
 
@@ -465,8 +455,8 @@ impl<'a> Keys<'a> {
         };
         let id = uuid::Uuid::now_v7();
         let sealed_activation_code = match code {
-            Some(code) if self.settings.mail.include_activation_code => {
-                let kek = self.kek.get(self.settings, self.store).await?;
+            Some(code) if self.ctx.settings.mail.include_activation_code => {
+                let kek = self.ctx.kek.get(self.ctx.settings, self.ctx.store).await?;
                 Some(crate::mail::seal_activation_code(&kek, code, id, serial)?)
             }
             _ => None,
@@ -481,12 +471,6 @@ impl<'a> Keys<'a> {
             },
             sealed_activation_code,
         }))
-    }
-}
-
-impl std::fmt::Debug for Keys<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").finish_non_exhaustive()
     }
 }
 

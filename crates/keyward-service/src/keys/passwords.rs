@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Keys;
 use crate::passwords::state::{self, Method};
-use crate::passwords::{NewPassword, PlanContext, account_subject, plan_rotation};
+use crate::passwords::{NewPassword, account_subject, plan_rotation};
 use crate::{Actor, Error, Result};
 
 impl Keys<'_> {
@@ -57,17 +57,13 @@ impl Keys<'_> {
         writes: &mut Vec<PasswordWrite>,
         follow_ups: &mut Vec<String>,
     ) -> Result<()> {
-        let ctx = PlanContext {
-            store: self.store,
-            settings: self.settings,
-            kek: self.kek,
-            now,
-        };
-        for account in self.store.accounts_of(owner).await? {
+        let ctx = self.ctx.plan_at(now);
+        for account in self.ctx.store.accounts_of(owner).await? {
             if !account.in_rotation_group || !account.enabled || account.missing_since.is_some() {
                 continue;
             }
             let row = self
+                .ctx
                 .store
                 .account_password(account.directory.as_str(), account.object_guid)
                 .await?;
@@ -113,6 +109,7 @@ impl Keys<'_> {
         writes: &mut Vec<PasswordWrite>,
     ) -> Result<()> {
         for row in self
+            .ctx
             .store
             .account_passwords(Some(key.serial.as_str()))
             .await?
@@ -147,18 +144,19 @@ impl Keys<'_> {
         writes: &mut Vec<PasswordWrite>,
         follow_ups: &mut Vec<String>,
     ) -> Result<()> {
-        let ctx = PlanContext {
-            store: self.store,
-            settings: self.settings,
-            kek: self.kek,
-            now,
-        };
+        let ctx = self.ctx.plan_at(now);
         for row in self
+            .ctx
             .store
             .account_passwords(Some(key.serial.as_str()))
             .await?
         {
-            let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
+            let Some(account) = self
+                .ctx
+                .store
+                .account(&row.directory, row.object_guid)
+                .await?
+            else {
                 continue;
             };
             // Whatever was in flight is dropped first: the new candidate replaces it.

@@ -45,7 +45,7 @@ enum CarriedCode {
 
 impl Mail<'_> {
     pub(super) async fn compose(&self, message: &OutboxMessage) -> Result<Verdict> {
-        let Some(employee) = self.store.employee(message.employee_id).await? else {
+        let Some(employee) = self.ctx.store.employee(message.employee_id).await? else {
             return Ok(Verdict::Cancel("the employee no longer exists".into()));
         };
         if let Some(reason) = undeliverable(&employee, &message.recipient) {
@@ -62,10 +62,10 @@ impl Mail<'_> {
     /// An invitation with a new link, added to the invitation's links while the claim holds.
     async fn invitation(&self, message: &OutboxMessage, name: &str) -> Result<Verdict> {
         let id = parse_id(&message.subject_ref)?;
-        let Some(inv) = self.store.invitation(id).await? else {
+        let Some(inv) = self.ctx.store.invitation(id).await? else {
             return Ok(Verdict::Cancel("the invitation no longer exists".into()));
         };
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         if let Some(reason) = ended(&inv, now) {
             return Ok(Verdict::Cancel(reason.into()));
         }
@@ -74,6 +74,7 @@ impl Mail<'_> {
         })?;
         let token = new_token()?;
         if !self
+            .ctx
             .store
             .add_invitation_link(id, &token_hash(&token), message.id, claim, now)
             .await?
@@ -82,7 +83,7 @@ impl Mail<'_> {
         }
         let link = format!(
             "{}/enroll/{token}",
-            self.settings.mail.public_url.trim_end_matches('/')
+            self.ctx.settings.mail.public_url.trim_end_matches('/')
         );
         let expires = inv.expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
         let values = Values {
@@ -135,7 +136,7 @@ impl Mail<'_> {
     /// still Reserved to the employee and the code is still its live, unexpired code.
     async fn carried_code(&self, message: &OutboxMessage, sealed: &str) -> Result<CarriedCode> {
         let serial = KeySerial::parse(&message.subject_ref)?;
-        let reserved_to_them = self.store.key(&serial).await?.is_some_and(|key| {
+        let reserved_to_them = self.ctx.store.key(&serial).await?.is_some_and(|key| {
             key.status == KeyStatus::Reserved && key.employee_id == Some(message.employee_id)
         });
         if !reserved_to_them {
@@ -143,17 +144,23 @@ impl Mail<'_> {
                 "the key is no longer reserved to this employee: the activation code is void",
             ));
         }
-        let Some(stored) = self.store.activation_code(&serial).await? else {
+        let Some(stored) = self.ctx.store.activation_code(&serial).await? else {
             return Ok(CarriedCode::Void("the key has no live activation code"));
         };
-        let kek = self.kek.get(self.settings, self.store).await?;
+        let kek = self.ctx.kek.get(self.ctx.settings, self.ctx.store).await?;
         let code = open_activation_code(&kek, sealed, message.id, serial.as_str())?;
-        let policy = self.settings.activation_code_policy()?;
-        let pepper = code_pepper(self.kek, self.settings, self.store).await?;
+        let policy = self.ctx.settings.activation_code_policy()?;
+        let pepper = code_pepper(self.ctx.kek, self.ctx.settings, self.ctx.store).await?;
         // A check, not an attempt: nothing is counted. It tells a code replaced since (the key
         // was taken back and assigned again) from the live one.
-        let verdict =
-            code_is_live(&stored, &policy, code.expose(), pepper, self.clock.now()).await?;
+        let verdict = code_is_live(
+            &stored,
+            &policy,
+            code.expose(),
+            pepper,
+            self.ctx.clock.now(),
+        )
+        .await?;
         Ok(match verdict {
             CodeCheck::Accepted => CarriedCode::Live(code),
             CodeCheck::Expired => CarriedCode::Void("the activation code expired"),
@@ -183,7 +190,7 @@ impl Mail<'_> {
 
     fn render(&self, file: &str, default: &str, values: &Values<'_>) -> String {
         templates::render(
-            self.settings.mail.templates_dir.as_deref(),
+            self.ctx.settings.mail.templates_dir.as_deref(),
             file,
             default,
             values,

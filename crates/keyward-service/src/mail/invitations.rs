@@ -55,8 +55,9 @@ pub enum EnrollView {
 impl Mail<'_> {
     /// Invitations, newest first, with their state.
     pub async fn invitations(&self) -> Result<Vec<InvitationView>> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         Ok(self
+            .ctx
             .store
             .list_invitations()
             .await?
@@ -70,6 +71,7 @@ impl Mail<'_> {
     pub async fn resend(&self, id: &str, actor: &Actor) -> Result<InvitationView> {
         let id = parse_id(id)?;
         let inv = self
+            .ctx
             .store
             .invitation(id)
             .await?
@@ -78,6 +80,7 @@ impl Mail<'_> {
             return Err(already_used(id));
         }
         let employee = self
+            .ctx
             .store
             .employee(inv.employee_id)
             .await?
@@ -91,8 +94,8 @@ impl Mail<'_> {
         let email = employee.email.ok_or_else(|| {
             Error::InvalidInput(format!("employee {} has no e-mail", employee.id))
         })?;
-        let now = self.clock.now();
-        let expires = now + Duration::hours(i64::from(self.settings.mail.invitation_ttl_hours));
+        let now = self.ctx.clock.now();
+        let expires = now + Duration::hours(i64::from(self.ctx.settings.mail.invitation_ttl_hours));
         let record = NewAuditRecord {
             actor: actor.to_string(),
             action: "invitation.resent".into(),
@@ -104,6 +107,7 @@ impl Mail<'_> {
             at: now,
         };
         match self
+            .ctx
             .store
             .resend_invitation(id, email.as_str(), expires, now, &record)
             .await?
@@ -122,9 +126,9 @@ impl Mail<'_> {
             action: "invitation.revoked".into(),
             subject: format!("invitation:{id}"),
             detail: serde_json::json!({}),
-            at: self.clock.now(),
+            at: self.ctx.clock.now(),
         };
-        match self.store.revoke_invitation(id, &record).await? {
+        match self.ctx.store.revoke_invitation(id, &record).await? {
             InvitationChange::Done => self.one(id).await,
             InvitationChange::AlreadyAccepted => Err(already_used(id)),
         }
@@ -133,13 +137,14 @@ impl Mail<'_> {
     /// What the enrollment page shows for a link token.
     pub async fn enroll_view(&self, token: &str) -> Result<EnrollView> {
         let Some(inv) = self
+            .ctx
             .store
             .invitation_by_token_hash(&token_hash(token))
             .await?
         else {
             return Ok(EnrollView::Unknown);
         };
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         match inv.status.as_str() {
             "accepted" => return Ok(EnrollView::Used),
             "revoked" => return Ok(EnrollView::Unknown),
@@ -147,6 +152,7 @@ impl Mail<'_> {
             _ => {}
         }
         let employee = self
+            .ctx
             .store
             .employee(inv.employee_id)
             .await?
@@ -158,7 +164,7 @@ impl Mail<'_> {
             .email
             .map(|e| e.as_str().to_owned())
             .unwrap_or_default();
-        let payload = enroll_payload(&self.settings.mail.public_url, token, &email);
+        let payload = enroll_payload(&self.ctx.settings.mail.public_url, token, &email);
         let qr = qrcode::QrCode::new(payload.as_bytes()).map_err(|e| Error::Internal {
             source: Box::new(e),
         })?;
@@ -193,13 +199,15 @@ impl Mail<'_> {
             EnrollView::Unknown => return Err(unknown()),
         }
         let inv = self
+            .ctx
             .store
             .invitation_by_token_hash(&token_hash(token))
             .await?
             .ok_or_else(unknown)?;
         if self
+            .ctx
             .store
-            .accept_invitation(inv.id, self.clock.now())
+            .accept_invitation(inv.id, self.ctx.clock.now())
             .await?
         {
             Ok(())

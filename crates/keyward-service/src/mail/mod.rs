@@ -20,7 +20,7 @@ mod smtp;
 mod templates;
 
 use chrono::Duration;
-use keyward_store::{OutboxMessage, Store};
+use keyward_store::OutboxMessage;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
@@ -29,8 +29,8 @@ pub use invitations::{EnrollView, InvitationView};
 pub(crate) use sealed_code::seal_activation_code;
 
 use self::compose::Verdict;
-use crate::secrets::KekCell;
-use crate::{Clock, Error, Result, Settings};
+use crate::context::Context;
+use crate::{Error, Result};
 
 /// Messages one outbox run handles at most; the next run goes on.
 const MAX_PER_RUN: u32 = 500;
@@ -49,18 +49,9 @@ pub struct SendReport {
 }
 
 /// Mail operations.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Mail<'a> {
-    store: &'a Store,
-    settings: &'a Settings,
-    clock: &'a dyn Clock,
-    kek: &'a KekCell,
-}
-
-impl std::fmt::Debug for Mail<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mail").finish_non_exhaustive()
-    }
+    ctx: Context<'a>,
 }
 
 /// What became of one claimed message.
@@ -72,18 +63,8 @@ enum Outcome {
 }
 
 impl<'a> Mail<'a> {
-    pub(crate) fn new(
-        store: &'a Store,
-        settings: &'a Settings,
-        clock: &'a dyn Clock,
-        kek: &'a KekCell,
-    ) -> Self {
-        Self {
-            store,
-            settings,
-            clock,
-            kek,
-        }
+    pub(crate) fn new(ctx: Context<'a>) -> Self {
+        Self { ctx }
     }
 
     /// Sends every due message once. Messages stay queued (with back-off) when the server is
@@ -100,7 +81,7 @@ impl<'a> Mail<'a> {
         &self,
         keep_going: &(dyn Fn() -> bool + Sync),
     ) -> Result<SendReport> {
-        let mail = &self.settings.mail;
+        let mail = &self.ctx.settings.mail;
         if mail.smtp_host.is_empty() {
             return Err(Error::Config("mail is off: set mail.smtp_host".into()));
         }
@@ -110,8 +91,9 @@ impl<'a> Mail<'a> {
         // A message that failed in this run is due again only in a later run.
         let mut attempted: Vec<Uuid> = Vec::new();
         while keep_going() && report.sent + report.failed + report.cancelled < MAX_PER_RUN {
-            let now = self.clock.now();
+            let now = self.ctx.clock.now();
             let Some(message) = self
+                .ctx
                 .store
                 .claim_due_messages(now, now + claim, 1, &attempted)
                 .await?
@@ -145,19 +127,21 @@ impl<'a> Mail<'a> {
                 source: "a claimed message carries no claim".into(),
             });
         };
-        let mail = &self.settings.mail;
+        let mail = &self.ctx.settings.mail;
         match self.deliver(transport, message).await {
             Ok(Outcome::Sent) => {
                 report.sent += 1;
                 Ok(self
+                    .ctx
                     .store
-                    .mark_message_sent(message.id, claim, self.clock.now())
+                    .mark_message_sent(message.id, claim, self.ctx.clock.now())
                     .await?)
             }
             Ok(Outcome::Cancelled(reason)) => {
                 report.cancelled += 1;
                 tracing::info!(message = %message.id, kind = %message.kind, %reason, "mail cancelled");
                 Ok(self
+                    .ctx
                     .store
                     .cancel_message(message.id, claim, &reason)
                     .await?)
@@ -171,10 +155,11 @@ impl<'a> Mail<'a> {
                     .retry_base_secs
                     .saturating_mul(1u64 << attempts.saturating_sub(1).min(20))
                     .min(3600);
-                let retry_at =
-                    self.clock.now() + Duration::seconds(i64::try_from(backoff).unwrap_or(3600));
+                let retry_at = self.ctx.clock.now()
+                    + Duration::seconds(i64::try_from(backoff).unwrap_or(3600));
                 tracing::warn!(message = %message.id, to = %message.recipient, attempts, give_up, error = %e, "mail not delivered");
                 Ok(self
+                    .ctx
                     .store
                     .mark_message_failed(message.id, claim, &e.to_string(), retry_at, give_up)
                     .await?)
@@ -192,7 +177,7 @@ impl<'a> Mail<'a> {
             Verdict::Cancel(reason) => return Ok(Outcome::Cancelled(reason)),
             Verdict::ClaimLost => return Ok(Outcome::ClaimLost),
         };
-        let mail = &self.settings.mail;
+        let mail = &self.ctx.settings.mail;
         let from: Mailbox = mail
             .from
             .parse()

@@ -40,13 +40,14 @@ impl Passwords<'_> {
     /// runs out while earlier steps of the same pass wait for a slow directory.
     pub async fn advance_due(&self) -> Result<AdvanceReport> {
         let claim = Duration::seconds(
-            i64::try_from(self.settings.passwords.claim_secs).unwrap_or(i64::MAX / 1000),
+            i64::try_from(self.ctx.settings.passwords.claim_secs).unwrap_or(i64::MAX / 1000),
         );
         let mut report = AdvanceReport::default();
         let mut tried: Vec<(String, uuid::Uuid)> = Vec::new();
         while tried.len() < MAX_STEPS_PER_PASS {
-            let now = self.clock.now();
+            let now = self.ctx.clock.now();
             let Some(row) = self
+                .ctx
                 .store
                 .claim_directory_steps(now, now + claim, 1, &tried)
                 .await?
@@ -62,7 +63,7 @@ impl Passwords<'_> {
 
     /// One directory attempt for a claimed step, and its outcome stored version-checked.
     async fn advance_one(&self, row: &AccountPassword, report: &mut AdvanceReport) -> Result<()> {
-        let p = &self.settings.passwords;
+        let p = &self.ctx.settings.passwords;
         // The attempt ends well inside the claim, so no other worker (nor the replacement
         // rotation of a compromised key, scheduled after this claim) can overlap it.
         let budget = std::time::Duration::from_secs(p.claim_secs.saturating_mul(3) / 4)
@@ -74,7 +75,7 @@ impl Passwords<'_> {
                 budget.as_secs()
             )),
         };
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let (next, audit_action, error) = match attempt {
             Attempt::Applied => match state::committed(&row.state, now) {
                 Some(next) => (next, "password.committed", None),
@@ -150,7 +151,7 @@ impl Passwords<'_> {
             notify,
             now,
         };
-        match self.store.save_account_password(&write).await {
+        match self.ctx.store.save_account_password(&write).await {
             Ok(saved) => match saved.state.state {
                 RotationState::Idle if audit_action == "password.committed" => {
                     report.committed += 1;
@@ -194,7 +195,7 @@ impl Passwords<'_> {
     /// Whether the pending candidate is the account's password in the directory now (a bind).
     async fn candidate_binds(&self, row: &AccountPassword) -> Result<bool> {
         let (dn, candidate) = self.dn_and_candidate(row).await?;
-        let client = Directories::new(self.settings).client(&row.directory)?;
+        let client = Directories::new(self.ctx.settings).client(&row.directory)?;
         Ok(client.verify_password(&dn, &candidate).await?)
     }
 
@@ -204,6 +205,7 @@ impl Passwords<'_> {
             source: "a directory step without a pending candidate".into(),
         })?;
         let account = self
+            .ctx
             .store
             .account(&row.directory, row.object_guid)
             .await?
@@ -211,7 +213,7 @@ impl Passwords<'_> {
                 what: "directory account",
                 key: format!("{}/{}", row.directory, row.object_guid),
             })?;
-        let kek = self.kek.get(self.settings, self.store).await?;
+        let kek = self.ctx.kek.get(self.ctx.settings, self.ctx.store).await?;
         let candidate = open_password(
             &kek,
             &pending.sealed,
@@ -225,9 +227,9 @@ impl Passwords<'_> {
     async fn try_directory(&self, row: &AccountPassword) -> Result<()> {
         let (dn, candidate) = self.dn_and_candidate(row).await?;
         let method = row.state.pending.as_ref().map(|p| p.method.as_str());
-        let client = Directories::new(self.settings).client(&row.directory)?;
+        let client = Directories::new(self.ctx.settings).client(&row.directory)?;
         if method == Some(Method::Change.as_str()) {
-            let kek = self.kek.get(self.settings, self.store).await?;
+            let kek = self.ctx.kek.get(self.ctx.settings, self.ctx.store).await?;
             let sealed_old = row.state.sealed_current.as_deref().ok_or_else(|| {
                 Error::InvalidInput(
                     "a user change needs the current password, which keyward does not know".into(),
@@ -255,13 +257,18 @@ impl Passwords<'_> {
 
     /// The "password changed" mail for the account's employee, if wanted and possible.
     async fn rotated_notice(&self, row: &AccountPassword) -> Result<Option<NewMessage>> {
-        if !self.settings.passwords.notify_rotated {
+        if !self.ctx.settings.passwords.notify_rotated {
             return Ok(None);
         }
-        let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
+        let Some(account) = self
+            .ctx
+            .store
+            .account(&row.directory, row.object_guid)
+            .await?
+        else {
             return Ok(None);
         };
-        let Some(employee) = self.store.employee(account.employee_id).await? else {
+        let Some(employee) = self.ctx.store.employee(account.employee_id).await? else {
             return Ok(None);
         };
         Ok(employee.email.map(|email| NewMessage {

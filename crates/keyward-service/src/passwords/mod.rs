@@ -23,8 +23,9 @@ use keyward_store::{AccountPassword, PasswordState, PasswordWrite, RotationState
 use ring::rand::SystemRandom;
 use serde_json::json;
 
+use crate::context::Context;
 use crate::secrets::{KekCell, seal_password};
-use crate::{Actor, Clock, Employees, Error, Result, Settings};
+use crate::{Actor, Employees, Error, Result, Settings};
 pub use engine::AdvanceReport;
 use state::Method;
 
@@ -77,27 +78,14 @@ pub struct PasswordStatus {
 }
 
 /// Password rotation use cases.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Passwords<'a> {
-    store: &'a Store,
-    settings: &'a Settings,
-    clock: &'a dyn Clock,
-    kek: &'a KekCell,
+    ctx: Context<'a>,
 }
 
 impl<'a> Passwords<'a> {
-    pub(crate) fn new(
-        store: &'a Store,
-        settings: &'a Settings,
-        clock: &'a dyn Clock,
-        kek: &'a KekCell,
-    ) -> Self {
-        Self {
-            store,
-            settings,
-            clock,
-            kek,
-        }
+    pub(crate) fn new(ctx: Context<'a>) -> Self {
+        Self { ctx }
     }
 
     /// Starts a rotation with a generated password for each account of an employee that lives
@@ -108,14 +96,15 @@ impl<'a> Passwords<'a> {
         directory: Option<&str>,
         actor: &Actor,
     ) -> Result<Vec<PasswordStatus>> {
-        let owner = Employees::new(self.store).find(employee).await?;
+        let owner = Employees::new(self.ctx.store).find(employee).await?;
         let key = self.active_key_of(&owner).await?;
         let mut chosen = Vec::new();
-        for account in self.store.accounts_of(owner.id).await? {
+        for account in self.ctx.store.accounts_of(owner.id).await? {
             if directory.is_some_and(|d| d != account.directory.as_str()) {
                 continue;
             }
             let row = self
+                .ctx
                 .store
                 .account_password(account.directory.as_str(), account.object_guid)
                 .await?;
@@ -151,7 +140,7 @@ impl<'a> Passwords<'a> {
             );
         }
         for write in &writes {
-            self.store.save_account_password(write).await?;
+            self.ctx.store.save_account_password(write).await?;
         }
         self.status(Some(&owner.id.to_string())).await
     }
@@ -165,9 +154,10 @@ impl<'a> Passwords<'a> {
         password: NewPassword,
         actor: &Actor,
     ) -> Result<PasswordStatus> {
-        let owner = Employees::new(self.store).find(employee).await?;
+        let owner = Employees::new(self.ctx.store).find(employee).await?;
         let key = self.active_key_of(&owner).await?;
         let mut accounts: Vec<DirectoryAccount> = self
+            .ctx
             .store
             .accounts_of(owner.id)
             .await?
@@ -192,6 +182,7 @@ impl<'a> Passwords<'a> {
         };
         usable(&account)?;
         let row = self
+            .ctx
             .store
             .account_password(directory, account.object_guid)
             .await?;
@@ -210,7 +201,7 @@ impl<'a> Passwords<'a> {
                 actor,
             )
             .await?;
-        self.store.save_account_password(&write).await?;
+        self.ctx.store.save_account_password(&write).await?;
         let mut status = self.status(Some(&owner.id.to_string())).await?;
         status.retain(|s| s.object_guid == account.object_guid && s.directory == directory);
         status.pop().ok_or_else(|| Error::Internal {
@@ -220,9 +211,10 @@ impl<'a> Passwords<'a> {
 
     /// Every account's password state (only one employee's with `employee`).
     pub async fn status(&self, employee: Option<&str>) -> Result<Vec<PasswordStatus>> {
-        let now = self.clock.now();
-        let warn = Duration::hours(i64::from(self.settings.passwords.key_wait_warn_hours));
+        let now = self.ctx.clock.now();
+        let warn = Duration::hours(i64::from(self.ctx.settings.passwords.key_wait_warn_hours));
         let rows: HashMap<(String, uuid::Uuid), AccountPassword> = self
+            .ctx
             .store
             .account_passwords(None)
             .await?
@@ -231,10 +223,10 @@ impl<'a> Passwords<'a> {
             .collect();
         let accounts = match employee {
             Some(e) => {
-                let owner = Employees::new(self.store).find(e).await?;
-                self.store.accounts_of(owner.id).await?
+                let owner = Employees::new(self.ctx.store).find(e).await?;
+                self.ctx.store.accounts_of(owner.id).await?
             }
-            None => self.store.all_accounts().await?,
+            None => self.ctx.store.all_accounts().await?,
         };
         let mut out = Vec::new();
         for account in accounts {
@@ -248,7 +240,7 @@ impl<'a> Passwords<'a> {
                 row.map(|r| &r.state),
                 now,
                 warn,
-                self.settings.passwords.max_attempts,
+                self.ctx.settings.passwords.max_attempts,
             ));
         }
         Ok(out)
@@ -257,10 +249,11 @@ impl<'a> Passwords<'a> {
     /// Starts a rotation for every committed password older than its directory's
     /// `max_password_age_days` whose key is Active. Returns how many started.
     pub async fn rotate_expired(&self) -> Result<usize> {
-        let now = self.clock.now();
+        let now = self.ctx.clock.now();
         let mut started = 0;
-        for row in self.store.account_passwords(None).await? {
+        for row in self.ctx.store.account_passwords(None).await? {
             let Some(config) = self
+                .ctx
                 .settings
                 .directories
                 .iter()
@@ -279,14 +272,19 @@ impl<'a> Passwords<'a> {
             {
                 continue;
             }
-            let Some(account) = self.store.account(&row.directory, row.object_guid).await? else {
+            let Some(account) = self
+                .ctx
+                .store
+                .account(&row.directory, row.object_guid)
+                .await?
+            else {
                 continue;
             };
             if usable(&account).is_err() || !account.in_rotation_group {
                 continue;
             }
             let key = keyward_keys::KeySerial::parse(serial)?;
-            let Some(key) = self.store.key(&key).await? else {
+            let Some(key) = self.ctx.store.key(&key).await? else {
                 continue;
             };
             if key.status != keyward_keys::KeyStatus::Active
@@ -319,7 +317,7 @@ impl<'a> Passwords<'a> {
                     continue;
                 }
             };
-            match self.store.save_account_password(&write).await {
+            match self.ctx.store.save_account_password(&write).await {
                 Ok(_) => started += 1,
                 Err(keyward_store::Error::Stale { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -330,7 +328,7 @@ impl<'a> Passwords<'a> {
 
     /// The serial of the employee's Active key.
     async fn active_key_of(&self, owner: &Employee) -> Result<String> {
-        let keys = self.store.keys_of(owner.id).await?;
+        let keys = self.ctx.store.keys_of(owner.id).await?;
         keys.into_iter()
             .find(|k| k.status == keyward_keys::KeyStatus::Active)
             .map(|k| k.serial.to_string())
@@ -357,12 +355,7 @@ impl<'a> Passwords<'a> {
         actor: &Actor,
     ) -> Result<PasswordWrite> {
         plan_rotation(
-            &PlanContext {
-                store: self.store,
-                settings: self.settings,
-                kek: self.kek,
-                now: self.clock.now(),
-            },
+            &self.ctx.plan_at(self.ctx.clock.now()),
             account,
             row,
             Some(key_serial.to_owned()),
@@ -372,12 +365,6 @@ impl<'a> Passwords<'a> {
             actor,
         )
         .await
-    }
-}
-
-impl std::fmt::Debug for Passwords<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Passwords").finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,36 @@
+//! What every use case works with: the store, the settings, the clock and the key-encryption
+//! key, passed around as one value instead of four fields copied into each use case.
+
+use keyward_store::Store;
+
+use crate::passwords::PlanContext;
+use crate::secrets::KekCell;
+use crate::{Clock, Settings};
+
+/// The shared parts of a [`crate::Keyward`] that the use cases (`Keys`, `Agent`, `Mail`,
+/// `Passwords`) borrow.
+#[derive(Clone, Copy)]
+pub(crate) struct Context<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) settings: &'a Settings,
+    pub(crate) clock: &'a dyn Clock,
+    pub(crate) kek: &'a KekCell,
+}
+
+impl<'a> Context<'a> {
+    /// What planning a rotation at `now` needs.
+    pub(crate) fn plan_at(&self, now: chrono::DateTime<chrono::Utc>) -> PlanContext<'a> {
+        PlanContext {
+            store: self.store,
+            settings: self.settings,
+            kek: self.kek,
+            now,
+        }
+    }
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
+}
