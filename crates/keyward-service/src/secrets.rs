@@ -21,6 +21,7 @@ pub(crate) async fn load_kek(settings: &Settings, store: &Store) -> Result<Kek> 
     let s = &settings.secrets;
     let kek = match (&s.key_file, &s.passphrase_env) {
         (Some(path), None) => {
+            warn_if_readable_by_others(path);
             let contents = std::fs::read_to_string(path).map_err(|e| {
                 Error::Config(format!(
                     "key `secrets.key_file`: cannot read {}: {e}",
@@ -65,6 +66,25 @@ pub(crate) async fn load_kek(settings: &Settings, store: &Store) -> Result<Kek> 
     };
     check(&kek, store).await?;
     Ok(kek)
+}
+
+/// A key file others may read is a key others may have: said once, at load, with the fix.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the key-encryption key file can be read by other users; chmod 600 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// The passphrase salt of this database, made on first use.
