@@ -1,4 +1,4 @@
-//! The layering rules of CONVENTIONS.md, checked against `cargo metadata`.
+//! The layering rules of docs/conventions.md, checked against `cargo metadata`.
 //!
 //! Edges point downward only. A dependency on a crate not in the table (a new crate) fails
 //! until the table says where it belongs.

@@ -1,4 +1,4 @@
-//! Password rotation end to end (PRODUCT.md §3) with the built server, CLI and
+//! Password rotation end to end (docs/product.md §3) with the built server, CLI and
 //! `keyward-agent-sim` against a real Samba AD: Scenario 2 (sync, assign, activate through the
 //! agent, AD changes only after the key acknowledged), admin rotate and set, a user's change, an
 //! offline key that never gets AD changed, a policy refusal that rolls the key back, a crash

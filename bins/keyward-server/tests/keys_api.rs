@@ -1,4 +1,4 @@
-//! Every (status, event) pair of PRODUCT.md §2 through the HTTP API: allowed pairs reach the
+//! Every (status, event) pair of docs/product.md §2 through the HTTP API: allowed pairs reach the
 //! table's status, every other pair is 409 `invalid_transition` (404 for a key that does not
 //! exist, 409 `conflict` for importing a serial twice).
 
@@ -299,7 +299,7 @@ const EVENTS: [&str; 13] = [
     "delete",
 ];
 
-/// PRODUCT.md §2: the status each allowed (status, event) pair leads to.
+/// docs/product.md §2: the status each allowed (status, event) pair leads to.
 fn allowed(status: &str, event: &str) -> Option<&'static str> {
     Some(match (status, event) {
         ("ready", "assign") => "reserved",

@@ -7,7 +7,7 @@
 //! the same accounts in any order give the same result, and merging a merged state again
 //! changes nothing.
 //!
-//! The rules (PRODUCT.md §1):
+//! The rules (docs/product.md §1):
 //! - accounts whose normalized e-mail (trimmed, lower-cased) is equal are one employee;
 //! - an account without a usable e-mail is its own employee, reported as not mergeable;
 //! - two accounts of the *same* directory with the same e-mail are a conflict: both are

@@ -5,7 +5,7 @@ use crate::{EventKind, KeyStatus, Reason};
 /// Why a lifecycle step or a code operation is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// The table of PRODUCT.md §2 has no row for this (status, event) pair.
+    /// The table of docs/product.md §2 has no row for this (status, event) pair.
     #[error("a key {} cannot take the event '{event}'", describe(*.from))]
     InvalidTransition {
         /// The key's status; `None` when no key with this serial exists.

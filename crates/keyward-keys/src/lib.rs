@@ -5,7 +5,7 @@
 //! stores keys, carries out the [`Effect`]s a transition returns, and writes the audit record.
 //!
 //! The one transition function is [`transition`]: an exhaustive `match` over (status, event)
-//! without a wildcard arm, implementing the table of PRODUCT.md §2. Every pair the table does
+//! without a wildcard arm, implementing the table of docs/product.md §2. Every pair the table does
 //! not allow is an [`Error::InvalidTransition`] naming both.
 //!
 //! Invariants (property-tested):

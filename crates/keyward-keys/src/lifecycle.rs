@@ -1,4 +1,4 @@
-//! The transition table of PRODUCT.md §2 as one exhaustive function.
+//! The transition table of docs/product.md §2 as one exhaustive function.
 
 use std::fmt;
 
@@ -430,7 +430,7 @@ mod tests {
         }
     }
 
-    /// PRODUCT.md §2, written out independently of `transition`: (from, event) → to.
+    /// docs/product.md §2, written out independently of `transition`: (from, event) → to.
     fn table() -> Vec<(Option<KeyStatus>, EventKind, Option<KeyStatus>)> {
         use EventKind as K;
         let mut rows = vec![

@@ -12,10 +12,10 @@ const MAX_LEN: usize = 254;
 
 /// An e-mail address, trimmed and lower-cased.
 ///
-/// Equality of two `Email`s is the merge rule of PRODUCT.md §1: the same normalized address means
-/// the same person. Validation is deliberately modest (one `@`, non-empty parts, no spaces or
-/// control characters, a domain with at least one dot) because
-/// directories hold odd but real addresses and refusing them would drop people.
+/// Equality of two `Email`s is the merge rule of docs/product.md §1: the same normalized
+/// address means the same person. Validation is deliberately modest (one `@`, non-empty parts,
+/// no spaces or control characters, a domain with at least one dot) because directories hold
+/// odd but real addresses and refusing them would drop people.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Email(String);
 

@@ -25,7 +25,7 @@ pub enum ErrorCode {
     InvalidConfig,
     /// The database cannot be reached.
     Unavailable,
-    /// The key's status does not allow the operation (PRODUCT.md §2).
+    /// The key's status does not allow the operation (docs/product.md §2).
     InvalidTransition,
     /// Another operation changed the record first.
     ConcurrentChange,

@@ -1,9 +1,9 @@
 //! keyward's use cases: the operations the server and the CLI call.
 //!
 //! Place in the layers: above every other library crate. It composes `keyward-model`,
-//! `keyward-password` and `keyward-store` (and, as they land, the directory connector, the
-//! identity merge and the key lifecycle) into operations with audit records. The binaries call
-//! only this crate and the vocabulary crates; they never name `sea_orm` or `ldap3`.
+//! `keyward-password`, `keyward-keys`, `keyward-identity`, `keyward-directory` and
+//! `keyward-store` into operations with audit records. The binaries call only this crate and the
+//! vocabulary crates; they never name `sea_orm` or `ldap3`. The entry point is [`Keyward`].
 //!
 //! What it must never do: log, return or serialize a secret (token secrets are returned once, in
 //! a [`SecretString`](keyward_password::SecretString), at creation), or write a change without its

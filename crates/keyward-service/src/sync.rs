@@ -1,7 +1,7 @@
 //! Directory sync runs: read a directory (fully or what changed), plan against the stored state
 //! with `keyward-identity`, and apply the plan in one transaction.
 //!
-//! Safety rules (PRODUCT.md §1):
+//! Safety rules (docs/product.md §1):
 //! - any search error fails the run before anything is written, so it removes nothing;
 //! - an entry that cannot be decoded is skipped with its reason and the run goes on;
 //! - accounts that leave scope are marked missing, and removed after `sync.grace_days`;

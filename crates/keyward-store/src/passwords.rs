@@ -1,4 +1,4 @@
-//! The password state of each domain account that lives on a key (PRODUCT.md §3).
+//! The password state of each domain account that lives on a key (docs/product.md §3).
 //!
 //! One row per account holds the committed version with its sealed value and at most one
 //! rotation in flight. The service computes each next state; the store writes it
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::entity::account_password;
 use crate::{Error, Result, Store, audit};
 
-/// Where a rotation is (PRODUCT.md §3).
+/// Where a rotation is (docs/product.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RotationState {
     /// Nothing in flight.

@@ -1,4 +1,4 @@
-//! `/api/v1/keys`: the hardware-key lifecycle of PRODUCT.md §2.
+//! `/api/v1/keys`: the hardware-key lifecycle of docs/product.md §2.
 //!
 //! A transition the table does not allow is 409 `invalid_transition`; a lost race on one key is
 //! 409 `concurrent_change`; an unknown key or employee is 404; bad input 422.

@@ -2,9 +2,10 @@
 //! workstation may do with the keys it holds (docs/agent-api.md).
 //!
 //! A password leaves keyward only here, in [`Agent::pending`], and only to the approved
-//! workstation that holds the key, while the key is Active. A workstation holds a key once it
-//! reports it (`seen`); taking an Active key over from another workstation needs the key proof
-//! stored on the key ([`key_proof`]).
+//! workstation that holds the key, while the key is Active. A workstation holds a key only after
+//! proving possession since the key's last status change: the activation code typed on it
+//! ([`Agent::activate`]), or the key proof stored on the key, presented on `seen`
+//! ([`key_proof`]); a serial number alone never makes it the holder (docs/product.md §2).
 
 mod key_proof;
 mod registration;

@@ -1,4 +1,4 @@
-//! Hardware-key operations: the lifecycle of PRODUCT.md §2 applied with its effects and its
+//! Hardware-key operations: the lifecycle of docs/product.md §2 applied with its effects and its
 //! audit record in one transaction.
 //!
 //! Each operation reads the key, asks [`keyward_keys::transition`] what the event does, turns the
@@ -7,7 +7,7 @@
 //! [`Error::ConcurrentChange`].
 //!
 //! Effects on passwords are stored in the same transaction as the key change: an activation
-//! starts the first rotation of the owner's rotation-group accounts (PRODUCT.md §3), a
+//! starts the first rotation of the owner's rotation-group accounts (docs/product.md §3), a
 //! deactivation drops what was in flight to the key, and marking a key compromised rotates
 //! every password it held straight in the directory, so whoever has the key loses access
 //! ([`passwords`]).

@@ -1,5 +1,5 @@
-//! Password rotation (PRODUCT.md §3): who may start one, what `passwords status` shows, and the
-//! directory step that the server's worker runs.
+//! Password rotation (docs/product.md §3): who may start one, what `passwords status` shows,
+//! and the directory step that the server's worker runs.
 //!
 //! A rotation is a stored state machine ([`state`]): a sealed candidate is stored as pending
 //! version n+1 before it leaves the process; the agent API delivers it to the key and records

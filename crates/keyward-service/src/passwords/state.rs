@@ -1,5 +1,5 @@
-//! The rotation protocol of PRODUCT.md §3 as functions from one stored state to the next. No IO
-//! here: the callers read a row, call one of these, and store the result version-checked.
+//! The rotation protocol of docs/product.md §3 as functions from one stored state to the next.
+//! No IO here: the callers read a row, call one of these, and store the result version-checked.
 
 use chrono::{DateTime, Duration, Utc};
 use keyward_store::{PasswordState, PendingRotation, RotationState};

@@ -1,6 +1,6 @@
 //! Hardware keys and their activation codes.
 //!
-//! The owner rule of PRODUCT.md §2 (owner present exactly in Reserved, Active, Locked and
+//! The owner rule of docs/product.md §2 (owner present exactly in Reserved, Active, Locked and
 //! Suspended) is also a CHECK constraint, so no client can store a key that breaks it.
 
 use sea_orm_migration::prelude::*;
