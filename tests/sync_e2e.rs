@@ -327,6 +327,11 @@ async fn scenario(lab: &Lab, db: &TestDb) {
         "{label}: held, so still active"
     );
 
+    // The next incremental run still sees them leaving: held removals do not move the cursor.
+    let again = json_ok(&keyward(lab, &strict_cfg, url, &["sync", "corp2"]));
+    let h = report(&again, "corp2");
+    assert_eq!(h["mode"], "incremental", "{label}");
+    assert_eq!(h["held"], 2, "{label}: held again, not forgotten: {h}");
     let run_id = h["run_id"].as_str().unwrap().to_owned();
     let confirmed = json_ok(&keyward(
         lab,

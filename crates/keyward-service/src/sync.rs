@@ -670,6 +670,13 @@ impl<'a> SyncRuns<'a> {
         drop(ours_present);
         drop(stored_accounts);
         write.passwords = self.detach_split_accounts(&split_off, actor, now).await?;
+        if report.held > 0 {
+            // The cursor stays where it was: the accounts whose leaving was held left through a
+            // change the next incremental run must see again (a group's membership is re-read
+            // only when the group changed since the cursor), so they are held again, not
+            // forgotten, until a run confirms them.
+            write.cursor = None;
+        }
         self.store.apply_sync(&write).await?;
         report.phases_ms.write = millis_since(phase);
         Ok(())
