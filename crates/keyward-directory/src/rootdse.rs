@@ -17,6 +17,8 @@ pub const OID_DIRSYNC: &str = "1.2.840.113556.1.4.841";
 pub const OID_CAP_ACTIVE_DIRECTORY: &str = "1.2.840.113556.1.4.800";
 /// `LDAP_MATCHING_RULE_IN_CHAIN`.
 pub const OID_MATCHING_RULE_IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+/// `LDAP_SERVER_SHOW_DELETED_OID`: a search also returns tombstones (deleted objects).
+pub const OID_SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
 
 /// What the domain controller says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,10 +8,12 @@ use futures_util::Stream;
 use keyward_model::DirectoryUser;
 use ldap3::Scope;
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::controls::RawControl;
+use uuid::Uuid;
 
 use crate::entry::{BadEntry, RawEntry, USER_ATTRIBUTES};
-use crate::rootdse::OID_MATCHING_RULE_IN_CHAIN;
-use crate::{Error, Group, Result, Session};
+use crate::rootdse::{OID_MATCHING_RULE_IN_CHAIN, OID_SHOW_DELETED};
+use crate::{DomainInfo, Error, Group, Result, Session, decode};
 
 /// One item of a user stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,5 +120,105 @@ impl Session {
                 })?;
             }
         }
+    }
+}
+
+impl Session {
+    /// The objectGUIDs of users that may have left the scope of `group` under `info.base_dn`
+    /// since `after_usn` with no group of its tree changing, so that an incremental read (users
+    /// under the base with uSNChanged above the cursor, membership re-read only when a group
+    /// changed) would miss them: AD changes neither a group's uSNChanged nor the user's entry
+    /// under the base when a member is deleted or moved out of the base.
+    ///
+    /// These are the users deleted since (their tombstones, read from the domain's naming
+    /// context with the Show Deleted control) and, when the base is below the naming context,
+    /// the group's transitive members changed since anywhere in the domain (some may now be
+    /// outside the base). The answer is a superset: the caller reads the changes in scope after
+    /// this call and keeps only what that read did not find in scope.
+    pub async fn changed_outside_base(
+        &mut self,
+        info: &DomainInfo,
+        group: &Group,
+        after_usn: i64,
+    ) -> Result<HashSet<Uuid>> {
+        let since = after_usn.saturating_add(1);
+        let naming_context = info.root.default_naming_context.clone();
+        let paged = info.root.supports_paged_results();
+        let mut out = self
+            .changed_guids(
+                &naming_context,
+                &format!(
+                    "(&(isDeleted=TRUE)(objectClass=user)(!(objectClass=computer))(uSNChanged>={since}))"
+                ),
+                true,
+                paged,
+            )
+            .await?;
+        if !info.base_dn.eq_ignore_ascii_case(&naming_context) {
+            let moved = self
+                .changed_guids(
+                    &naming_context,
+                    &format!(
+                        "(&(objectCategory=person)(objectClass=user)(memberOf:{OID_MATCHING_RULE_IN_CHAIN}:={})(uSNChanged>={since}))",
+                        ldap3::ldap_escape(&group.dn)
+                    ),
+                    false,
+                    paged,
+                )
+                .await?;
+            out.extend(moved);
+        }
+        Ok(out)
+    }
+
+    /// The objectGUIDs of the entries under `base` that `filter` selects, paged when the server
+    /// pages; with `show_deleted`, tombstones too.
+    async fn changed_guids(
+        &mut self,
+        base: &str,
+        filter: &str,
+        show_deleted: bool,
+        paged: bool,
+    ) -> Result<HashSet<Uuid>> {
+        let mut adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
+            vec![Box::new(EntriesOnly::new())];
+        if paged {
+            let page = i32::try_from(self.page_size).unwrap_or(500);
+            adapters.push(Box::new(PagedResults::new(page)));
+        }
+        let timeout = self.operation_timeout;
+        let ldap = self.ldap.with_timeout(timeout);
+        if show_deleted {
+            ldap.with_controls(RawControl {
+                ctype: OID_SHOW_DELETED.to_owned(),
+                crit: true,
+                val: None,
+            });
+        }
+        let mut stream = ldap
+            .streaming_search_with(
+                adapters,
+                base,
+                Scope::Subtree,
+                filter,
+                vec!["objectGUID".to_owned()],
+            )
+            .await?;
+        let mut out = HashSet::new();
+        while let Some(entry) = stream.next().await? {
+            if let Ok(raw) = RawEntry::from_result(entry)
+                && let Some(guid) = raw.bytes("objectGUID").and_then(decode::object_guid)
+            {
+                out.insert(guid);
+            }
+        }
+        let result = stream.finish().await;
+        if result.rc != 0 {
+            return Err(Error::Search {
+                code: result.rc,
+                detail: crate::error::one_line(&result.text),
+            });
+        }
+        Ok(out)
     }
 }

@@ -182,15 +182,19 @@ struct Changes {
     sync_tree: i64,
     /// The highest uSNChanged in the rotation group's tree.
     rotation_tree: i64,
+    /// Users deleted since, or members changed since outside the base: some may have left
+    /// scope without any group of the tree changing (see `Session::changed_outside_base`).
+    outside: HashSet<Uuid>,
 }
 
 impl Changes {
-    /// Nothing read, nothing skipped, no group changed.
+    /// Nothing read, nothing skipped, no group changed, nobody deleted or moved out of the base.
     fn nothing(&self) -> bool {
         self.changed.read == 0
             && self.changed.skipped.is_empty()
             && self.sync_tree <= self.since
             && self.rotation_tree <= self.since
+            && self.outside.is_empty()
     }
 }
 
@@ -444,6 +448,11 @@ impl<'a> SyncRuns<'a> {
             None
         } else {
             let since = cursor.as_ref().map_or(0, |c| c.highest_usn);
+            // Before the read in scope, so that a user who changed in between is found in scope
+            // by it rather than taken for one who left.
+            let outside = session
+                .changed_outside_base(&info, &sync_group, since)
+                .await?;
             let mut query = Session::full_query(&info, sync_scoping.clone());
             query.changed_after_usn = Some(since);
             let changed = read_users(&mut session, query, progress).await?;
@@ -454,6 +463,7 @@ impl<'a> SyncRuns<'a> {
                 changed,
                 sync_tree,
                 rotation_tree,
+                outside,
             })
         };
         let grace = Duration::days(i64::from(self.settings.sync.grace_days));
@@ -500,27 +510,32 @@ impl<'a> SyncRuns<'a> {
                 mut changed,
                 sync_tree,
                 rotation_tree,
+                outside,
             }) = changes
             else {
                 return Err(Error::Internal {
                     source: "an incremental run without its change read".into(),
                 });
             };
-            let members: HashSet<Uuid> = if sync_tree > since {
-                guids(&mut session, &info, sync_scoping.clone()).await?
-            } else {
-                ours_present.keys().copied().collect()
-            };
-            let rotation: Option<HashSet<String>> = if rotation_tree > since {
-                Some(session.walk_members(&info.base_dn, &rotation_group).await?)
-            } else {
-                None
-            };
+            // The changed users read in scope (by LDAP_MATCHING_RULE_IN_CHAIN: members all).
             let changed_ids: HashSet<Uuid> = changed
                 .observed
                 .iter()
                 .map(|o| o.user.object_guid)
                 .collect();
+            let members: HashSet<Uuid> = if sync_tree > since {
+                guids(&mut session, &info, sync_scoping.clone()).await?
+            } else {
+                // No group of the tree changed: the members are the stored ones, less those
+                // deleted or moved out of the base since (neither changes a group), plus the
+                // changed users read in scope (one that came back into the base is one).
+                ours_present
+                    .keys()
+                    .chain(&changed_ids)
+                    .filter(|g| changed_ids.contains(g) || !outside.contains(g))
+                    .copied()
+                    .collect()
+            };
             // Members that are new to keyward but whose own entry did not change (added to the
             // group): fetch them by objectGUID.
             let new_ids: Vec<Uuid> = members
@@ -545,6 +560,18 @@ impl<'a> SyncRuns<'a> {
                 changed.skipped.extend(more.skipped);
                 changed.observed.extend(more.observed);
             }
+            // A user in scope that keyward does not hold in scope (new, or back in scope) has no
+            // stored rotation flag to go by (a missing account's may be stale): then the
+            // rotation group is walked too, as when it changed.
+            let returning = changed.observed.iter().any(|o| {
+                members.contains(&o.user.object_guid)
+                    && !ours_present.contains_key(&o.user.object_guid)
+            });
+            let rotation: Option<HashSet<String>> = if rotation_tree > since || returning {
+                Some(session.walk_members(&info.base_dn, &rotation_group).await?)
+            } else {
+                None
+            };
             let mut observed: Vec<Observed> = Vec::new();
             for mut o in changed.observed {
                 if members.contains(&o.user.object_guid) {
