@@ -466,12 +466,23 @@ async fn scenario(lab: &Lab, db: &TestDb) {
     lab.cleanup();
 }
 
+struct CleanupOnDrop<'a>(&'a Lab);
+
+impl Drop for CleanupOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.cleanup();
+    }
+}
+
 #[tokio::test]
 async fn sync_merges_and_follows_directory_changes() {
     let Some(env) = keyward_test_support::lab() else {
         return;
     };
     let lab = Lab { env };
+    // The test users live in the shared CORP2 fixture OU and sync group: remove them even when
+    // the scenario fails half-way, or the other lab tests would see them.
+    let _cleanup = CleanupOnDrop(&lab);
     scenario(&lab, &TestDb::sqlite_file()).await;
     if let Some(pg) = TestDb::postgres().await {
         scenario(&lab, &pg).await;
