@@ -32,14 +32,15 @@
     clippy::struct_excessive_bools
 )]
 
+#[path = "support/target.rs"]
+mod target;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
-use keyward_test_support::{TestDb, bin_path, lab, lab_fixture, lab_modify};
-use serde_json::Value;
+use keyward_test_support::{TestDb, lab, lab_fixture, lab_modify};
+use target::Cli;
 
 const USERS: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
 const ROUNDS: usize = 8;
@@ -460,25 +461,12 @@ fn build(lab: &HashMap<String, String>, name: &str) -> World {
 // ---------------------------------------------------------------------------------------------
 // keyward on one database.
 
-struct Keyward {
-    lab: HashMap<String, String>,
-    _dir: tempfile::TempDir,
-    config: PathBuf,
-    db: String,
-}
+struct Keyward(Cli);
 
 impl Keyward {
     /// A configuration with both directories of `world` (base: the fixture OU; sync group: the
     /// fixture group; rotation group: the nested sub-group), on database `db`, migrated.
     fn new(lab: &HashMap<String, String>, world: &World, db: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let key_file = dir.path().join("kek");
-        let made = Command::new(bin_path("keyward"))
-            .args(["secrets", "new-key-file"])
-            .arg(&key_file)
-            .output()
-            .unwrap();
-        assert!(made.status.success());
         let mut directories = String::new();
         for (domain, d) in &world.domains {
             let var = |k: &str| lab[&format!("KWLAB_AD{domain}_{k}")].clone();
@@ -497,49 +485,19 @@ impl Keyward {
             )
             .unwrap();
         }
-        let config = dir.path().join("keyward.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\nmax_removal_percent = 100\n\n{directories}",
-                key_file.display(),
-            ),
-        )
-        .unwrap();
-        let k = Self {
-            lab: lab.clone(),
-            _dir: dir,
-            config,
-            db: db.to_owned(),
-        };
-        k.cli(&["migrate"]);
-        k
-    }
-
-    fn cli(&self, args: &[&str]) -> Value {
-        let out = Command::new(bin_path("keyward"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(["--database-url", &self.db, "--output", "json"])
-            .args(args)
-            .env("KWA_CORP1", &self.lab["KWLAB_AD1_BIND_PASSWORD"])
-            .env("KWA_CORP2", &self.lab["KWLAB_AD2_BIND_PASSWORD"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keyward {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        Self(Cli::new(
+            lab.clone(),
+            "max_removal_percent = 100",
+            &directories,
+            db,
+        ))
     }
 
     /// `keyward sync` of both directories; the modes of the runs.
     fn sync(&self, args: &[&str]) -> Vec<String> {
         let mut all = vec!["sync"];
         all.extend_from_slice(args);
-        let reports = self.cli(&all);
+        let reports = self.0.run(&all);
         reports
             .as_array()
             .unwrap()

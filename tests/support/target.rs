@@ -38,12 +38,89 @@ pub fn directory_toml(
     )
 }
 
-/// A running server on its own database, with the CLI on the same database.
-pub struct Target {
+/// The CLI on its own database, with a fresh key-encryption key and a configuration of the
+/// `[[directories]]` given (see [`directory_toml`]); the bind passwords of both lab domains are
+/// in its environment.
+pub struct Cli {
     pub lab: HashMap<String, String>,
     _dir: tempfile::TempDir,
     config: PathBuf,
     db: String,
+}
+
+impl Cli {
+    /// Writes the key file and the configuration (`sync` goes into `[sync]`) and migrates `db`.
+    pub fn new(lab: HashMap<String, String>, sync: &str, directories: &str, db: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("kek");
+        let made = Command::new(bin_path("keyward"))
+            .args(["secrets", "new-key-file"])
+            .arg(&key_file)
+            .output()
+            .unwrap();
+        assert!(made.status.success());
+        let config = dir.path().join("keyward.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\n{sync}\n\n\
+                 [passwords]\npoll_interval_secs = 1\nclaim_secs = 3\nretry_base_secs = 1\nretry_max_secs = 2\n\n\
+                 {directories}",
+                key_file.display(),
+            ),
+        )
+        .unwrap();
+        let cli = Self {
+            lab,
+            _dir: dir,
+            config,
+            db: db.to_owned(),
+        };
+        cli.run(&["migrate"]);
+        cli
+    }
+
+    /// `keyward --output json ARGS`: its exit code and JSON (stdout, or the error on stderr).
+    pub fn result(&self, args: &[&str]) -> (bool, Value) {
+        let out = self.command("keyward").args(args).output().unwrap();
+        let text = if out.status.success() {
+            out.stdout
+        } else {
+            out.stderr
+        };
+        (
+            out.status.success(),
+            serde_json::from_slice(&text).unwrap_or(Value::Null),
+        )
+    }
+
+    /// [`Cli::result`], asserting success.
+    pub fn run(&self, args: &[&str]) -> Value {
+        let (ok, value) = self.result(args);
+        assert!(ok, "keyward {args:?}: {value}");
+        value
+    }
+
+    /// A keyward binary with this configuration, database and environment.
+    fn command(&self, binary: &str) -> Command {
+        let mut command = Command::new(bin_path(binary));
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--database-url", &self.db])
+            .env("KWA_CORP1", &self.lab["KWLAB_AD1_BIND_PASSWORD"])
+            .env("KWA_CORP2", &self.lab["KWLAB_AD2_BIND_PASSWORD"]);
+        if binary == "keyward" {
+            command.args(["--output", "json"]);
+        }
+        command
+    }
+}
+
+/// A running server on its own database, with the CLI on the same database.
+pub struct Target {
+    pub lab: HashMap<String, String>,
+    cli: Cli,
     server: Child,
     base: String,
     http: reqwest::Client,
@@ -67,47 +144,24 @@ impl Target {
     /// With the `[[directories]]` tables given (see [`directory_toml`]): a first sync of every
     /// directory, then the server.
     pub fn start_with(lab: HashMap<String, String>, directories: &str, db: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let key_file = dir.path().join("kek");
-        let made = Command::new(bin_path("keyward"))
-            .args(["secrets", "new-key-file"])
-            .arg(&key_file)
-            .output()
-            .unwrap();
-        assert!(made.status.success());
-        let config = dir.path().join("keyward.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[secrets]\nkey_file = \"{}\"\n\n[sync]\nincremental_interval_secs = 0\n\n\
-                 [passwords]\npoll_interval_secs = 1\nclaim_secs = 3\nretry_base_secs = 1\nretry_max_secs = 2\n\n\
-                 {directories}",
-                key_file.display(),
-            ),
-        )
-        .unwrap();
+        let cli = Cli::new(lab.clone(), "", directories, db);
+        cli.run(&["sync"]);
         let mut target = Self {
             server: Command::new("true").spawn().unwrap(),
             base: String::new(),
             lab,
-            _dir: dir,
-            config,
-            db: db.to_owned(),
+            cli,
             http: reqwest::Client::new(),
         };
-        target.cli(&["migrate"]);
-        target.cli(&["sync"]);
         target.start_server();
         target
     }
 
     pub fn start_server(&mut self) {
-        let mut child = Command::new(bin_path("keyward-server"))
-            .args(["--listen", "127.0.0.1:0", "--database-url", &self.db])
-            .arg("--config")
-            .arg(&self.config)
-            .env("KWA_CORP1", &self.lab["KWLAB_AD1_BIND_PASSWORD"])
-            .env("KWA_CORP2", &self.lab["KWLAB_AD2_BIND_PASSWORD"])
+        let mut child = self
+            .cli
+            .command("keyward-server")
+            .args(["--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -131,32 +185,14 @@ impl Target {
         self.server = child;
     }
 
-    /// `keyward --output json ARGS`: its exit code and JSON (stdout, or the error on stderr).
+    /// `keyward --output json ARGS` on the server's database: exit code and JSON.
     pub fn cli_result(&self, args: &[&str]) -> (bool, Value) {
-        let out = Command::new(bin_path("keyward"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(["--database-url", &self.db, "--output", "json"])
-            .args(args)
-            .env("KWA_CORP1", &self.lab["KWLAB_AD1_BIND_PASSWORD"])
-            .env("KWA_CORP2", &self.lab["KWLAB_AD2_BIND_PASSWORD"])
-            .output()
-            .unwrap();
-        let text = if out.status.success() {
-            out.stdout
-        } else {
-            out.stderr
-        };
-        (
-            out.status.success(),
-            serde_json::from_slice(&text).unwrap_or(Value::Null),
-        )
+        self.cli.result(args)
     }
 
+    /// [`Target::cli_result`], asserting success.
     pub fn cli(&self, args: &[&str]) -> Value {
-        let (ok, value) = self.cli_result(args);
-        assert!(ok, "keyward {args:?}: {value}");
-        value
+        self.cli.run(args)
     }
 
     /// One HTTP request: the status and the JSON body.

@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::{StatusCode, header};
-use keyward_service::{Actor, Keyward, Settings};
+use keyward_service::{Actor, Keyward};
 use serde_json::{Value, json};
 
 struct Harness {
@@ -16,19 +16,10 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
-    let settings = Settings {
-        database_url: "sqlite::memory:".into(),
-        ..Settings::default()
-    };
-    let keyward = Keyward::open(&settings).await.unwrap();
-    let (_, secret) = keyward
-        .tokens()
-        .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
-        .await
-        .unwrap();
+    let (keyward, token) = common::open_with_admin_token(&common::in_memory()).await;
     Harness {
         app: keyward_server::app(keyward.clone()),
-        token: secret.expose().to_owned(),
+        token,
         keyward,
     }
 }

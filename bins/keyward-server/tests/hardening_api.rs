@@ -10,7 +10,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use keyward_server::{HttpOptions, TlsConnection};
-use keyward_service::{Actor, Keyward, Settings};
+use keyward_service::Keyward;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -24,17 +24,7 @@ type Case<'a> = (
 );
 
 async fn keyward() -> (Keyward, String) {
-    let settings = Settings {
-        database_url: "sqlite::memory:".into(),
-        ..Settings::default()
-    };
-    let keyward = Keyward::open(&settings).await.unwrap();
-    let (_, secret) = keyward
-        .tokens()
-        .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
-        .await
-        .unwrap();
-    (keyward, secret.expose().to_owned())
+    common::open_with_admin_token(&common::in_memory()).await
 }
 
 /// One request as the TLS accept loop hands it on: with a [`TlsConnection`] when `tls`.

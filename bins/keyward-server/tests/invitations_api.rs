@@ -10,7 +10,7 @@ mod common;
 
 use axum::http::StatusCode;
 use keyward_directory::DirectoryConfig;
-use keyward_service::{Actor, Keyward, MailSettings, Settings, SmtpSecurity};
+use keyward_service::{MailSettings, Settings, SmtpSecurity};
 use keyward_test_support::{SmtpSink, TestDb, execute_sql, lab_fixture};
 use serde_json::{Value, json};
 
@@ -93,15 +93,10 @@ async fn invitations_are_listed_resent_and_revoked_over_http() {
         },
         ..Settings::default()
     };
-    let keyward = Keyward::open(&settings).await.unwrap();
-    let (_, token) = keyward
-        .tokens()
-        .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
-        .await
-        .unwrap();
+    let (keyward, token) = common::open_with_admin_token(&settings).await;
     let api = Api {
         app: keyward_server::app(keyward.clone()),
-        token: token.expose().to_owned(),
+        token,
     };
 
     // Without the admin token nothing is listed or changed.

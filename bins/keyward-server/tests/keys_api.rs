@@ -13,7 +13,6 @@
 mod common;
 
 use axum::http::StatusCode;
-use keyward_service::{Actor, Keyward, Settings};
 use serde_json::{Value, json};
 
 struct Api {
@@ -26,16 +25,7 @@ struct Api {
 
 impl Api {
     async fn new() -> Self {
-        let settings = Settings {
-            database_url: "sqlite::memory:".into(),
-            ..Settings::default()
-        };
-        let keyward = Keyward::open(&settings).await.unwrap();
-        let (_, secret) = keyward
-            .tokens()
-            .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
-            .await
-            .unwrap();
+        let (keyward, token) = common::open_with_admin_token(&common::in_memory()).await;
         let app = keyward_server::app(keyward);
         let (_, registered, _) = common::send(
             &app,
@@ -48,7 +38,7 @@ impl Api {
         .await;
         let api = Self {
             app,
-            token: secret.expose().to_owned(),
+            token,
             workstation: registered["credential"].as_str().unwrap().to_owned(),
             next_person: std::cell::Cell::new(0),
         };

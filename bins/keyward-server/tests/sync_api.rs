@@ -7,7 +7,7 @@ mod common;
 
 use axum::http::StatusCode;
 use keyward_directory::DirectoryConfig;
-use keyward_service::{Actor, Keyward, Settings};
+use keyward_service::Settings;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -30,15 +30,10 @@ async fn a_sync_through_the_api_reports_and_is_listed() {
         directories: vec![corp2],
         ..Settings::default()
     };
-    let keyward = Keyward::open(&settings).await.unwrap();
-    let (_, token) = keyward
-        .tokens()
-        .create("admin", &keyward_model::Scopes::admin(), None, &Actor::Cli)
-        .await
-        .unwrap();
+    let (keyward, token) = common::open_with_admin_token(&settings).await;
     let app = keyward_server::app(keyward);
     let call = |method: &str, uri: &str, body: Option<Value>| {
-        let (app, token) = (app.clone(), token.expose().to_owned());
+        let (app, token) = (app.clone(), token.clone());
         let (method, uri) = (method.to_owned(), uri.to_owned());
         async move {
             let body = body.map(|b| b.to_string());

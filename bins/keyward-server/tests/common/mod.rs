@@ -8,6 +8,35 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
+/// Opens keyward with `settings` and makes an admin token with every scope; returns both (the
+/// token's secret in clear, for `Authorization: Bearer`).
+#[allow(dead_code)] // Not every test file needs an admin token.
+pub async fn open_with_admin_token(
+    settings: &keyward_service::Settings,
+) -> (keyward_service::Keyward, String) {
+    let keyward = keyward_service::Keyward::open(settings).await.unwrap();
+    let (_, secret) = keyward
+        .tokens()
+        .create(
+            "admin",
+            &keyward_model::Scopes::admin(),
+            None,
+            &keyward_service::Actor::Cli,
+        )
+        .await
+        .unwrap();
+    (keyward, secret.expose().to_owned())
+}
+
+/// Settings on a fresh in-memory SQLite database.
+#[allow(dead_code)] // Not every test file starts from the defaults.
+pub fn in_memory() -> keyward_service::Settings {
+    keyward_service::Settings {
+        database_url: "sqlite::memory:".into(),
+        ..keyward_service::Settings::default()
+    }
+}
+
 /// The peer address of requests sent with [`send`].
 pub const PEER: ([u8; 4], u16) = ([127, 0, 0, 1], 50_000);
 
