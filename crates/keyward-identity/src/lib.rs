@@ -38,12 +38,14 @@
 //! ```
 
 mod merge;
+mod partition;
 mod plan;
 
 pub use merge::{
     Account, AccountKey, Conflict, EmployeeRef, ExistingEmployee, MergeInput, MergeResult,
     MergedEmployee, Split, merge,
 };
+pub use partition::{Batch, Node, Partition, PartitionBuilder};
 pub use plan::{
     AccountChange, EmployeeChange, Observed, Plan, PlanInput, StoredAccount, StoredEmployee, plan,
 };

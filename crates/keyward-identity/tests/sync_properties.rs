@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keyward_identity::{
     Account, AccountChange, AccountKey, EmployeeChange, EmployeeRef, ExistingEmployee, MergeInput,
-    Observed, Plan, PlanInput, StoredEmployee, merge, plan,
+    Observed, PartitionBuilder, Plan, PlanInput, StoredEmployee, merge, plan,
 };
 use keyward_model::{
     DirectoryAccount, DirectoryName, DirectoryUser, Email, EmployeeId, EmployeeOrigin,
@@ -653,6 +653,123 @@ proptest! {
         for d in 0..world.directories.len() {
             let again = store.plan(&dir_name(d), world.observed(d), &world.priorities, at(100));
             prop_assert!(again.is_empty(), "corp{} plans more: {:#?}", d + 1, again);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches.
+
+/// Plans `directory` the way the service does at scale: cut into batches of whole components
+/// with a [`PartitionBuilder`], each batch planned with only its own users, stored accounts and
+/// employees; the batch plans put together.
+fn batched_plan(
+    store: &Store,
+    directory: &DirectoryName,
+    observed: &[Observed],
+    priorities: &BTreeMap<DirectoryName, i32>,
+    now: DateTime<Utc>,
+    per_batch: usize,
+) -> Plan {
+    let mut builder = PartitionBuilder::new();
+    let nodes: Vec<_> = observed
+        .iter()
+        .map(|o| {
+            let stored = store.accounts.get(&AccountKey {
+                directory: directory.clone(),
+                object_guid: o.user.object_guid,
+            });
+            builder.account(
+                &[
+                    o.user.mail.as_deref(),
+                    stored.and_then(|a| a.mail.as_ref().map(Email::as_str)),
+                ],
+                stored.map(|a| a.employee_id),
+            )
+        })
+        .collect();
+    for a in store.accounts.values() {
+        builder.account(&[a.mail.as_ref().map(Email::as_str)], Some(a.employee_id));
+    }
+    for e in store.employees.values() {
+        builder.employee(e.id, e.email.as_ref());
+    }
+    let partition = builder.finish(per_batch);
+    let mut whole = Plan::default();
+    for (b, batch) in partition.batches().iter().enumerate() {
+        let employees: BTreeSet<EmployeeId> = batch.employees.iter().copied().collect();
+        let part = plan(&PlanInput {
+            directory: directory.clone(),
+            observed: observed
+                .iter()
+                .zip(&nodes)
+                .filter(|(_, n)| partition.batch_of(**n) == b)
+                .map(|(o, _)| o.clone())
+                .collect(),
+            stored_accounts: store
+                .accounts
+                .values()
+                .filter(|a| employees.contains(&a.employee_id))
+                .cloned()
+                .collect(),
+            stored_employees: store
+                .employees
+                .values()
+                .filter(|e| employees.contains(&e.id))
+                .cloned()
+                .collect(),
+            priorities: priorities.clone(),
+            now,
+            grace: Duration::days(30),
+        });
+        whole.employees.extend(part.employees);
+        whole.accounts.extend(part.accounts);
+        whole.unchanged += part.unchanged;
+        whole.conflicts.extend(part.conflicts);
+        whole.not_mergeable.extend(part.not_mergeable);
+        whole.splits.extend(part.splits);
+    }
+    whole
+}
+
+/// A plan with every list in one order, to compare plans made in different orders.
+fn sorted(mut p: Plan) -> Plan {
+    let by_debug =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}").cmp(&format!("{b:?}"));
+    p.employees.sort_by(|a, b| by_debug(a, b));
+    p.accounts.sort_by(|a, b| by_debug(a, b));
+    p.conflicts.sort_by(|a, b| by_debug(a, b));
+    p.not_mergeable.sort();
+    p.splits.sort_by(|a, b| by_debug(a, b));
+    p
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// (d) Planning batch by batch (whole components, any batch size) plans exactly what one
+    /// plan of everything plans, from any stored state and any current view.
+    #[test]
+    fn batches_of_whole_components_plan_what_one_plan_plans(
+        world in any_world(),
+        before in proptest::collection::vec(any_op(), 0..8),
+        after in proptest::collection::vec(any_op(), 0..8),
+        per_batch in 1usize..6,
+    ) {
+        let mut world = world;
+        for op in &before {
+            world.change(op, true);
+        }
+        let store = world.full_run(at(0));
+        for op in &after {
+            world.change(op, true);
+        }
+        for d in 0..world.directories.len() {
+            let name = dir_name(d);
+            let observed = world.observed(d);
+            let one = store.plan(&name, observed.clone(), &world.priorities, at(1));
+            let batched = batched_plan(&store, &name, &observed, &world.priorities, at(1), per_batch);
+            prop_assert_eq!(sorted(batched), sorted(one), "corp{}", d + 1);
         }
     }
 }
