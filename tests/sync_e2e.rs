@@ -186,7 +186,8 @@ async fn scenario(lab: &Lab, db: &TestDb) {
     let cfg = config(
         dir.path(),
         lab,
-        "max_removal_percent = 100\nmax_removals = 10",
+        // Small batches: the CORP1 fixtures and the kws users span several transactions.
+        "max_removal_percent = 100\nmax_removals = 10\nbatch_accounts = 3",
         "",
     );
     lab.cleanup();
@@ -294,7 +295,7 @@ async fn scenario(lab: &Lab, db: &TestDb) {
     let strict_cfg = config(
         strict.path(),
         lab,
-        "max_removal_percent = 100\nmax_removals = 1",
+        "max_removal_percent = 100\nmax_removals = 1\nbatch_accounts = 2",
         "",
     );
     let held = json_ok(&keyward(lab, &strict_cfg, url, &["sync", "corp2"]));

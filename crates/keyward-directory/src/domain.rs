@@ -100,6 +100,51 @@ impl Session {
     }
 }
 
+impl Session {
+    /// The objectGUIDs of every user in `scoping` (two attributes per entry: cheap next to a
+    /// full read). Any search error fails the whole answer.
+    pub async fn member_guids(
+        &mut self,
+        info: &DomainInfo,
+        scoping: Scoping,
+    ) -> Result<std::collections::HashSet<Uuid>> {
+        use futures_util::{StreamExt, pin_mut};
+        let query = UserQuery {
+            attributes: vec!["objectGUID".into(), "uSNChanged".into()],
+            ..Self::full_query(info, scoping)
+        };
+        let stream = self.users(query);
+        pin_mut!(stream);
+        let mut out = std::collections::HashSet::new();
+        while let Some(item) = stream.next().await {
+            if let crate::Read::User(user) = item? {
+                out.insert(user.object_guid);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A query for the users in `scoping` with one of these objectGUIDs, every attribute
+    /// keyward keeps. Keep `guids` short (some servers limit a filter's size): call once per
+    /// [`GUIDS_PER_QUERY`] of them.
+    pub fn users_by_guid_query(info: &DomainInfo, scoping: Scoping, guids: &[Uuid]) -> UserQuery {
+        let filter = format!(
+            "(|{})",
+            guids
+                .iter()
+                .map(|g| crate::decode::guid_filter(*g))
+                .collect::<String>()
+        );
+        UserQuery {
+            extra_filter: Some(filter),
+            ..Self::full_query(info, scoping)
+        }
+    }
+}
+
+/// objectGUIDs per [`Session::users_by_guid_query`].
+pub const GUIDS_PER_QUERY: usize = 50;
+
 /// Paged results when the server has them. Without them a plain search is still correct: the
 /// server either returns everything or fails with sizeLimitExceeded, which is an error for the
 /// whole read.

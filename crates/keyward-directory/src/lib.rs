@@ -52,7 +52,7 @@ mod users;
 
 pub use client::{DirectoryClient, Session};
 pub use config::{DEFAULT_ROTATION_GROUP, DEFAULT_SYNC_GROUP, DirectoryConfig, MembershipMethod};
-pub use domain::DomainInfo;
+pub use domain::{DomainInfo, GUIDS_PER_QUERY};
 pub use entry::{BadEntry, RawEntry, USER_ATTRIBUTES};
 pub use error::{Error, Result};
 pub use groups::Group;

@@ -47,5 +47,6 @@ pub use merge::{
 };
 pub use partition::{Batch, Node, Partition, PartitionBuilder};
 pub use plan::{
-    AccountChange, EmployeeChange, Observed, Plan, PlanInput, StoredAccount, StoredEmployee, plan,
+    AccountChange, EmployeeChange, Observed, Plan, PlanInput, StoredAccount, StoredEmployee,
+    best_name, plan,
 };

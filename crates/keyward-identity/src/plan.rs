@@ -165,7 +165,9 @@ fn key_of(directory: &DirectoryName, guid: uuid::Uuid) -> AccountKey {
     }
 }
 
-fn best_name(user: &DirectoryUser) -> Option<String> {
+/// The display name the plan gives an account: displayName, else given name and surname, else
+/// sAMAccountName.
+pub fn best_name(user: &DirectoryUser) -> Option<String> {
     user.display_name.clone().or_else(|| {
         match (&user.given_name, &user.surname) {
             (Some(g), Some(s)) => Some(format!("{g} {s}")),

@@ -162,6 +162,25 @@ pub struct SyncSettings {
     pub incremental_interval_secs: u64,
     /// Seconds between scheduled full runs (0: none).
     pub full_interval_secs: u64,
+    /// Accounts (read and stored) a run plans and writes at a time, in whole merge components:
+    /// a run's memory grows with this, not with the directory. Each batch is one transaction.
+    pub batch_accounts: u32,
+}
+
+impl SyncSettings {
+    fn validate(&self) -> Result<()> {
+        if self.batch_accounts == 0 {
+            return Err(Error::Config(
+                "key `sync.batch_accounts`: must be at least 1".into(),
+            ));
+        }
+        if self.max_removal_percent > 100 {
+            return Err(Error::Config(
+                "key `sync.max_removal_percent`: must be 0 to 100".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for SyncSettings {
@@ -172,6 +191,7 @@ impl Default for SyncSettings {
             max_removal_percent: 20,
             incremental_interval_secs: 300,
             full_interval_secs: 86_400,
+            batch_accounts: 5_000,
         }
     }
 }
@@ -414,11 +434,7 @@ impl Settings {
                     .into(),
             ));
         }
-        if self.sync.max_removal_percent > 100 {
-            return Err(Error::Config(
-                "key `sync.max_removal_percent`: must be 0 to 100".into(),
-            ));
-        }
+        self.sync.validate()?;
         if self.secrets.key_file.is_some() && self.secrets.passphrase_env.is_some() {
             return Err(Error::Config(
                 "keys `secrets.key_file` and `secrets.passphrase_env`: set one, not both".into(),

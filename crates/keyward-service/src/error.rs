@@ -243,7 +243,7 @@ impl From<keyward_store::Error> for Error {
             S::NotFound { what, key } => Self::NotFound { what, key },
             S::Conflict { what, key } => Self::Conflict { what, key },
             S::InvalidCursor { .. } => Self::InvalidInput(err.to_string()),
-            S::Stale { .. } => Self::ConcurrentChange(err.to_string()),
+            S::Stale { .. } | S::LeaseLost { .. } => Self::ConcurrentChange(err.to_string()),
             S::Unavailable { .. } | S::InvalidUrl { .. } => Self::Unavailable { source: err },
             S::Schema { .. } => Self::Config(err.to_string()),
             other => Self::Internal {

@@ -29,6 +29,15 @@ pub enum Error {
         /// Which one.
         key: String,
     },
+    /// A sync write was refused because the run no longer holds its directory's lease (it
+    /// expired, and another run may hold it now). Nothing of that write was applied.
+    #[error(
+        "the sync lease of {directory} is no longer held by this run; nothing of this write was applied"
+    )]
+    LeaseLost {
+        /// The directory.
+        directory: String,
+    },
     /// A page cursor that no listing of this store produced.
     #[error("invalid page cursor {cursor:?}: pass the next_cursor of the previous page unchanged")]
     InvalidCursor {

@@ -48,6 +48,8 @@ pub use connect::{Backend, Store};
 /// faster than its parameter count there (`plan_cache_mode=force_custom_plan` does not change it).
 /// SQLite hardly cares (0.13 to 0.18 s).
 pub(crate) const INSERT_BATCH: usize = 50;
+/// Ids per `IN (…)` list when reading rows by many ids.
+pub(crate) const ID_LIST_CHUNK: usize = 500;
 pub use error::{Error, Result};
 pub use invitations::{Invitation, InvitationChange, NewInvitation};
 pub use keys::{
@@ -57,6 +59,9 @@ pub use outbox::{KeyNotice, NewMessage, OutboxMessage};
 pub use passwords::{
     AccountPassword, PasswordState, PasswordWrite, PendingRotation, RotationState,
 };
-pub use sync::{SyncCursor, SyncRunRecord, SyncWrite};
+pub use sync::{
+    AccountIndexAfter, AccountIndexEntry, LeaseHold, SyncBatchState, SyncCursor, SyncRunRecord,
+    SyncWrite,
+};
 pub use tokens::{NewApiToken, StoredToken};
 pub use workstations::{FINGERPRINT_LEN, NewWorkstation, Workstation};

@@ -2,10 +2,10 @@
 //! transaction that applies a plan.
 
 use chrono::{DateTime, Utc};
-use keyward_model::{DirectoryAccount, DirectoryName, Employee, NewAuditRecord};
+use keyward_model::{DirectoryAccount, DirectoryName, Email, Employee, EmployeeId, NewAuditRecord};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
@@ -52,9 +52,55 @@ pub struct SyncRunRecord {
     pub error: Option<String>,
 }
 
-/// Everything one applied plan writes, in one transaction.
+/// One stored account as a run's partition needs it (see `keyward_identity::PartitionBuilder`):
+/// which it is, its employee, its e-mail and whether it is in scope. The rest of the row is
+/// read only for the batch the account falls in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountIndexEntry {
+    /// The directory.
+    pub directory: DirectoryName,
+    /// objectGUID.
+    pub object_guid: Uuid,
+    /// Its employee.
+    pub employee_id: EmployeeId,
+    /// Its stored (normalized) e-mail.
+    pub mail: Option<Email>,
+    /// Since when it is out of scope.
+    pub missing_since: Option<DateTime<Utc>>,
+}
+
+/// The columns of [`Store::account_index_page`]: directory, objectGUID, employee, mail, missing since.
+type IndexRow = (String, Uuid, Uuid, Option<String>, Option<DateTime<Utc>>);
+
+/// Where the next page of [`Store::account_index_page`] starts: after this account.
+pub type AccountIndexAfter = Option<(DirectoryName, Uuid)>;
+
+/// The stored accounts and employees of one batch of a run.
+#[derive(Debug, Clone, Default)]
+pub struct SyncBatchState {
+    /// Every account linked to one of the batch's employees, missing ones included.
+    pub accounts: Vec<DirectoryAccount>,
+    /// The batch's employees.
+    pub employees: Vec<Employee>,
+}
+
+/// The lease a sync write must still hold: checked and extended inside the write's
+/// transaction, so a run that lost its lease writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHold {
+    /// The directory.
+    pub directory: DirectoryName,
+    /// The holder that took it.
+    pub holder: String,
+    /// The new expiry.
+    pub until: DateTime<Utc>,
+}
+
+/// Everything one applied plan (or one batch of it) writes, in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct SyncWrite {
+    /// The run's lease, checked and extended first; `None` writes without a lease (tests).
+    pub lease: Option<LeaseHold>,
     /// New employees, ids assigned.
     pub new_employees: Vec<Employee>,
     /// Employees whose e-mail, display name or status change.
@@ -86,6 +132,108 @@ impl Store {
             .into_iter()
             .map(crate::accounts::account_to_model)
             .collect()
+    }
+
+    /// A page of at most `limit` stored accounts, in key order, after `after`: the narrow
+    /// columns a run partitions by. Pages keep a 100,000-account index read small.
+    pub async fn account_index_page(
+        &self,
+        after: &AccountIndexAfter,
+        limit: u64,
+    ) -> Result<Vec<AccountIndexEntry>> {
+        use directory_account::Column as C;
+        let mut query = directory_account::Entity::find()
+            .select_only()
+            .columns([
+                C::Directory,
+                C::ObjectGuid,
+                C::EmployeeId,
+                C::Mail,
+                C::MissingSince,
+            ])
+            .order_by_asc(C::Directory)
+            .order_by_asc(C::ObjectGuid)
+            .limit(limit);
+        if let Some((directory, guid)) = after {
+            query = query.filter(
+                Condition::any()
+                    .add(C::Directory.gt(directory.as_str()))
+                    .add(
+                        Condition::all()
+                            .add(C::Directory.eq(directory.as_str()))
+                            .add(C::ObjectGuid.gt(*guid)),
+                    ),
+            );
+        }
+        let rows: Vec<IndexRow> = query.into_tuple().all(&self.db).await?;
+        let corrupt = |e: keyward_model::Error| Error::corrupt("directory_accounts", &e);
+        rows.into_iter()
+            .map(
+                |(directory, object_guid, employee_id, mail, missing_since)| {
+                    Ok(AccountIndexEntry {
+                        directory: DirectoryName::parse(&directory).map_err(corrupt)?,
+                        object_guid,
+                        employee_id: EmployeeId::from_uuid(employee_id),
+                        mail: mail
+                            .as_deref()
+                            .map(Email::parse)
+                            .transpose()
+                            .map_err(corrupt)?,
+                        missing_since,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// A page of at most `limit` employees' ids and e-mails, in id order, after `after`.
+    pub async fn employee_index_page(
+        &self,
+        after: Option<EmployeeId>,
+        limit: u64,
+    ) -> Result<Vec<(EmployeeId, Option<Email>)>> {
+        let mut query = employee::Entity::find()
+            .select_only()
+            .columns([employee::Column::Id, employee::Column::Email])
+            .order_by_asc(employee::Column::Id)
+            .limit(limit);
+        if let Some(id) = after {
+            query = query.filter(employee::Column::Id.gt(id.as_uuid()));
+        }
+        let rows: Vec<(Uuid, Option<String>)> = query.into_tuple().all(&self.db).await?;
+        rows.into_iter()
+            .map(|(id, email)| {
+                let email = email
+                    .as_deref()
+                    .map(Email::parse)
+                    .transpose()
+                    .map_err(|e| Error::corrupt("employees", &e))?;
+                Ok((EmployeeId::from_uuid(id), email))
+            })
+            .collect()
+    }
+
+    /// The stored state of one batch: the employees named and every account linked to them.
+    pub async fn sync_batch_state(&self, employees: &[EmployeeId]) -> Result<SyncBatchState> {
+        let mut state = SyncBatchState::default();
+        for ids in employees.chunks(crate::ID_LIST_CHUNK) {
+            let uuids = || ids.iter().map(EmployeeId::as_uuid);
+            let accounts = directory_account::Entity::find()
+                .filter(directory_account::Column::EmployeeId.is_in(uuids()))
+                .all(&self.db)
+                .await?;
+            for row in accounts {
+                state.accounts.push(crate::accounts::account_to_model(row)?);
+            }
+            let rows = employee::Entity::find()
+                .filter(employee::Column::Id.is_in(uuids()))
+                .all(&self.db)
+                .await?;
+            for row in &rows {
+                state.employees.push(crate::employees::to_model(row)?);
+            }
+        }
+        Ok(state)
     }
 
     /// How many accounts of a directory are in scope (not marked missing).
@@ -250,6 +398,20 @@ impl Store {
     #[allow(clippy::too_many_lines)] // One transaction, one block per kind of write.
     pub async fn apply_sync(&self, write: &SyncWrite) -> Result<()> {
         let txn = self.db.begin().await?;
+        if let Some(lease) = &write.lease {
+            let held = sync_lease::Entity::update_many()
+                .col_expr(sync_lease::Column::ExpiresAt, Expr::value(lease.until))
+                .filter(sync_lease::Column::Directory.eq(lease.directory.as_str()))
+                .filter(sync_lease::Column::Holder.eq(lease.holder.as_str()))
+                .exec(&txn)
+                .await?;
+            if held.rows_affected != 1 {
+                txn.rollback().await?;
+                return Err(Error::LeaseLost {
+                    directory: lease.directory.as_str().to_owned(),
+                });
+            }
+        }
         for chunk in write.new_employees.chunks(crate::INSERT_BATCH) {
             let rows = chunk.iter().map(|e| employee::ActiveModel {
                 id: Set(e.id.as_uuid()),
