@@ -1,7 +1,8 @@
 //! Benchmark: a full sync of the 10,000 bulk users of the CORP3 lab domain into SQLite and into
 //! PostgreSQL, next to `ldapsearch -E pr=1000/noprompt` for the same read in the same run; an
 //! incremental run with nothing changed; an incremental run after 1% of the users changed; and
-//! the peak memory of a process that does one full sync.
+//! the peak memory of a process that does one full sync. Each figure is the median of
+//! `KEYWARD_BENCH_REPS` runs (3 by default), each full run into a fresh database.
 //!
 //! Run after the directory benchmark has seeded CORP3 (it starts and seeds it if needed):
 //! `cargo bench -p keyward-service --bench sync_full`. Prints figures; asserts only that the
@@ -53,6 +54,20 @@ fn settings(env: &HashMap<String, String>, database_url: &str, secret: &Path) ->
     };
     s.sync.max_removals = u32::MAX;
     s
+}
+
+/// Runs per figure: `KEYWARD_BENCH_REPS`, 3 by default; the table shows medians.
+fn reps() -> usize {
+    std::env::var("KEYWARD_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(3)
+}
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
 }
 
 async fn timed_run(keyward: &Keyward, full: bool) -> (Duration, SyncReport) {
@@ -128,17 +143,23 @@ fn main() {
         return;
     }
     let users = users();
+    let reps = reps();
     let env = keyward_test_support::bench_domain(users);
     let secret = dir.path().join("bind-password");
     std::fs::write(&secret, format!("{}\n", env["AD_BIND_PASSWORD"])).unwrap();
-    let raw = (0..3)
-        .map(|_| {
-            keyward_test_support::ldapsearch_sync_group(&env, keyward_directory::USER_ATTRIBUTES).0
-        })
-        .min()
-        .unwrap();
+    let raw = median(
+        (0..reps)
+            .map(|_| {
+                keyward_test_support::ldapsearch_sync_group(
+                    &env,
+                    keyward_directory::USER_ATTRIBUTES,
+                )
+                .0
+            })
+            .collect(),
+    );
     println!(
-        "sync_full: {users} users in CORP3 ({}), ldapsearch -E pr=1000 best of 3: {:.3} s",
+        "sync_full: {users} users in CORP3 ({}), medians of {reps} runs; ldapsearch -E pr=1000: {:.3} s",
         env["AD_LDAPS_URL"],
         raw.as_secs_f64()
     );
@@ -148,44 +169,63 @@ fn main() {
     );
     let mut round = 0;
     for backend in ["sqlite-file", "postgres"] {
-        let db = if backend == "postgres" {
-            runtime
-                .block_on(TestDb::postgres())
-                .expect("PostgreSQL for the benchmark")
-        } else {
-            TestDb::sqlite_file()
+        let mut fulls = Vec::new();
+        let mut quiets = Vec::new();
+        let mut phases = Vec::new();
+        let mut changed = Duration::ZERO;
+        for rep in 0..reps {
+            // Each full run into a fresh database: the first run of a directory.
+            let db = if backend == "postgres" {
+                runtime
+                    .block_on(TestDb::postgres())
+                    .expect("PostgreSQL for the benchmark")
+            } else {
+                TestDb::sqlite_file()
+            };
+            runtime.block_on(async {
+                let keyward = Keyward::open(&settings(&env, &db.url, &secret))
+                    .await
+                    .unwrap();
+                let (full, report) = timed_run(&keyward, true).await;
+                assert_eq!(
+                    report.read as usize, users,
+                    "the full run reads every bulk user"
+                );
+                fulls.push(full);
+                phases.push(report.phases_ms);
+                let (quiet, report) = timed_run(&keyward, false).await;
+                assert_eq!(report.mode, "incremental");
+                assert_eq!(report.updated + report.created + report.missing, 0);
+                quiets.push(quiet);
+                if rep + 1 == reps {
+                    round += 1;
+                    change_some(&env, users / 100, round);
+                    let (took, report) = timed_run(&keyward, false).await;
+                    assert_eq!(report.updated as usize, users / 100, "{report:?}");
+                    changed = took;
+                }
+            });
+        }
+        let (full, quiet) = (median(fulls), median(quiets));
+        println!(
+            "{:<12} {:>8.3} s {:>7.2} {:>14.3} s {:>7.1}% {:>16.3} s",
+            backend,
+            full.as_secs_f64(),
+            full.as_secs_f64() / raw.as_secs_f64(),
+            quiet.as_secs_f64(),
+            100.0 * quiet.as_secs_f64() / full.as_secs_f64(),
+            changed.as_secs_f64()
+        );
+        let phase = |f: fn(&keyward_service::Phases) -> u64| {
+            median(phases.iter().map(|p| Duration::from_millis(f(p))).collect()).as_millis()
         };
-        runtime.block_on(async {
-            let keyward = Keyward::open(&settings(&env, &db.url, &secret))
-                .await
-                .unwrap();
-            let (full, report) = timed_run(&keyward, true).await;
-            assert_eq!(
-                report.read as usize, users,
-                "the full run reads every bulk user"
-            );
-            let phases = report.phases_ms;
-            let (quiet, report) = timed_run(&keyward, false).await;
-            assert_eq!(report.mode, "incremental");
-            assert_eq!(report.updated + report.created + report.missing, 0);
-            round += 1;
-            change_some(&env, users / 100, round);
-            let (changed, report) = timed_run(&keyward, false).await;
-            assert_eq!(report.updated as usize, users / 100, "{report:?}");
-            println!(
-                "{:<12} {:>8.3} s {:>7.2} {:>14.3} s {:>7.1}% {:>16.3} s",
-                backend,
-                full.as_secs_f64(),
-                full.as_secs_f64() / raw.as_secs_f64(),
-                quiet.as_secs_f64(),
-                100.0 * quiet.as_secs_f64() / full.as_secs_f64(),
-                changed.as_secs_f64()
-            );
-            println!(
-                "{:<12} full run phases: read {} ms, plan {} ms, write {} ms",
-                "", phases.read, phases.plan, phases.write
-            );
-        });
+        println!(
+            "{:<12} full run phases: read {} ms, plan {} ms, write {} ms",
+            "",
+            phase(|p| p.read),
+            phase(|p| p.plan),
+            phase(|p| p.write)
+        );
     }
     let child = Command::new(std::env::current_exe().unwrap())
         .arg("--child")

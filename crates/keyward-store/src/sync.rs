@@ -490,23 +490,41 @@ impl Store {
                 .exec_without_returning(&txn)
                 .await?;
         }
+        // One statement per directory, time and chunk of objectGUIDs, not one per account.
+        let mut missing: std::collections::BTreeMap<(&str, DateTime<Utc>), Vec<Uuid>> =
+            std::collections::BTreeMap::new();
         for (directory, guid, since) in &write.mark_missing {
-            directory_account::Entity::update_many()
-                .col_expr(
-                    directory_account::Column::MissingSince,
-                    Expr::value(Some(*since)),
-                )
-                .filter(directory_account::Column::Directory.eq(directory.as_str()))
-                .filter(directory_account::Column::ObjectGuid.eq(*guid))
-                .exec(&txn)
-                .await?;
+            missing
+                .entry((directory.as_str(), *since))
+                .or_default()
+                .push(*guid);
         }
+        for ((directory, since), guids) in missing {
+            for chunk in guids.chunks(crate::ID_LIST_CHUNK) {
+                directory_account::Entity::update_many()
+                    .col_expr(
+                        directory_account::Column::MissingSince,
+                        Expr::value(Some(since)),
+                    )
+                    .filter(directory_account::Column::Directory.eq(directory))
+                    .filter(directory_account::Column::ObjectGuid.is_in(chunk.iter().copied()))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        let mut removed: std::collections::BTreeMap<&str, Vec<Uuid>> =
+            std::collections::BTreeMap::new();
         for (directory, guid) in &write.remove_accounts {
-            directory_account::Entity::delete_many()
-                .filter(directory_account::Column::Directory.eq(directory.as_str()))
-                .filter(directory_account::Column::ObjectGuid.eq(*guid))
-                .exec(&txn)
-                .await?;
+            removed.entry(directory.as_str()).or_default().push(*guid);
+        }
+        for (directory, guids) in removed {
+            for chunk in guids.chunks(crate::ID_LIST_CHUNK) {
+                directory_account::Entity::delete_many()
+                    .filter(directory_account::Column::Directory.eq(directory))
+                    .filter(directory_account::Column::ObjectGuid.is_in(chunk.iter().copied()))
+                    .exec(&txn)
+                    .await?;
+            }
         }
         if let Some(cursor) = &write.cursor {
             let row = sync_cursor::ActiveModel {
