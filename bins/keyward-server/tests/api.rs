@@ -618,3 +618,50 @@ async fn an_active_key_moves_to_another_workstation_only_with_its_key_proof() {
     assert_eq!(text.matches("key.takeover_refused").count(), 3, "{text}");
     assert!(!text.contains(&proof));
 }
+
+/// The sync routes answer typed reports in the document, not bare objects.
+#[tokio::test]
+async fn the_sync_report_is_a_typed_schema_in_the_document() {
+    let h = harness().await;
+    let (_, doc, _) = h.call("GET", "/api/v1/openapi.json", None, None).await;
+    let body = |path: &str, method: &str| {
+        doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+            .clone()
+    };
+    assert_eq!(
+        body("/api/v1/directories/{name}/sync", "post")["$ref"],
+        "#/components/schemas/SyncReport"
+    );
+    assert_eq!(
+        body("/api/v1/sync/runs/{id}", "get")["$ref"],
+        "#/components/schemas/SyncReport"
+    );
+    assert_eq!(
+        body("/api/v1/sync/runs", "get")["items"]["$ref"],
+        "#/components/schemas/RunSummary"
+    );
+    let schemas = &doc["components"]["schemas"];
+    let report = &schemas["SyncReport"]["properties"];
+    for field in [
+        "run_id",
+        "mode",
+        "status",
+        "read",
+        "created",
+        "splits",
+        "held_accounts",
+        "phases_ms",
+        "outcomes",
+    ] {
+        assert!(
+            report.get(field).is_some(),
+            "SyncReport documents {field}: {report}"
+        );
+    }
+    assert_eq!(schemas["RunMode"]["enum"], json!(["full", "incremental"]));
+    assert_eq!(
+        schemas["RunStatus"]["enum"],
+        json!(["running", "succeeded", "failed"])
+    );
+    assert!(schemas["Outcome"]["properties"].get("reasons").is_some());
+}

@@ -64,6 +64,8 @@ async fn a_sync_through_the_api_reports_and_is_listed() {
     );
     let (_, runs) = call("GET", "/api/v1/sync/runs", None).await;
     assert_eq!(runs.as_array().unwrap().len(), 2);
+    assert_eq!(runs[0]["status"], "succeeded", "{runs}");
+    assert_eq!(runs[0]["mode"], "full", "{runs}");
     let id = run["run_id"].as_str().unwrap();
     let (status, shown) = call("GET", &format!("/api/v1/sync/runs/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);

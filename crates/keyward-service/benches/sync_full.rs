@@ -194,7 +194,7 @@ fn main() {
                 fulls.push(full);
                 phases.push(report.phases_ms);
                 let (quiet, report) = timed_run(&keyward, false).await;
-                assert_eq!(report.mode, "incremental");
+                assert_eq!(report.mode, keyward_service::RunMode::Incremental);
                 assert_eq!(report.updated + report.created + report.missing, 0);
                 quiets.push(quiet);
                 if rep + 1 == reps {

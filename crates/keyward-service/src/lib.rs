@@ -57,6 +57,7 @@ pub use mail::{EnrollView, InvitationView, Mail, SendReport};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;
 pub use sync::{
-    ConflictReport, Outcome, Phases, Progress, Skipped, SyncOptions, SyncReport, SyncRuns,
+    ConflictReport, Outcome, Phases, Progress, RunMode, RunStatus, Skipped, SyncOptions,
+    SyncReport, SyncRuns,
 };
 pub use tokens::{Tokens, require_scope};

@@ -3,7 +3,8 @@
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use keyward_service::SyncOptions;
+use chrono::{DateTime, Utc};
+use keyward_service::{RunMode, RunStatus, SyncOptions, SyncReport};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -36,7 +37,7 @@ pub struct RunListParams {
     params(("name" = String, Path, description = "Directory name")),
     security(("admin_token" = ["sync"])),
     responses(
-        (status = 200, description = "The run report", body = Object),
+        (status = 200, description = "The run report", body = SyncReport),
         (status = 401, body = ErrorBody), (status = 404, description = "No such directory", body = ErrorBody),
         (status = 409, description = "A sync of this directory is already running", body = ErrorBody),
         (status = 502, description = "The directory failed (unreachable, TLS, bind, search); nothing was changed", body = ErrorBody),
@@ -46,7 +47,7 @@ pub(crate) async fn sync_directory(
     Extension(auth): Extension<Authenticated>,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<SyncRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<SyncReport>, ApiError> {
     let options = SyncOptions {
         full: body.full,
         dry_run: body.dry_run,
@@ -57,40 +58,75 @@ pub(crate) async fn sync_directory(
         .sync()
         .run(&name, &options, &auth.actor(), &|_| {})
         .await?;
-    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+    Ok(Json(report))
+}
+
+/// One run in the list of runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunSummary {
+    /// Run id (`GET /api/v1/sync/runs/{id}` has its report).
+    pub id: uuid::Uuid,
+    /// Directory.
+    pub directory: String,
+    /// How it read the directory.
+    pub mode: RunMode,
+    /// Planned only.
+    pub dry_run: bool,
+    /// Where it is.
+    pub status: RunStatus,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End, once it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A stored run whose mode or status no keyward wrote.
+fn corrupt_run(id: uuid::Uuid, what: &str) -> ApiError {
+    ApiError::from(keyward_service::Error::Internal {
+        source: format!("stored sync run {id} has an unknown {what}").into(),
+    })
 }
 
 /// Recent sync runs, newest first.
 #[utoipa::path(get, path = "/api/v1/sync/runs", tag = "sync", params(RunListParams),
     security(("admin_token" = ["read"])),
-    responses((status = 200, body = [Object]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = [RunSummary]), (status = 401, body = ErrorBody)))]
 pub(crate) async fn list_runs(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<RunListParams>,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+) -> Result<Json<Vec<RunSummary>>, ApiError> {
     let limit = params.limit.unwrap_or(50).clamp(1, 1000);
     let runs = state.keyward.sync().runs(limit).await?;
-    Ok(Json(
-        runs.into_iter()
-            .map(|r| {
-                serde_json::json!({
-                    "id": r.id, "directory": r.directory, "mode": r.mode, "dry_run": r.dry_run,
-                    "status": r.status, "started_at": r.started_at, "finished_at": r.finished_at,
-                    "error": r.error,
-                })
+    runs.into_iter()
+        .map(|r| {
+            Ok(RunSummary {
+                mode: RunMode::parse(&r.mode).ok_or_else(|| corrupt_run(r.id, "mode"))?,
+                status: RunStatus::parse(&r.status).ok_or_else(|| corrupt_run(r.id, "status"))?,
+                id: r.id,
+                directory: r.directory,
+                dry_run: r.dry_run,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                error: r.error,
             })
-            .collect(),
-    ))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()
+        .map(Json)
 }
 
 /// One run's full report.
 #[utoipa::path(get, path = "/api/v1/sync/runs/{id}", tag = "sync",
     params(("id" = uuid::Uuid, Path, description = "Run id")),
     security(("admin_token" = ["read"])),
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SyncReport), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn get_run(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(state.keyward.sync().show(&id).await?.report))
+) -> Result<Json<SyncReport>, ApiError> {
+    let run = state.keyward.sync().show(&id).await?;
+    serde_json::from_value(run.report)
+        .map(Json)
+        .map_err(|_| corrupt_run(run.id, "report"))
 }

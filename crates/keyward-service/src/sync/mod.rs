@@ -39,7 +39,7 @@ use keyward_store::{LeaseHold, Store, SyncCursor, SyncRunRecord, SyncWrite};
 use uuid::Uuid;
 
 pub use mode::Mode;
-pub use report::{ConflictReport, Outcome, Phases, Skipped, SyncReport};
+pub use report::{ConflictReport, Outcome, Phases, RunMode, RunStatus, Skipped, SyncReport};
 
 use self::batches::{BatchInputs, InScope};
 use self::mode::ModeInputs;
@@ -223,12 +223,12 @@ impl<'a> SyncRuns<'a> {
         report.finished_at = self.clock.now();
         match outcome {
             Ok(()) => {
-                report.status = "succeeded".into();
+                report.status = RunStatus::Succeeded;
                 self.save(&report).await?;
                 Ok(report)
             }
             Err(e) => {
-                report.status = "failed".into();
+                report.status = RunStatus::Failed;
                 report.error = Some(e.to_string());
                 self.save(&report).await?;
                 Err(e)
@@ -240,11 +240,11 @@ impl<'a> SyncRuns<'a> {
         let record = SyncRunRecord {
             id: report.run_id,
             directory: report.directory.clone(),
-            mode: report.mode.clone(),
+            mode: report.mode.as_str().to_owned(),
             dry_run: report.dry_run,
-            status: report.status.clone(),
+            status: report.status.as_str().to_owned(),
             started_at: report.started_at,
-            finished_at: (report.status != "running").then_some(report.finished_at),
+            finished_at: (report.status != RunStatus::Running).then_some(report.finished_at),
             report: serde_json::to_value(report).map_err(|e| Error::Internal {
                 source: Box::new(e),
             })?,
@@ -278,7 +278,7 @@ impl<'a> SyncRuns<'a> {
             cursor: cursor.as_ref(),
             info: &info,
         });
-        report.mode = mode.name().into();
+        report.mode = mode.run_mode();
         if let Mode::Full { reason } = &mode {
             report.full_reason = Some(reason.clone());
         }

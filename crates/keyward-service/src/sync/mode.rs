@@ -19,11 +19,11 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// `full` or `incremental`, as reports show it.
-    pub fn name(&self) -> &'static str {
+    /// The mode as reports show it.
+    pub fn run_mode(&self) -> super::RunMode {
         match self {
-            Self::Full { .. } => "full",
-            Self::Incremental { .. } => "incremental",
+            Self::Full { .. } => super::RunMode::Full,
+            Self::Incremental { .. } => super::RunMode::Incremental,
         }
     }
 }

@@ -6,13 +6,61 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use keyward_identity::{AccountChange, AccountKey, EmployeeChange, EmployeeRef, Plan};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Per-entry outcomes kept in a run's report; the counts are always complete.
 pub const MAX_OUTCOMES: usize = 1000;
 
+/// How a run read the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    /// Every user in scope.
+    Full,
+    /// What changed since the last run's cursor.
+    Incremental,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Reading, planning or writing now (or stopped by a crash: its lease has expired).
+    Running,
+    /// Finished; everything planned was written (nothing, for a dry run).
+    Succeeded,
+    /// Stopped with the error in `error`; batches written before it stay written.
+    Failed,
+}
+
+macro_rules! as_str {
+    ($t:ty { $($v:ident => $s:literal),+ }) => {
+        impl $t {
+            /// The name reports and the database use.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+
+            /// The value of a stored name; `None` for a name no keyward wrote.
+            pub fn parse(name: &str) -> Option<Self> {
+                match name { $($s => Some(Self::$v),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+as_str!(RunMode { Full => "full", Incremental => "incremental" });
+as_str!(RunStatus { Running => "running", Succeeded => "succeeded", Failed => "failed" });
+
 /// One entry that was skipped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Skipped {
     /// Its DN.
     pub dn: String,
@@ -21,7 +69,7 @@ pub struct Skipped {
 }
 
 /// A same-directory e-mail conflict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConflictReport {
     /// The shared e-mail.
     pub email: String,
@@ -30,7 +78,7 @@ pub struct ConflictReport {
 }
 
 /// One planned or applied change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Outcome {
     /// `create`, `update`, `link`, `missing`, `remove`, `held`, `employee_create`, `employee_update`.
     pub change: String,
@@ -43,20 +91,20 @@ pub struct Outcome {
 }
 
 /// The report of one run of one directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SyncReport {
     /// Run id.
     pub run_id: Uuid,
     /// Directory.
     pub directory: String,
-    /// `full` or `incremental`.
-    pub mode: String,
+    /// How the directory was read.
+    pub mode: RunMode,
     /// Why a full run was done when an incremental one was asked for.
     pub full_reason: Option<String>,
     /// Planned only.
     pub dry_run: bool,
-    /// `succeeded` or `failed`.
-    pub status: String,
+    /// Where the run is.
+    pub status: RunStatus,
     /// Start.
     pub started_at: DateTime<Utc>,
     /// End.
@@ -105,7 +153,7 @@ pub struct SyncReport {
 }
 
 /// Milliseconds a run spent in each phase.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Phases {
     /// Reading the directory (and, for an incremental run, the stored accounts).
     pub read: u64,
@@ -130,10 +178,10 @@ impl SyncReport {
         Self {
             run_id,
             directory: directory.to_owned(),
-            mode: "full".into(),
+            mode: RunMode::Full,
             full_reason: None,
             dry_run,
-            status: "running".into(),
+            status: RunStatus::Running,
             started_at: at,
             finished_at: at,
             read: 0,
