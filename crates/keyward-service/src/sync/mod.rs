@@ -90,6 +90,17 @@ struct Job<'j> {
     holder: String,
 }
 
+/// One batch, planned.
+struct Planned {
+    plan: keyward_identity::Plan,
+    /// The batch's stored employees and accounts the plan was made from.
+    employees: Vec<keyward_model::Employee>,
+    stored: Vec<keyward_model::DirectoryAccount>,
+    /// Detachments of the accounts that split off their employee.
+    passwords: Vec<keyward_store::PasswordWrite>,
+    millis: u64,
+}
+
 /// What the read stage hands on.
 struct Reading {
     seen: seen::SeenUsers,
@@ -439,37 +450,77 @@ impl<'a> SyncRuns<'a> {
         // membership is re-read only when the group changed since the cursor), so they are
         // held again, not forgotten, until a run confirms them.
         let final_cursor = if held.is_empty() { cursor_after } else { None };
-        let count = partition.batches().len();
+        // Each batch is read from the store and planned while the previous batch's write is
+        // applied (their components are disjoint, so neither sees the other's rows).
+        let mut pending: Option<SyncWrite> = None;
         for (b, batch) in partition.batches().iter().enumerate() {
-            let phase = Instant::now();
-            let state = self.store.sync_batch_state(&batch.employees).await?;
-            let (input, employees) = inputs.plan_input(&users_of[b], state);
-            let the_plan = plan(&input);
-            let stored = input.stored_accounts;
-            summarize(&the_plan, report);
-            report.phases_ms.plan += millis_since(phase);
-            let last = b + 1 == count;
-            if job.options.dry_run || (the_plan.is_empty() && !last) {
+            let previous = pending.take();
+            let (applied, planned) = tokio::join!(
+                self.apply_timed(job, previous),
+                self.plan_batch(job, &inputs, &batch.employees, &users_of[b], now),
+            );
+            report.phases_ms.write += applied?;
+            let planned = planned?;
+            report.phases_ms.plan += planned.millis;
+            summarize(&planned.plan, report);
+            if job.options.dry_run || planned.plan.is_empty() {
                 continue;
             }
             let phase = Instant::now();
-            let passwords = detach_split_accounts(self.store, &the_plan, job.actor, now).await?;
-            let mut write = write_of(the_plan, &employees, &stored, &write_ctx);
-            write.passwords = passwords;
-            if last {
-                write.cursor.clone_from(&final_cursor);
-            }
-            self.apply(job, write).await?;
+            let mut write = write_of(
+                planned.plan,
+                &planned.employees,
+                &planned.stored,
+                &write_ctx,
+            );
+            write.passwords = planned.passwords;
             report.phases_ms.write += millis_since(phase);
+            pending = Some(write);
         }
-        if count == 0 && !job.options.dry_run {
-            let write = SyncWrite {
-                cursor: final_cursor,
-                ..SyncWrite::default()
-            };
-            self.apply(job, write).await?;
+        if !job.options.dry_run {
+            let mut last = pending.take().unwrap_or_default();
+            last.cursor = final_cursor;
+            report.phases_ms.write += self.apply_timed(job, Some(last)).await?;
         }
         Ok(())
+    }
+
+    /// Reads one batch's stored state and plans it; for a real run, also the password writes
+    /// of the accounts that split off their employee.
+    async fn plan_batch(
+        &self,
+        job: &Job<'_>,
+        inputs: &BatchInputs<'_>,
+        employees: &[keyward_model::EmployeeId],
+        users: &[usize],
+        now: DateTime<Utc>,
+    ) -> Result<Planned> {
+        let phase = Instant::now();
+        let state = self.store.sync_batch_state(employees).await?;
+        let (input, employees) = inputs.plan_input(users, state);
+        let the_plan = plan(&input);
+        let passwords = if job.options.dry_run {
+            Vec::new()
+        } else {
+            detach_split_accounts(self.store, &the_plan, job.actor, now).await?
+        };
+        Ok(Planned {
+            plan: the_plan,
+            employees,
+            stored: input.stored_accounts,
+            passwords,
+            millis: millis_since(phase),
+        })
+    }
+
+    /// Applies a write (if any); returns the milliseconds it took.
+    async fn apply_timed(&self, job: &Job<'_>, write: Option<SyncWrite>) -> Result<u64> {
+        let Some(write) = write else {
+            return Ok(0);
+        };
+        let phase = Instant::now();
+        self.apply(job, write).await?;
+        Ok(millis_since(phase))
     }
 
     /// Applies one write in one transaction, which first checks and extends the run's lease.

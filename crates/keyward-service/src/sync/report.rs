@@ -152,7 +152,8 @@ pub struct SyncReport {
     pub phases_ms: Phases,
 }
 
-/// Milliseconds a run spent in each phase.
+/// Milliseconds a run spent in each phase. A batch is planned while the previous one is written,
+/// so `plan` and `write` overlap and may add up to more than the run took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Phases {
     /// Reading the directory (and, for an incremental run, the stored accounts).
