@@ -189,7 +189,11 @@ impl Store {
                 .one(&txn)
                 .await?
                 .ok_or_else(|| {
-                    Error::corrupt("account_passwords", &"row vanished in its transaction")
+                    Error::corrupt(
+                        "account_passwords",
+                        &format!("{}/{}", write.directory, write.object_guid),
+                        &"row vanished in its transaction",
+                    )
                 })?;
         txn.commit().await?;
         to_model(row)
@@ -357,8 +361,13 @@ async fn update_row(db: &impl ConnectionTrait, write: &PasswordWrite, expected: 
 }
 
 fn to_model(row: account_password::Model) -> Result<AccountPassword> {
-    let state = RotationState::parse(&row.state)
-        .ok_or_else(|| Error::corrupt("account_passwords", &format!("state {:?}", row.state)))?;
+    let state = RotationState::parse(&row.state).ok_or_else(|| {
+        Error::corrupt(
+            "account_passwords",
+            &format!("{}/{}", row.directory, row.object_guid),
+            &format!("state {:?}", row.state),
+        )
+    })?;
     let pending = match (row.pending_version, row.sealed_pending) {
         (Some(version), Some(sealed)) => Some(PendingRotation {
             version,
