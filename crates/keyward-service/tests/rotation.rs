@@ -15,7 +15,7 @@ use keyward_keys::KeyStatus;
 use keyward_model::{DirectoryAccount, DirectoryName};
 use keyward_service::{
     AckItem, Actor, Clock as _, Error, Keyward, ManualClock, SecretString, Settings, UserChange,
-    Workstation,
+    Workstation, WorkstationStatus,
 };
 use keyward_store::Store;
 use keyward_test_support::TestDb;
@@ -160,7 +160,7 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
                 .await
                 .unwrap()
                 .status,
-            "pending"
+            WorkstationStatus::Pending
         );
         let forged = format!("kww_{}_AAAA", ws.id.simple());
         assert!(matches!(

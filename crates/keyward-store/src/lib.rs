@@ -65,4 +65,4 @@ pub use sync::{
     SyncWrite,
 };
 pub use tokens::{NewApiToken, StoredToken};
-pub use workstations::{FINGERPRINT_LEN, NewWorkstation, Workstation};
+pub use workstations::NewWorkstation;

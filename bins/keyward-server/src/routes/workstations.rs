@@ -48,7 +48,7 @@ impl From<Workstation> for WorkstationDto {
         Self {
             id: w.id,
             name: w.name,
-            status: w.status,
+            status: w.status.as_str().to_owned(),
             created_at: w.created_at,
             approved_at: w.approved_at,
             revoked_at: w.revoked_at,

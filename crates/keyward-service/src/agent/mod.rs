@@ -16,10 +16,12 @@ pub(crate) use key_proof::new_key_proof;
 use key_proof::proof_matches;
 
 use keyward_keys::{KeySerial, KeyStatus};
-use keyward_model::{Cursor, NewAuditRecord, Page, PageRequest};
+use keyward_model::{
+    Cursor, FINGERPRINT_LEN, NewAuditRecord, Page, PageRequest, Workstation, WorkstationStatus,
+};
 use keyward_password::{SecretString, sha256_hex};
 use keyward_rotation::{PasswordState, RotationState};
-use keyward_store::{NewWorkstation, PasswordWrite, Workstation};
+use keyward_store::{NewWorkstation, PasswordWrite};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -155,7 +157,7 @@ impl<'a> Agent<'a> {
             detail: json!({
                 "name": name,
                 "source_address": source_address,
-                "credential_fingerprint": credential_hash.get(..keyward_store::FINGERPRINT_LEN),
+                "credential_fingerprint": credential_hash.get(..FINGERPRINT_LEN),
             }),
             at: now,
         };
@@ -221,20 +223,21 @@ impl<'a> Agent<'a> {
 
     /// Approves a pending workstation.
     pub async fn approve(&self, id: &str, actor: &Actor) -> Result<Workstation> {
-        self.set_status(id, &["pending"], "approved", actor).await
+        self.set_status(id, WorkstationStatus::Approved, actor)
+            .await
     }
 
     /// Revokes a workstation for good.
     pub async fn revoke(&self, id: &str, actor: &Actor) -> Result<Workstation> {
-        self.set_status(id, &["pending", "approved"], "revoked", actor)
-            .await
+        self.set_status(id, WorkstationStatus::Revoked, actor).await
     }
 
+    /// Moves a workstation to `to` from a status that allows it
+    /// ([`WorkstationStatus::sources`]).
     async fn set_status(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        to: WorkstationStatus,
         actor: &Actor,
     ) -> Result<Workstation> {
         let id = Uuid::parse_str(id.trim())
@@ -254,8 +257,8 @@ impl<'a> Agent<'a> {
             action: format!("workstation.{to}"),
             subject: subject(id),
             detail: json!({
-                "from": before.status,
-                "to": to,
+                "from": before.status.as_str(),
+                "to": to.as_str(),
                 "name": before.name,
                 "source_address": before.source_address,
                 "credential_fingerprint": before.credential_fingerprint,
@@ -264,7 +267,7 @@ impl<'a> Agent<'a> {
         };
         self.ctx
             .store
-            .set_workstation_status(id, from, to, now, &record)
+            .set_workstation_status(id, WorkstationStatus::sources(to), to, now, &record)
             .await?
             .ok_or_else(|| {
                 Error::InvalidTransition(format!(
@@ -276,13 +279,13 @@ impl<'a> Agent<'a> {
 
     /// Refuses a workstation that is not approved.
     pub fn require_approved(ws: &Workstation) -> Result<()> {
-        match ws.status.as_str() {
-            "approved" => Ok(()),
-            "pending" => Err(Error::WorkstationNotApproved(format!(
+        match ws.status {
+            WorkstationStatus::Approved => Ok(()),
+            WorkstationStatus::Pending => Err(Error::WorkstationNotApproved(format!(
                 "workstation {} waits for an administrator's approval (keyward workstations approve {})",
                 ws.id, ws.id
             ))),
-            _ => Err(Error::WorkstationNotApproved(format!(
+            WorkstationStatus::Revoked => Err(Error::WorkstationNotApproved(format!(
                 "workstation {} is revoked; register it again",
                 ws.id
             ))),
