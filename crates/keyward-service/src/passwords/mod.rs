@@ -255,13 +255,7 @@ impl<'a> Passwords<'a> {
         let now = self.ctx.clock.now();
         let mut started = 0;
         for row in self.ctx.store.account_passwords(None).await? {
-            let Some(config) = self
-                .ctx
-                .settings
-                .directories
-                .iter()
-                .find(|d| d.name == row.directory)
-            else {
+            let Some(config) = self.ctx.settings.directory(&row.directory) else {
                 continue;
             };
             let days = config.max_password_age_days;
@@ -405,16 +399,11 @@ pub(crate) async fn plan_rotation(
             current.pending.as_ref().map_or(0, |p| p.version)
         )));
     }
-    let config = ctx
-        .settings
-        .directories
-        .iter()
-        .find(|d| d.name == directory)
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "directory {directory} is not configured; add it to [[directories]]"
-            ))
-        })?;
+    let config = ctx.settings.directory(directory).ok_or_else(|| {
+        Error::Config(format!(
+            "directory {directory} is not configured; add it to [[directories]]"
+        ))
+    })?;
     if config.insecure_skip_tls_verify {
         // No password goes where anyone on the path could read it.
         return Err(Error::Config(format!(
