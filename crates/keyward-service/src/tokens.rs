@@ -14,7 +14,6 @@ use chrono::{DateTime, Duration, Utc};
 use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, Scope, Scopes, TokenName};
 use keyward_password::SecretString;
 use keyward_store::{NewApiToken, Store};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::secrets::random_token_text;
@@ -128,15 +127,12 @@ impl<'a> Tokens<'a> {
     /// holder knows to make a new one.
     pub async fn verify(&self, presented: &str) -> Result<ApiToken> {
         let (id, secret) = parse(presented).ok_or(Error::Unauthorized)?;
-        let presented_hash = hash_secret(secret);
         let Some(stored) = self.store.api_token_for_verification(id).await? else {
             return Err(Error::Unauthorized);
         };
-        let equal: bool = presented_hash
-            .as_bytes()
-            .ct_eq(stored.secret_hash.as_bytes())
-            .into();
-        if !equal || stored.token.revoked_at.is_some() {
+        if !keyward_password::sha256_matches(&stored.secret_hash, secret.as_bytes())
+            || stored.token.revoked_at.is_some()
+        {
             return Err(Error::Unauthorized);
         }
         let now = self.clock.now();

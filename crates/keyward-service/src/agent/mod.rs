@@ -19,11 +19,10 @@ use keyward_keys::{KeySerial, KeyStatus};
 use keyward_model::{
     Cursor, FINGERPRINT_LEN, NewAuditRecord, Page, PageRequest, Workstation, WorkstationStatus,
 };
-use keyward_password::{SecretString, sha256_hex};
+use keyward_password::{SecretString, sha256_hex, sha256_matches};
 use keyward_rotation::{PasswordState, RotationState};
 use keyward_store::{NewWorkstation, PasswordWrite};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::context::Context;
@@ -192,8 +191,7 @@ impl<'a> Agent<'a> {
             .await?
             .ok_or(Error::Unauthorized)?;
         let stored = self.stored_hash(id).await?;
-        let presented = sha256_hex(credential.as_bytes());
-        if !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
+        if !sha256_matches(&stored, credential.as_bytes()) {
             return Err(Error::Unauthorized);
         }
         self.ctx
