@@ -48,7 +48,7 @@ pub use config::{
 };
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Credential, Error, ErrorCode, InvitationProblem, Result};
 pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport};
 pub use keyward_model::{Workstation, WorkstationStatus};

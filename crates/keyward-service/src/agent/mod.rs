@@ -29,7 +29,7 @@ use crate::context::Context;
 use crate::passwords::state::{self, Method};
 use crate::passwords::{NewPassword, account_subject, plan_rotation};
 use crate::secrets::{open_password, random_token_text, seal_password};
-use crate::{Actor, Error, Keys, Result};
+use crate::{Actor, Credential, Error, Keys, Result};
 
 const CREDENTIAL_PREFIX: &str = "kww_";
 
@@ -177,36 +177,32 @@ impl<'a> Agent<'a> {
         Ok((ws, credential))
     }
 
-    /// The workstation a credential belongs to, whatever its status.
+    /// The workstation a credential belongs to, whatever its status. Every failure is the same
+    /// [`Error::Unauthorized`] naming the workstation credential.
     pub async fn authenticate(&self, credential: &str) -> Result<Workstation> {
+        let refused = || Error::Unauthorized {
+            credential: Credential::Workstation,
+        };
         let id = credential
             .strip_prefix(CREDENTIAL_PREFIX)
             .and_then(|rest| rest.split_once('_'))
             .and_then(|(id, _)| Uuid::parse_str(id).ok())
-            .ok_or(Error::Unauthorized)?;
-        let ws = self
+            .ok_or_else(refused)?;
+        let ws = self.ctx.store.workstation(id).await?.ok_or_else(refused)?;
+        let stored = self
             .ctx
             .store
-            .workstation(id)
+            .workstation_credential_hash(id)
             .await?
-            .ok_or(Error::Unauthorized)?;
-        let stored = self.stored_hash(id).await?;
+            .ok_or_else(refused)?;
         if !sha256_matches(&stored, credential.as_bytes()) {
-            return Err(Error::Unauthorized);
+            return Err(refused());
         }
         self.ctx
             .store
             .touch_workstation(id, self.ctx.clock.now())
             .await?;
         Ok(ws)
-    }
-
-    async fn stored_hash(&self, id: Uuid) -> Result<String> {
-        self.ctx
-            .store
-            .workstation_credential_hash(id)
-            .await?
-            .ok_or(Error::Unauthorized)
     }
 
     /// One page of workstations in registration order.
@@ -231,7 +227,7 @@ impl<'a> Agent<'a> {
     }
 
     /// Moves a workstation to `to` from a status that allows it
-    /// ([`WorkstationStatus::sources`]).
+    /// ([`WorkstationStatus::sources`]); [`Error::WorkstationState`] otherwise.
     async fn set_status(
         &self,
         id: &str,
@@ -267,11 +263,10 @@ impl<'a> Agent<'a> {
             .store
             .set_workstation_status(id, WorkstationStatus::sources(to), to, now, &record)
             .await?
-            .ok_or_else(|| {
-                Error::InvalidTransition(format!(
-                    "workstation {id} is {} and cannot become {to}",
-                    before.status
-                ))
+            .ok_or(Error::WorkstationState {
+                id,
+                status: before.status,
+                to,
             })
     }
 
