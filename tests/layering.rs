@@ -17,12 +17,14 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         "keyward-identity",
         "keyward-keys",
         "keyward-password",
+        "keyward-rotation",
     ];
     const SERVICE: &[&str] = &[
         "keyward-model",
         "keyward-identity",
         "keyward-keys",
         "keyward-password",
+        "keyward-rotation",
         "keyward-directory",
         "keyward-store",
     ];
@@ -32,12 +34,14 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         "keyward-identity",
         "keyward-keys",
         "keyward-password",
+        "keyward-rotation",
     ];
     BTreeMap::from([
         ("keyward-model", &[] as &[&str]),
         ("keyward-identity", PURE),
         ("keyward-keys", PURE),
         ("keyward-password", PURE),
+        ("keyward-rotation", PURE),
         ("keyward-directory", IO),
         ("keyward-store", IO),
         ("keyward-service", SERVICE),
@@ -77,7 +81,11 @@ fn violations(metadata: &serde_json::Value) -> (usize, Vec<String>) {
         checked += 1;
         let pure = matches!(
             name,
-            "keyward-model" | "keyward-identity" | "keyward-keys" | "keyward-password"
+            "keyward-model"
+                | "keyward-identity"
+                | "keyward-keys"
+                | "keyward-password"
+                | "keyward-rotation"
         );
         let binary = matches!(name, "keyward-server" | "keyward-cli" | "keyward-agent-sim");
         for dep in package["dependencies"].as_array().unwrap() {
@@ -138,6 +146,7 @@ fn the_checker_catches_forbidden_edges() {
     let metadata = serde_json::json!({ "packages": [
         { "name": "keyward-store", "dependencies": [dep("keyward-service")] },
         { "name": "keyward-keys", "dependencies": [dep("keyward-password"), dep("tokio")] },
+        { "name": "keyward-rotation", "dependencies": [dep("keyward-store"), dep("sea-orm")] },
         { "name": "keyward-cli", "dependencies": [dep("sea-orm"), dep("keyward-service")] },
         { "name": "keyward-brand-new", "dependencies": [] },
         { "name": "keyward-model", "dependencies": [{ "name": "keyward-store", "kind": "dev" }] },
@@ -149,6 +158,8 @@ fn the_checker_catches_forbidden_edges() {
             "keyward-store -> keyward-service is not allowed",
             "keyward-keys -> keyward-password is not allowed",
             "pure crate keyward-keys must not use tokio",
+            "keyward-rotation -> keyward-store is not allowed",
+            "pure crate keyward-rotation must not use sea-orm",
             "binary keyward-cli must not name sea-orm",
             "keyward-brand-new is not in the layering table of tests/layering.rs",
         ]

@@ -7,7 +7,7 @@
 //! | 2 | usage error (bad flags or arguments) |
 //! | 3 | configuration error (file, environment or flags) |
 //! | 4 | not found |
-//! | 5 | conflict: already exists, a key status that does not allow the operation, a concurrent change, or a rotation already under way |
+//! | 5 | conflict: already exists, a key or workstation status that does not allow the operation, an invitation already used or expired, a sync already running, a concurrent change, or a rotation already under way |
 //! | 6 | invalid input, including a wrong, expired or exhausted activation code and a password the policy refuses |
 //! | 7 | database unavailable |
 //! | 8 | directory error (cannot connect, TLS, bind refused, group not found, search failed) |
@@ -49,6 +49,9 @@ impl From<Error> for Failure {
             ErrorCode::NotFound => NOT_FOUND,
             ErrorCode::Conflict
             | ErrorCode::InvalidTransition
+            | ErrorCode::LeaseBusy
+            | ErrorCode::WorkstationState
+            | ErrorCode::InvitationState
             | ErrorCode::ConcurrentChange
             | ErrorCode::RotationInFlight
             | ErrorCode::KeyNotHeld

@@ -13,7 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use keyward_model::{ApiToken, Scope};
-use keyward_service::{Actor, Error};
+use keyward_service::{Actor, Credential, Error};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -74,7 +74,9 @@ pub(crate) async fn require_admin_token(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = bearer(&request).ok_or(Error::Unauthorized)?;
+    let presented = bearer(&request).ok_or(Error::Unauthorized {
+        credential: Credential::AdminToken,
+    })?;
     let token = state.keyward.tokens().verify(&presented).await?;
     let route = request
         .extensions()
@@ -107,12 +109,10 @@ pub(crate) async fn require_workstation(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = bearer(&request).ok_or_else(ApiError::workstation_unauthorized)?;
-    let ws = match state.keyward.agent().authenticate(&presented).await {
-        Ok(ws) => ws,
-        Err(Error::Unauthorized) => return Err(ApiError::workstation_unauthorized()),
-        Err(e) => return Err(e.into()),
-    };
+    let presented = bearer(&request).ok_or(Error::Unauthorized {
+        credential: Credential::Workstation,
+    })?;
+    let ws = state.keyward.agent().authenticate(&presented).await?;
     request.extensions_mut().insert(AgentCaller(ws));
     Ok(next.run(request).await)
 }

@@ -52,38 +52,12 @@ impl ApiError {
         }
     }
 
-    /// 401 for the agent API: says which credential is wanted (an admin token is not one).
-    pub(crate) fn workstation_unauthorized() -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            code: ErrorCode::Unauthorized.as_str(),
-            message: "a valid workstation credential is required (Authorization: Bearer kww_…); \
-                      register with POST /api/v1/agent/register"
-                .into(),
-            challenge: None,
-            retry_after: None,
-        }
-    }
-
     /// 503 for a request the server will not finish now (timeout, too many at once).
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: ErrorCode::Unavailable.as_str(),
             message: message.into(),
-            challenge: None,
-            retry_after: None,
-        }
-    }
-
-    /// 401 for an agent request without a client certificate under mutual TLS.
-    pub(crate) fn client_certificate_required() -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            code: ErrorCode::Unauthorized.as_str(),
-            message: "the agent API needs a client certificate signed by the server's client CA \
-                      (mutual TLS, tls.client_ca_file)"
-                .into(),
             challenge: None,
             retry_after: None,
         }
@@ -100,10 +74,17 @@ impl From<Error> for ApiError {
         let code = err.code();
         let status = match code {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Conflict | ErrorCode::InvalidTransition | ErrorCode::ConcurrentChange => {
-                StatusCode::CONFLICT
-            }
-            ErrorCode::KeyNotHeld | ErrorCode::RotationInFlight => StatusCode::CONFLICT,
+            // The state of the thing asked about does not allow it now: a uniqueness rule, the
+            // key's status, a lost race, a sync of the directory running, the workstation's
+            // status, an invitation used or expired, a rotation under way.
+            ErrorCode::Conflict
+            | ErrorCode::InvalidTransition
+            | ErrorCode::ConcurrentChange
+            | ErrorCode::KeyNotHeld
+            | ErrorCode::RotationInFlight
+            | ErrorCode::LeaseBusy
+            | ErrorCode::WorkstationState
+            | ErrorCode::InvitationState => StatusCode::CONFLICT,
             ErrorCode::WorkstationNotApproved
             | ErrorCode::KeyProofRequired
             | ErrorCode::InsufficientScope
@@ -201,5 +182,99 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse as _;
+    use keyward_service::{Credential, Error, InvitationProblem, WorkstationStatus};
+
+    use super::ApiError;
+
+    /// The status, the `WWW-Authenticate` header and the body an error becomes.
+    async fn answer(err: Error) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = ApiError::from(err).into_response();
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, challenge, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_busy_lease_a_workstation_state_and_an_invitation_state_are_409_with_their_codes() {
+        let id = uuid::Uuid::nil();
+        for (err, code, says) in [
+            (
+                Error::LeaseBusy {
+                    directory: "corp1".into(),
+                },
+                "lease_busy",
+                "a sync of corp1 is already running",
+            ),
+            (
+                Error::WorkstationState {
+                    id,
+                    status: WorkstationStatus::Revoked,
+                    to: WorkstationStatus::Approved,
+                },
+                "workstation_state",
+                "is revoked and cannot become approved",
+            ),
+            (
+                Error::InvitationState {
+                    invitation: Some(id),
+                    problem: InvitationProblem::AlreadyUsed,
+                },
+                "invitation_state",
+                "was already used",
+            ),
+            (
+                Error::InvitationState {
+                    invitation: None,
+                    problem: InvitationProblem::Expired,
+                },
+                "invitation_state",
+                "this invitation link has expired",
+            ),
+        ] {
+            let (status, challenge, body) = answer(err).await;
+            assert_eq!(status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(challenge, None, "{body}");
+            assert_eq!(body["error"]["code"], code, "{body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unauthorized_is_401_naming_the_credential_wanted() {
+        for (credential, says) in [
+            (
+                Credential::AdminToken,
+                "a valid admin API token is required",
+            ),
+            (
+                Credential::Workstation,
+                "a valid workstation credential is required (Authorization: Bearer kww_…)",
+            ),
+            (
+                Credential::ClientCertificate,
+                "the agent API needs a client certificate",
+            ),
+        ] {
+            let (status, challenge, body) = answer(Error::Unauthorized { credential }).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{credential}");
+            assert_eq!(challenge.as_deref(), Some("Bearer"), "{credential}");
+            assert_eq!(body["error"]["code"], "unauthorized", "{credential}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.starts_with(says), "{credential}: {message}");
+        }
     }
 }

@@ -15,7 +15,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse as _, Response};
-use keyward_service::Settings;
+use keyward_service::{Credential, Error, Settings};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
@@ -118,7 +118,10 @@ async fn client_certificate(
             .get::<TlsConnection>()
             .is_some_and(|c| c.client_certificate)
     {
-        return ApiError::client_certificate_required().into_response();
+        return ApiError::from(Error::Unauthorized {
+            credential: Credential::ClientCertificate,
+        })
+        .into_response();
     }
     next.run(request).await
 }

@@ -71,7 +71,7 @@ pub fn openapi_document() -> String {
 
 /// Adds to every operation that takes an admin token the answers the token check gives: 401
 /// (`unauthorized`, `token_expired`) and 403 (`insufficient_scope`), unless the route documents
-/// its own.
+/// its own; and says which credential the 401 of an agent operation wants.
 fn document_token_refusals(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     let error = |description: &str| {
@@ -98,13 +98,25 @@ fn document_token_refusals(doc: &mut utoipa::openapi::OpenApi) {
         .into_iter()
         .flatten()
         {
-            let takes_admin_token = operation.security.iter().flatten().any(|requirement| {
-                serde_json::to_value(requirement).is_ok_and(|v| v.get(ADMIN_TOKEN).is_some())
-            });
+            let takes = |scheme: &str| {
+                operation.security.iter().flatten().any(|requirement| {
+                    serde_json::to_value(requirement).is_ok_and(|v| v.get(scheme).is_some())
+                })
+            };
+            let (takes_admin_token, takes_workstation) = (takes(ADMIN_TOKEN), takes(WORKSTATION));
+            let responses = &mut operation.responses.responses;
+            if takes_workstation {
+                responses.insert(
+                    "401".into(),
+                    error(
+                        "`unauthorized`: no valid workstation credential (or, under mutual TLS, \
+                         no client certificate); the message says which",
+                    ),
+                );
+            }
             if !takes_admin_token {
                 continue;
             }
-            let responses = &mut operation.responses.responses;
             responses
                 .entry("401".into())
                 .or_insert_with(|| error("`unauthorized` (no valid token) or `token_expired`"));

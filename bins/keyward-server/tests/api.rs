@@ -436,10 +436,18 @@ async fn the_agent_api_needs_an_approved_workstation_credential() {
         .admin("POST", &format!("/api/v1/workstations/{id}/approve"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = h
+    let (status, body) = h
         .admin("POST", &format!("/api/v1/workstations/{id}/approve"), None)
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "approving twice");
+    assert_eq!(body["error"]["code"], "workstation_state", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is approved and cannot become approved"),
+        "{body}"
+    );
     let (status, body, _) = h
         .call(
             "POST",

@@ -170,7 +170,7 @@ async fn invitations_are_listed_resent_and_revoked_over_http() {
             .admin("POST", &format!("/api/v1/invitations/{ann_id}/{op}"))
             .await;
         assert_eq!(status, StatusCode::CONFLICT, "{op}: {body}");
-        assert_eq!(body["error"]["code"], "invalid_transition", "{op}: {body}");
+        assert_eq!(body["error"]["code"], "invitation_state", "{op}: {body}");
         assert!(
             body["error"]["message"]
                 .as_str()

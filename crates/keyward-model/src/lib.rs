@@ -1,7 +1,8 @@
 //! keyward's shared vocabulary.
 //!
 //! Every other keyward crate speaks in these types: ids, normalized e-mail addresses, directory
-//! names, employees, directory accounts, API tokens, audit records and pages of results.
+//! names, employees, directory accounts, API tokens, workstations, audit records and pages of
+//! results; and the one retry [`Backoff`] that every kind of retried work uses.
 //!
 //! Place in the layers: the bottom. This crate depends on no other keyward crate and does no IO:
 //! no files, no network, no clock (timestamps are fields, filled in by the caller), no randomness
@@ -20,6 +21,7 @@
 
 mod account;
 mod audit;
+mod backoff;
 mod directory_user;
 mod email;
 mod employee;
@@ -27,9 +29,11 @@ mod error;
 mod ids;
 mod page;
 mod token;
+mod workstation;
 
 pub use account::DirectoryAccount;
 pub use audit::{AuditRecord, NewAuditRecord};
+pub use backoff::Backoff;
 pub use directory_user::DirectoryUser;
 pub use email::Email;
 pub use employee::{DisplayName, Employee, EmployeeOrigin, EmployeeStatus, NewEmployee};
@@ -37,3 +41,4 @@ pub use error::{Error, Result};
 pub use ids::{ApiTokenId, DirectoryName, EmployeeId};
 pub use page::{Cursor, Page, PageRequest};
 pub use token::{ApiToken, Scope, Scopes, TokenName};
+pub use workstation::{FINGERPRINT_LEN, Workstation, WorkstationStatus};

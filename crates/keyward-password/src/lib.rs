@@ -43,7 +43,7 @@ mod seal;
 mod secret;
 
 pub use error::{Error, Result};
-pub use hex::{lower_hex, sha256_hex};
+pub use hex::{lower_hex, sha256_hex, sha256_matches};
 pub use kek::{KDF_ITERATIONS, Kek, MIN_PASSPHRASE_CHARS};
 pub use policy::{
     AccountNames, MAX_PASSWORD_CHARS, MIN_GENERATED_CHARS, PasswordPolicy, PolicyViolations,

@@ -522,6 +522,13 @@ impl Settings {
         Ok(())
     }
 
+    /// The configuration of the directory called `name`: the one lookup of a directory by
+    /// name. Callers say what a missing one means (not found for a command naming it, a
+    /// configuration error for a stored account whose directory was removed).
+    pub fn directory(&self, name: &str) -> Option<&keyward_directory::DirectoryConfig> {
+        self.directories.iter().find(|d| d.name == name)
+    }
+
     /// The activation-code policy these settings describe.
     pub fn activation_code_policy(&self) -> Result<keyward_keys::ActivationCodePolicy> {
         let k = &self.keys;

@@ -77,29 +77,25 @@ impl<'a> Directories<'a> {
 
     /// The configuration of the directory `name`.
     pub fn config(&self, name: &str) -> Result<&'a DirectoryConfig> {
-        self.settings
-            .directories
-            .iter()
-            .find(|d| d.name == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self
-                    .settings
-                    .directories
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect();
-                Error::NotFound {
-                    what: "directory",
-                    key: format!(
-                        "{name} (configured: {})",
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                }
-            })
+        self.settings.directory(name).ok_or_else(|| {
+            let known: Vec<&str> = self
+                .settings
+                .directories
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            Error::NotFound {
+                what: "directory",
+                key: format!(
+                    "{name} (configured: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            }
+        })
     }
 
     /// A client for `name`, with its bind password read from its file or variable.

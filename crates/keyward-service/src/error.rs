@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use keyward_model::WorkstationStatus;
+use uuid::Uuid;
+
 /// A stable, machine-readable error code, the same in API bodies and CLI output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -11,7 +14,8 @@ pub enum ErrorCode {
     NotFound,
     /// A uniqueness rule would be broken.
     Conflict,
-    /// No credential, or one that is wrong, revoked or unknown.
+    /// No credential, or one that is wrong, revoked or unknown; the message names which kind
+    /// of credential was wanted.
     Unauthorized,
     /// The admin API token is right but has expired.
     TokenExpired,
@@ -27,6 +31,12 @@ pub enum ErrorCode {
     Unavailable,
     /// The key's status does not allow the operation (docs/product.md §2).
     InvalidTransition,
+    /// Another process holds the lease of the work (a sync of the directory is running).
+    LeaseBusy,
+    /// The workstation's status does not allow the change (approve a revoked one, say).
+    WorkstationState,
+    /// The invitation was already used, or its link expired.
+    InvitationState,
     /// Another operation changed the record first.
     ConcurrentChange,
     /// The activation code is wrong; attempts remain.
@@ -68,6 +78,9 @@ impl ErrorCode {
             Self::InvalidConfig => "invalid_config",
             Self::Unavailable => "unavailable",
             Self::InvalidTransition => "invalid_transition",
+            Self::LeaseBusy => "lease_busy",
+            Self::WorkstationState => "workstation_state",
+            Self::InvitationState => "invitation_state",
             Self::ConcurrentChange => "concurrent_change",
             Self::WrongActivationCode => "wrong_activation_code",
             Self::ActivationCodeExpired => "activation_code_expired",
@@ -87,6 +100,77 @@ impl ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The kind of credential a refused request needed. An [`Error::Unauthorized`] names it, and
+/// never the value presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// An admin API token (`Authorization: Bearer kw_…`).
+    AdminToken,
+    /// A workstation's credential on the agent API (`Authorization: Bearer kww_…`).
+    Workstation,
+    /// A client certificate signed by the server's client CA (the agent API under mutual TLS).
+    ClientCertificate,
+}
+
+impl Credential {
+    /// The stable name, e.g. `admin_token`, for logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AdminToken => "admin_token",
+            Self::Workstation => "workstation_credential",
+            Self::ClientCertificate => "client_certificate",
+        }
+    }
+
+    /// What the caller must present, in one line.
+    const fn wanted(self) -> &'static str {
+        match self {
+            Self::AdminToken => {
+                "a valid admin API token is required (Authorization: Bearer <token>)"
+            }
+            Self::Workstation => {
+                "a valid workstation credential is required (Authorization: Bearer kww_…); \
+                 register with POST /api/v1/agent/register"
+            }
+            Self::ClientCertificate => {
+                "the agent API needs a client certificate signed by the server's client CA \
+                 (mutual TLS, tls.client_ca_file)"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an invitation cannot be used or changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvitationProblem {
+    /// It was accepted already, through this link or another one; it stays accepted.
+    AlreadyUsed,
+    /// Its links have expired.
+    Expired,
+}
+
+/// The message of [`Error::InvitationState`]: the invitation by id for an administrator, "this
+/// invitation link" for the person who opened one.
+fn invitation_message(invitation: Option<&Uuid>, problem: InvitationProblem) -> String {
+    let what = invitation.map_or_else(
+        || "this invitation link".to_owned(),
+        |id| format!("invitation {id}"),
+    );
+    match problem {
+        InvitationProblem::AlreadyUsed => format!("{what} was already used"),
+        InvitationProblem::Expired if invitation.is_some() => {
+            format!("{what} has expired; resend it")
+        }
+        InvitationProblem::Expired => format!("{what} has expired; ask for a new one"),
     }
 }
 
@@ -112,9 +196,14 @@ pub enum Error {
         /// The clashing value.
         key: String,
     },
-    /// The credential is missing, malformed, unknown or revoked. Deliberately says no more.
-    #[error("a valid admin API token is required (Authorization: Bearer <token>)")]
-    Unauthorized,
+    /// The credential is missing, malformed, unknown or revoked. Names the kind of credential
+    /// wanted and deliberately says no more: never the value presented, nor which part of it
+    /// was wrong.
+    #[error("{}", credential.wanted())]
+    Unauthorized {
+        /// The credential that was wanted.
+        credential: Credential,
+    },
     /// The token is right (its holder presented its secret) but expired; says when, never the
     /// secret.
     #[error(
@@ -159,6 +248,34 @@ pub enum Error {
     /// The key's status does not allow the operation.
     #[error("{0}")]
     InvalidTransition(String),
+    /// Another process holds the lease of the directory's sync.
+    #[error(
+        "a sync of {directory} is already running (another process holds its lease); try again \
+         later"
+    )]
+    LeaseBusy {
+        /// The directory.
+        directory: String,
+    },
+    /// The workstation's status does not allow the change.
+    #[error("workstation {id} is {status} and cannot become {to}")]
+    WorkstationState {
+        /// The workstation.
+        id: Uuid,
+        /// Its status.
+        status: WorkstationStatus,
+        /// The status asked for.
+        to: WorkstationStatus,
+    },
+    /// The invitation was already used, or its link expired.
+    #[error("{}", invitation_message(invitation.as_ref(), *problem))]
+    InvitationState {
+        /// The invitation, when an administrator named it; `None` for a link token (the
+        /// person holding the link is not told the invitation's id).
+        invitation: Option<Uuid>,
+        /// What is wrong.
+        problem: InvitationProblem,
+    },
     /// Another operation changed the record first.
     #[error("{0}")]
     ConcurrentChange(String),
@@ -213,13 +330,16 @@ impl Error {
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
             Self::NotFound { .. } => ErrorCode::NotFound,
             Self::Conflict { .. } | Self::LimitReached(_) => ErrorCode::Conflict,
-            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Unauthorized { .. } => ErrorCode::Unauthorized,
             Self::TokenExpired { .. } => ErrorCode::TokenExpired,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::RegistrationRefused(_) => ErrorCode::RegistrationRefused,
             Self::Config(_) => ErrorCode::InvalidConfig,
             Self::Unavailable { .. } => ErrorCode::Unavailable,
             Self::InvalidTransition(_) => ErrorCode::InvalidTransition,
+            Self::LeaseBusy { .. } => ErrorCode::LeaseBusy,
+            Self::WorkstationState { .. } => ErrorCode::WorkstationState,
+            Self::InvitationState { .. } => ErrorCode::InvitationState,
             Self::ConcurrentChange(_) => ErrorCode::ConcurrentChange,
             Self::WrongActivationCode { .. } => ErrorCode::WrongActivationCode,
             Self::ActivationCodeExpired => ErrorCode::ActivationCodeExpired,
@@ -277,3 +397,82 @@ impl From<keyward_model::Error> for Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_variants_have_their_own_codes_and_the_old_messages() {
+        let id = Uuid::nil();
+        let cases = [
+            (
+                Error::LeaseBusy {
+                    directory: "corp1".into(),
+                },
+                "lease_busy",
+                "a sync of corp1 is already running (another process holds its lease); try \
+                 again later",
+            ),
+            (
+                Error::WorkstationState {
+                    id,
+                    status: WorkstationStatus::Revoked,
+                    to: WorkstationStatus::Approved,
+                },
+                "workstation_state",
+                "workstation 00000000-0000-0000-0000-000000000000 is revoked and cannot become \
+                 approved",
+            ),
+            (
+                Error::InvitationState {
+                    invitation: Some(id),
+                    problem: InvitationProblem::AlreadyUsed,
+                },
+                "invitation_state",
+                "invitation 00000000-0000-0000-0000-000000000000 was already used",
+            ),
+            (
+                Error::InvitationState {
+                    invitation: None,
+                    problem: InvitationProblem::AlreadyUsed,
+                },
+                "invitation_state",
+                "this invitation link was already used",
+            ),
+            (
+                Error::InvitationState {
+                    invitation: None,
+                    problem: InvitationProblem::Expired,
+                },
+                "invitation_state",
+                "this invitation link has expired; ask for a new one",
+            ),
+        ];
+        for (err, code, message) in cases {
+            assert_eq!(err.code().as_str(), code, "{err}");
+            assert_eq!(err.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn unauthorized_names_the_credential_and_nothing_else() {
+        for (credential, names) in [
+            (Credential::AdminToken, "admin API token"),
+            (Credential::Workstation, "workstation credential"),
+            (Credential::ClientCertificate, "client certificate"),
+        ] {
+            let err = Error::Unauthorized { credential };
+            assert_eq!(err.code(), ErrorCode::Unauthorized);
+            let message = err.to_string();
+            assert!(message.contains(names), "{credential}: {message}");
+        }
+        assert_eq!(
+            Error::Unauthorized {
+                credential: Credential::AdminToken
+            }
+            .to_string(),
+            "a valid admin API token is required (Authorization: Bearer <token>)"
+        );
+    }
+}

@@ -48,11 +48,11 @@ pub use config::{
 };
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Credential, Error, ErrorCode, InvitationProblem, Result};
 pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport};
+pub use keyward_model::{Workstation, WorkstationStatus};
 pub use keyward_password::SecretString;
-pub use keyward_store::Workstation;
 pub use mail::{EnrollView, InvitationView, Mail, SendReport};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;

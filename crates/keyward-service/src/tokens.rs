@@ -14,11 +14,10 @@ use chrono::{DateTime, Duration, Utc};
 use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, Scope, Scopes, TokenName};
 use keyward_password::SecretString;
 use keyward_store::{NewApiToken, Store};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::secrets::random_token_text;
-use crate::{Actor, Clock, Error, Result};
+use crate::{Actor, Clock, Credential, Error, Result};
 
 const PREFIX: &str = "kw_";
 const ID_HEX_LEN: usize = 32;
@@ -122,22 +121,24 @@ impl<'a> Tokens<'a> {
         Ok(self.store.revoke_api_token(&name, now, &record).await?)
     }
 
-    /// Checks a presented token. Every failure is the same [`Error::Unauthorized`], so that a
-    /// caller learns nothing about which part was wrong, except one: a token whose secret is
-    /// right (the caller holds it) but that has expired is [`Error::TokenExpired`], so that its
-    /// holder knows to make a new one.
+    /// Checks a presented token. Every failure is the same [`Error::Unauthorized`] naming the
+    /// admin token, so that a caller learns nothing about which part was wrong, except one: a
+    /// token whose secret is right (the caller holds it) but that has expired is
+    /// [`Error::TokenExpired`], so that its holder knows to make a new one.
     pub async fn verify(&self, presented: &str) -> Result<ApiToken> {
-        let (id, secret) = parse(presented).ok_or(Error::Unauthorized)?;
-        let presented_hash = hash_secret(secret);
-        let Some(stored) = self.store.api_token_for_verification(id).await? else {
-            return Err(Error::Unauthorized);
+        let refused = Error::Unauthorized {
+            credential: Credential::AdminToken,
         };
-        let equal: bool = presented_hash
-            .as_bytes()
-            .ct_eq(stored.secret_hash.as_bytes())
-            .into();
-        if !equal || stored.token.revoked_at.is_some() {
-            return Err(Error::Unauthorized);
+        let Some((id, secret)) = parse(presented) else {
+            return Err(refused);
+        };
+        let Some(stored) = self.store.api_token_for_verification(id).await? else {
+            return Err(refused);
+        };
+        if !keyward_password::sha256_matches(&stored.secret_hash, secret.as_bytes())
+            || stored.token.revoked_at.is_some()
+        {
+            return Err(refused);
         }
         let now = self.clock.now();
         if let Some(at) = stored.token.expires_at

@@ -14,8 +14,8 @@ use keyward_directory::DirectoryConfig;
 use keyward_keys::KeyStatus;
 use keyward_model::{DirectoryAccount, DirectoryName};
 use keyward_service::{
-    AckItem, Actor, Clock as _, Error, Keyward, ManualClock, SecretString, Settings, UserChange,
-    Workstation,
+    AckItem, Actor, Clock as _, Credential, Error, Keyward, ManualClock, SecretString, Settings,
+    UserChange, Workstation, WorkstationStatus,
 };
 use keyward_store::Store;
 use keyward_test_support::TestDb;
@@ -160,16 +160,20 @@ async fn only_the_approved_holder_gets_the_candidate_and_only_its_ack_counts() {
                 .await
                 .unwrap()
                 .status,
-            "pending"
+            WorkstationStatus::Pending
         );
         let forged = format!("kww_{}_AAAA", ws.id.simple());
         assert!(matches!(
             agent.authenticate(&forged).await,
-            Err(Error::Unauthorized)
+            Err(Error::Unauthorized {
+                credential: Credential::Workstation
+            })
         ));
         assert!(matches!(
             agent.authenticate("nonsense").await,
-            Err(Error::Unauthorized)
+            Err(Error::Unauthorized {
+                credential: Credential::Workstation
+            })
         ));
 
         // Activation starts the first rotation: a sealed candidate for the key.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use keyward_model::{Scope, Scopes, TokenName};
-use keyward_service::{Actor, Clock, Error, Keyward, ManualClock, Settings, require_scope};
+use keyward_service::{
+    Actor, Clock, Credential, Error, Keyward, ManualClock, Settings, require_scope,
+};
 use keyward_test_support::TestDb;
 
 async fn open_all() -> Vec<(TestDb, Keyward)> {
@@ -54,11 +56,21 @@ async fn a_token_verifies_until_revoked_and_nothing_else_verifies() {
             "kw_",
             &secret.expose()[..20],
         ] {
+            let err = tokens.verify(bad).await.unwrap_err();
             assert!(
-                matches!(tokens.verify(bad).await, Err(Error::Unauthorized)),
+                matches!(
+                    err,
+                    Error::Unauthorized {
+                        credential: Credential::AdminToken
+                    }
+                ),
                 "{}: {bad:?}",
                 db.label
             );
+            // It names the credential, never the value presented.
+            if !bad.is_empty() {
+                assert!(!err.to_string().contains(bad), "{}: {err}", db.label);
+            }
         }
         let err = tokens
             .create("admin", &Scopes::admin(), None, &Actor::Cli)
@@ -75,7 +87,9 @@ async fn a_token_verifies_until_revoked_and_nothing_else_verifies() {
         assert!(
             matches!(
                 tokens.verify(secret.expose()).await,
-                Err(Error::Unauthorized)
+                Err(Error::Unauthorized {
+                    credential: Credential::AdminToken
+                })
             ),
             "{}",
             db.label
@@ -145,7 +159,9 @@ async fn a_token_has_only_its_scopes_and_stops_at_its_expiry() {
         wrong.push(if last == 'A' { 'B' } else { 'A' });
         assert!(matches!(
             tokens.verify(&wrong).await,
-            Err(Error::Unauthorized)
+            Err(Error::Unauthorized {
+                credential: Credential::AdminToken
+            })
         ));
         // Listing shows it expired.
         let listed = tokens.list().await.unwrap();

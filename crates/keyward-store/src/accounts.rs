@@ -96,7 +96,8 @@ impl Store {
 }
 
 pub(crate) fn account_to_model(row: directory_account::Model) -> Result<DirectoryAccount> {
-    let corrupt = |e: keyward_model::Error| Error::corrupt("directory_accounts", &e);
+    let key = format!("{}/{}", row.directory, row.object_guid);
+    let corrupt = |e: keyward_model::Error| Error::corrupt("directory_accounts", &key, &e);
     Ok(DirectoryAccount {
         directory: DirectoryName::parse(&row.directory).map_err(corrupt)?,
         object_guid: row.object_guid,

@@ -87,7 +87,7 @@ impl Store {
 }
 
 pub(crate) fn to_model(row: &employee::Model) -> Result<Employee> {
-    let corrupt = |e: keyward_model::Error| Error::corrupt("employees", &e);
+    let corrupt = |e: keyward_model::Error| Error::corrupt("employees", &row.id, &e);
     Ok(Employee {
         id: EmployeeId::from_uuid(row.id),
         email: row

@@ -63,11 +63,14 @@ pub enum Error {
         /// What the migrator said.
         detail: String,
     },
-    /// A stored value is not valid keyward data (for example an unknown status code).
-    #[error("corrupt stored data in {table}: {detail}")]
+    /// A stored row is not valid keyward data (for example an unknown status code): an error,
+    /// never read as a default.
+    #[error("corrupt stored data in {table} row {row}: {detail}")]
     Corrupt {
         /// The table.
         table: &'static str,
+        /// The row's key, e.g. `corp1/<objectGUID>`.
+        row: String,
         /// What is wrong.
         detail: String,
     },
@@ -92,9 +95,14 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(table: &'static str, detail: &impl ToString) -> Self {
+    pub(crate) fn corrupt(
+        table: &'static str,
+        row: &impl ToString,
+        detail: &impl ToString,
+    ) -> Self {
         Self::Corrupt {
             table,
+            row: row.to_string(),
             detail: detail.to_string(),
         }
     }

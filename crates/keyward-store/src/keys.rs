@@ -429,7 +429,7 @@ async fn apply_code_change(
 }
 
 fn to_model(row: &key::Model) -> Result<Key> {
-    let corrupt = |e: keyward_keys::Error| Error::corrupt("keys", &e);
+    let corrupt = |e: keyward_keys::Error| Error::corrupt("keys", &row.serial, &e);
     Ok(Key {
         serial: KeySerial::parse(&row.serial).map_err(corrupt)?,
         status: row.status.parse().map_err(corrupt)?,

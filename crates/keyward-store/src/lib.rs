@@ -1,8 +1,11 @@
 //! keyward's storage: entities, migrations and repositories.
 //!
-//! Place in the layers: above `keyward-model`; below `keyward-service`. It never depends on
-//! `keyward-directory` or `keyward-service`, and its sea-orm entities are private: the public API
-//! speaks `keyward-model` types only, so no caller ever names `sea_orm`.
+//! Place in the layers: above `keyward-model` and the pure crates (`keyward-keys`,
+//! `keyward-rotation`); below `keyward-service`. It never depends on `keyward-directory` or
+//! `keyward-service`, and its sea-orm entities are private: the public API speaks the model's and
+//! the pure crates' types only, so no caller ever names `sea_orm`. Each row becomes its domain
+//! type through a fallible conversion (`TryFrom` for password and workstation rows); a row that
+//! does not read as one is [`Error::Corrupt`] naming the row, never a silent default.
 //!
 //! The backend is chosen by URL: `sqlite://path?mode=rwc` (the embedded default),
 //! `sqlite::memory:` (tests), or `postgres://…` (production and several server instances).
@@ -56,12 +59,10 @@ pub use keys::{
     AttemptReservation, BindingChange, CodeChange, HolderChange, KeyChange, KeyState, StoredCode,
 };
 pub use outbox::{KeyNotice, NewMessage, OutboxMessage};
-pub use passwords::{
-    AccountPassword, PasswordState, PasswordWrite, PendingRotation, RotationState,
-};
+pub use passwords::{AccountPassword, PasswordWrite};
 pub use sync::{
     AccountIndexAfter, AccountIndexEntry, LeaseHold, SyncBatchState, SyncCursor, SyncRunRecord,
     SyncWrite,
 };
 pub use tokens::{NewApiToken, StoredToken};
-pub use workstations::{FINGERPRINT_LEN, NewWorkstation, Workstation};
+pub use workstations::NewWorkstation;

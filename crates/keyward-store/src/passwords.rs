@@ -5,10 +5,13 @@
 //! version-checked (`row_version`) together with its audit records and notification, so two
 //! processes can never both advance one rotation, and a crash leaves either the old or the new
 //! state, never half of one. Sealed values are opaque text here: the store never sees a
-//! password.
+//! password. The state itself is `keyward_rotation`'s [`PasswordState`]; a row that does not
+//! read as one (an unknown state or method, a rotation in flight with a column missing) is
+//! [`Error::Corrupt`], never a default.
 
 use chrono::{DateTime, Utc};
 use keyward_model::NewAuditRecord;
+use keyward_rotation::{Method, PasswordState, PendingRotation, RotationState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -18,103 +21,6 @@ use uuid::Uuid;
 
 use crate::entity::account_password;
 use crate::{Error, Result, Store, audit};
-
-/// Where a rotation is (docs/product.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RotationState {
-    /// Nothing in flight.
-    Idle,
-    /// The sealed candidate waits for the key to acknowledge it.
-    AwaitingKey,
-    /// The key holds the candidate; the directory has not taken it yet.
-    AwaitingDirectory,
-    /// The directory refused the candidate; the key must go back to the committed version.
-    RollingBack,
-}
-
-impl RotationState {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Idle => "idle",
-            Self::AwaitingKey => "awaiting_key",
-            Self::AwaitingDirectory => "awaiting_directory",
-            Self::RollingBack => "rolling_back",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "idle" => Self::Idle,
-            "awaiting_key" => Self::AwaitingKey,
-            "awaiting_directory" => Self::AwaitingDirectory,
-            "rolling_back" => Self::RollingBack,
-            _ => return None,
-        })
-    }
-}
-
-/// The rotation in flight of an account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingRotation {
-    /// The candidate's version (the committed one plus one).
-    pub version: i64,
-    /// The candidate, sealed.
-    pub sealed: String,
-    /// `reset` (an administrator's reset) or `change` (a user change with the old password).
-    pub method: String,
-    /// What started it (`key_activation`, `max_age`, `admin_generate`, …).
-    pub reason: String,
-    /// Who started it.
-    pub requested_by: String,
-    /// When.
-    pub requested_at: DateTime<Utc>,
-    /// When the key acknowledged it.
-    pub acknowledged_at: Option<DateTime<Utc>>,
-}
-
-/// The password state of one account, without its keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PasswordState {
-    /// The key that holds the account.
-    pub key_serial: Option<String>,
-    /// The committed version (0: the domain password keyward never knew).
-    pub version: i64,
-    /// The committed value, sealed; `None` when keyward does not know it.
-    pub sealed_current: Option<String>,
-    /// When the committed version was committed.
-    pub committed_at: Option<DateTime<Utc>>,
-    /// Where the rotation in flight is.
-    pub state: RotationState,
-    /// The rotation in flight (present exactly when `state` is not `Idle`).
-    pub pending: Option<PendingRotation>,
-    /// Directory attempts of the rotation in flight.
-    pub attempts: u32,
-    /// When the next directory attempt is due.
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    /// A worker holds the directory step until this instant.
-    pub claimed_until: Option<DateTime<Utc>>,
-    /// The last failure, in one line.
-    pub last_error: Option<String>,
-}
-
-impl PasswordState {
-    /// The state of an account keyward has never rotated.
-    pub fn new(key_serial: Option<String>) -> Self {
-        Self {
-            key_serial,
-            version: 0,
-            sealed_current: None,
-            committed_at: None,
-            state: RotationState::Idle,
-            pending: None,
-            attempts: 0,
-            next_attempt_at: None,
-            claimed_until: None,
-            last_error: None,
-        }
-    }
-}
 
 /// A stored account password row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +64,7 @@ impl Store {
         let row = account_password::Entity::find_by_id((directory.to_owned(), object_guid))
             .one(&self.db)
             .await?;
-        row.map(to_model).transpose()
+        row.map(AccountPassword::try_from).transpose()
     }
 
     /// The password states of the accounts a key holds, or of every account.
@@ -176,7 +82,7 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(to_model)
+            .map(AccountPassword::try_from)
             .collect()
     }
 
@@ -189,10 +95,14 @@ impl Store {
                 .one(&txn)
                 .await?
                 .ok_or_else(|| {
-                    Error::corrupt("account_passwords", &"row vanished in its transaction")
+                    Error::corrupt(
+                        "account_passwords",
+                        &row_key(&write.directory, write.object_guid),
+                        &"row vanished in its transaction",
+                    )
                 })?;
         txn.commit().await?;
-        to_model(row)
+        AccountPassword::try_from(row)
     }
 
     /// Claims up to `limit` rotations whose directory step is due, for `until`, except the
@@ -243,7 +153,7 @@ impl Store {
                 .await?
                 .rows_affected;
             if affected == 1 {
-                let mut model = to_model(row)?;
+                let mut model = AccountPassword::try_from(row)?;
                 model.row_version += 1;
                 model.state.claimed_until = Some(until);
                 claimed.push(model);
@@ -269,8 +179,13 @@ pub(crate) async fn save_on(db: &impl ConnectionTrait, write: &PasswordWrite) ->
 fn stale(write: &PasswordWrite) -> Error {
     Error::Stale {
         what: "account password",
-        key: format!("{}/{}", write.directory, write.object_guid),
+        key: row_key(&write.directory, write.object_guid),
     }
+}
+
+/// How an error names a row: `directory/objectGUID`.
+fn row_key(directory: &str, object_guid: Uuid) -> String {
+    format!("{directory}/{object_guid}")
 }
 
 fn attempts(state: &PasswordState) -> i32 {
@@ -291,7 +206,7 @@ async fn insert_row(db: &impl ConnectionTrait, write: &PasswordWrite) -> Result<
         state: Set(s.state.as_str().to_owned()),
         pending_version: Set(pending.map(|p| p.version)),
         sealed_pending: Set(pending.map(|p| p.sealed.clone())),
-        method: Set(pending.map(|p| p.method.clone())),
+        method: Set(pending.map(|p| p.method.as_str().to_owned())),
         reason: Set(pending.map(|p| p.reason.clone())),
         requested_by: Set(pending.map(|p| p.requested_by.clone())),
         requested_at: Set(pending.map(|p| p.requested_at)),
@@ -327,7 +242,10 @@ async fn update_row(db: &impl ConnectionTrait, write: &PasswordWrite, expected: 
             C::SealedPending,
             Expr::value(pending.map(|p| p.sealed.clone())),
         )
-        .col_expr(C::Method, Expr::value(pending.map(|p| p.method.clone())))
+        .col_expr(
+            C::Method,
+            Expr::value(pending.map(|p| p.method.as_str().to_owned())),
+        )
         .col_expr(C::Reason, Expr::value(pending.map(|p| p.reason.clone())))
         .col_expr(
             C::RequestedBy,
@@ -356,36 +274,218 @@ async fn update_row(db: &impl ConnectionTrait, write: &PasswordWrite, expected: 
     }
 }
 
-fn to_model(row: account_password::Model) -> Result<AccountPassword> {
-    let state = RotationState::parse(&row.state)
-        .ok_or_else(|| Error::corrupt("account_passwords", &format!("state {:?}", row.state)))?;
-    let pending = match (row.pending_version, row.sealed_pending) {
-        (Some(version), Some(sealed)) => Some(PendingRotation {
-            version,
-            sealed,
-            method: row.method.unwrap_or_else(|| "reset".into()),
-            reason: row.reason.unwrap_or_default(),
-            requested_by: row.requested_by.unwrap_or_default(),
-            requested_at: row.requested_at.unwrap_or_default(),
-            acknowledged_at: row.acknowledged_at,
-        }),
-        _ => None,
-    };
-    Ok(AccountPassword {
-        directory: row.directory,
-        object_guid: row.object_guid,
-        state: PasswordState {
-            key_serial: row.key_serial,
-            version: row.version,
-            sealed_current: row.sealed_current,
-            committed_at: row.committed_at,
-            state,
-            pending,
-            attempts: u32::try_from(row.attempts).unwrap_or(0),
-            next_attempt_at: row.next_attempt_at,
-            claimed_until: row.claimed_until,
-            last_error: row.last_error,
-        },
-        row_version: row.row_version,
-    })
+impl TryFrom<account_password::Model> for AccountPassword {
+    type Error = Error;
+
+    /// Reads a row; every column that does not hold what keyward wrote is [`Error::Corrupt`]
+    /// naming the row, never a default.
+    fn try_from(row: account_password::Model) -> Result<Self> {
+        let key = row_key(&row.directory, row.object_guid);
+        let corrupt = |detail: String| Error::corrupt("account_passwords", &key, &detail);
+        let state: RotationState = row
+            .state
+            .parse()
+            .map_err(|e: keyward_rotation::Error| corrupt(e.to_string()))?;
+        let pending = match (row.pending_version, row.sealed_pending) {
+            (Some(version), Some(sealed)) => {
+                let missing =
+                    |column: &str| corrupt(format!("rotation in flight without {column}"));
+                Some(PendingRotation {
+                    version,
+                    sealed,
+                    method: row
+                        .method
+                        .as_deref()
+                        .ok_or_else(|| missing("method"))?
+                        .parse::<Method>()
+                        .map_err(|e| corrupt(e.to_string()))?,
+                    reason: row.reason.ok_or_else(|| missing("reason"))?,
+                    requested_by: row.requested_by.ok_or_else(|| missing("requested_by"))?,
+                    requested_at: row.requested_at.ok_or_else(|| missing("requested_at"))?,
+                    acknowledged_at: row.acknowledged_at,
+                })
+            }
+            (None, None) => None,
+            (version, _) => {
+                return Err(corrupt(format!(
+                    "pending_version {version:?} without sealed_pending, or the other way round"
+                )));
+            }
+        };
+        if pending.is_some() == (state == RotationState::Idle) {
+            return Err(corrupt(format!(
+                "state {state} with {} rotation in flight",
+                if pending.is_some() { "a" } else { "no" }
+            )));
+        }
+        let attempts = u32::try_from(row.attempts)
+            .map_err(|_| corrupt(format!("attempts {} is negative", row.attempts)))?;
+        Ok(AccountPassword {
+            directory: row.directory,
+            object_guid: row.object_guid,
+            state: PasswordState {
+                key_serial: row.key_serial,
+                version: row.version,
+                sealed_current: row.sealed_current,
+                committed_at: row.committed_at,
+                state,
+                pending,
+                attempts,
+                next_attempt_at: row.next_attempt_at,
+                claimed_until: row.claimed_until,
+                last_error: row.last_error,
+            },
+            row_version: row.row_version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> account_password::Model {
+        let at = DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        account_password::Model {
+            directory: "corp1".into(),
+            object_guid: Uuid::nil(),
+            key_serial: Some("HK-1".into()),
+            version: 3,
+            sealed_current: Some("sealed-3".into()),
+            committed_at: Some(at),
+            state: "awaiting_key".into(),
+            pending_version: Some(4),
+            sealed_pending: Some("sealed-4".into()),
+            method: Some("change".into()),
+            reason: Some("user_change".into()),
+            requested_by: Some("workstation:x".into()),
+            requested_at: Some(at),
+            acknowledged_at: None,
+            attempts: 2,
+            next_attempt_at: None,
+            claimed_until: None,
+            last_error: None,
+            row_version: 7,
+        }
+    }
+
+    /// The message of the error a corrupt row gives; it must name the table and the row.
+    fn refusal(row: account_password::Model) -> String {
+        let err = AccountPassword::try_from(row).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("account_passwords row corp1/00000000-0000-0000-0000-000000000000"),
+            "{message}"
+        );
+        message
+    }
+
+    #[test]
+    fn a_row_reads_as_its_state() {
+        let read = AccountPassword::try_from(row()).unwrap();
+        assert_eq!(read.row_version, 7);
+        assert_eq!(read.state.state, RotationState::AwaitingKey);
+        assert_eq!(read.state.attempts, 2);
+        let pending = read.state.pending.unwrap();
+        assert_eq!((pending.version, pending.method), (4, Method::Change));
+        assert_eq!(pending.reason, "user_change");
+
+        let idle = account_password::Model {
+            state: "idle".into(),
+            pending_version: None,
+            sealed_pending: None,
+            method: None,
+            reason: None,
+            requested_by: None,
+            requested_at: None,
+            ..row()
+        };
+        let read = AccountPassword::try_from(idle).unwrap();
+        assert_eq!(
+            (read.state.state, read.state.pending),
+            (RotationState::Idle, None)
+        );
+    }
+
+    #[test]
+    fn an_unknown_method_or_state_is_corrupt_not_a_default() {
+        let message = refusal(account_password::Model {
+            method: Some("rest".into()),
+            ..row()
+        });
+        assert!(
+            message.contains("invalid rotation method \"rest\""),
+            "{message}"
+        );
+        let message = refusal(account_password::Model {
+            state: "waiting".into(),
+            ..row()
+        });
+        assert!(
+            message.contains("invalid rotation state \"waiting\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_rotation_in_flight_with_a_column_missing_is_corrupt() {
+        for (column, broken) in [
+            (
+                "method",
+                account_password::Model {
+                    method: None,
+                    ..row()
+                },
+            ),
+            (
+                "reason",
+                account_password::Model {
+                    reason: None,
+                    ..row()
+                },
+            ),
+            (
+                "requested_by",
+                account_password::Model {
+                    requested_by: None,
+                    ..row()
+                },
+            ),
+            (
+                "requested_at",
+                account_password::Model {
+                    requested_at: None,
+                    ..row()
+                },
+            ),
+        ] {
+            let message = refusal(broken);
+            assert!(message.contains(&format!("without {column}")), "{message}");
+        }
+        refusal(account_password::Model {
+            sealed_pending: None,
+            ..row()
+        });
+    }
+
+    #[test]
+    fn state_and_rotation_in_flight_must_agree_and_attempts_count_up() {
+        refusal(account_password::Model {
+            state: "idle".into(),
+            ..row()
+        });
+        refusal(account_password::Model {
+            pending_version: None,
+            sealed_pending: None,
+            ..row()
+        });
+        let message = refusal(account_password::Model {
+            attempts: -1,
+            ..row()
+        });
+        assert!(message.contains("attempts -1"), "{message}");
+    }
 }

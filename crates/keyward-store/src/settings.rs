@@ -25,8 +25,8 @@ impl Store {
             .on_conflict_do_nothing_on([setting::Column::Key])
             .exec(&self.db)
             .await?;
-        self.setting(key).await?.ok_or_else(|| {
-            crate::Error::corrupt("settings", &format!("{key} vanished after insert"))
-        })
+        self.setting(key)
+            .await?
+            .ok_or_else(|| crate::Error::corrupt("settings", &key, &"vanished after insert"))
     }
 }

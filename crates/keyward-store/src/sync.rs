@@ -166,10 +166,12 @@ impl Store {
             );
         }
         let rows: Vec<IndexRow> = query.into_tuple().all(&self.db).await?;
-        let corrupt = |e: keyward_model::Error| Error::corrupt("directory_accounts", &e);
         rows.into_iter()
             .map(
                 |(directory, object_guid, employee_id, mail, missing_since)| {
+                    let row = format!("{directory}/{object_guid}");
+                    let corrupt =
+                        |e: keyward_model::Error| Error::corrupt("directory_accounts", &row, &e);
                     Ok(AccountIndexEntry {
                         directory: DirectoryName::parse(&directory).map_err(corrupt)?,
                         object_guid,
@@ -207,7 +209,7 @@ impl Store {
                     .as_deref()
                     .map(Email::parse)
                     .transpose()
-                    .map_err(|e| Error::corrupt("employees", &e))?;
+                    .map_err(|e| Error::corrupt("employees", &id, &e))?;
                 Ok((EmployeeId::from_uuid(id), email))
             })
             .collect()
@@ -279,7 +281,7 @@ impl Store {
         row.map(|r| {
             Ok(SyncCursor {
                 directory: DirectoryName::parse(&r.directory)
-                    .map_err(|e| Error::corrupt("sync_cursors", &e))?,
+                    .map_err(|e| Error::corrupt("sync_cursors", &r.directory, &e))?,
                 invocation_id: r.invocation_id,
                 dc_host: r.dc_host,
                 highest_usn: r.highest_usn,

@@ -133,7 +133,7 @@ impl Store {
 }
 
 fn to_model(row: &api_token::Model) -> Result<ApiToken> {
-    let corrupt = |e: keyward_model::Error| Error::corrupt("api_tokens", &e);
+    let corrupt = |e: keyward_model::Error| Error::corrupt("api_tokens", &row.id, &e);
     Ok(ApiToken {
         id: ApiTokenId::from_uuid(row.id),
         name: TokenName::parse(&row.name).map_err(corrupt)?,

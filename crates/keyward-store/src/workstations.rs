@@ -1,8 +1,11 @@
 //! Workstations that run the agent: registered, approved or revoked by an administrator. Their
-//! credential is stored only as a hash computed by the caller.
+//! credential is stored only as a hash computed by the caller. A row becomes a
+//! [`Workstation`] through `TryFrom`; an unknown status is [`Error::Corrupt`], never a default.
 
 use chrono::{DateTime, Utc};
-use keyward_model::{Cursor, NewAuditRecord, Page, PageRequest};
+use keyward_model::{
+    Cursor, FINGERPRINT_LEN, NewAuditRecord, Page, PageRequest, Workstation, WorkstationStatus,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -12,35 +15,6 @@ use uuid::Uuid;
 
 use crate::entity::workstation;
 use crate::{Error, Result, Store, audit};
-
-/// A workstation as stored (never its credential).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Workstation {
-    /// Id.
-    pub id: Uuid,
-    /// The name it registered with.
-    pub name: String,
-    /// `pending`, `approved` or `revoked`.
-    pub status: String,
-    /// When it registered.
-    pub created_at: DateTime<Utc>,
-    /// When an administrator approved it.
-    pub approved_at: Option<DateTime<Utc>>,
-    /// When an administrator revoked it.
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// When it last called the agent API.
-    pub last_seen_at: Option<DateTime<Utc>>,
-    /// The client address it registered from; `None` for workstations registered before
-    /// addresses were recorded.
-    pub source_address: Option<String>,
-    /// The first [`FINGERPRINT_LEN`] hex digits of the stored SHA-256 of its credential: what
-    /// the agent prints at registration, so that two workstations of the same name can be told
-    /// apart. Revealing 32 bits of the hash of a 256-bit random credential weakens nothing.
-    pub credential_fingerprint: String,
-}
-
-/// Hex digits of a credential fingerprint.
-pub const FINGERPRINT_LEN: usize = 8;
 
 /// A workstation to register.
 #[derive(Debug, Clone)]
@@ -68,7 +42,7 @@ impl Store {
         let row = workstation::ActiveModel {
             id: Set(new.id),
             name: Set(new.name.to_owned()),
-            status: Set("pending".into()),
+            status: Set(WorkstationStatus::Pending.as_str().to_owned()),
             credential_hash: Set(new.credential_hash.to_owned()),
             created_at: Set(new.created_at),
             approved_at: Set(None),
@@ -81,7 +55,7 @@ impl Store {
         .map_err(|e| Error::from_write(e, "workstation", new.id.to_string()))?;
         audit::append(&txn, record).await?;
         txn.commit().await?;
-        Ok(to_model(row))
+        Workstation::try_from(row)
     }
 
     /// One page of workstations in id order, which is registration order (v7 ids).
@@ -96,7 +70,10 @@ impl Store {
         let mut rows = query.limit(u64::from(page.limit) + 1).all(&self.db).await?;
         let has_more = rows.len() > page.limit as usize;
         rows.truncate(page.limit as usize);
-        let items: Vec<Workstation> = rows.into_iter().map(to_model).collect();
+        let items = rows
+            .into_iter()
+            .map(Workstation::try_from)
+            .collect::<Result<Vec<_>>>()?;
         let next_cursor = if has_more {
             items.last().map(|w| Cursor::new(w.id.to_string()))
         } else {
@@ -108,7 +85,7 @@ impl Store {
     /// One workstation.
     pub async fn workstation(&self, id: Uuid) -> Result<Option<Workstation>> {
         let row = workstation::Entity::find_by_id(id).one(&self.db).await?;
-        Ok(row.map(to_model))
+        row.map(Workstation::try_from).transpose()
     }
 
     /// The stored hash of a workstation's credential, for the caller to compare in constant
@@ -118,26 +95,32 @@ impl Store {
         Ok(row.map(|r| r.credential_hash))
     }
 
-    /// Moves a workstation from one of `from` to `to` with its audit record. Returns `None`
-    /// when it was not in one of `from` (nothing changed).
+    /// Moves a workstation from one of `from` to `to` with its audit record, and stamps when
+    /// it was approved or revoked. Returns `None` when it was not in one of `from` (nothing
+    /// changed).
     pub async fn set_workstation_status(
         &self,
         id: Uuid,
-        from: &[&str],
-        to: &str,
+        from: &[WorkstationStatus],
+        to: WorkstationStatus,
         now: DateTime<Utc>,
         record: &NewAuditRecord,
     ) -> Result<Option<Workstation>> {
         let txn = self.db.begin().await?;
         let mut update = workstation::Entity::update_many()
-            .col_expr(workstation::Column::Status, Expr::value(to));
+            .col_expr(workstation::Column::Status, Expr::value(to.as_str()));
         update = match to {
-            "approved" => update.col_expr(workstation::Column::ApprovedAt, Expr::value(now)),
-            _ => update.col_expr(workstation::Column::RevokedAt, Expr::value(now)),
+            WorkstationStatus::Pending => update,
+            WorkstationStatus::Approved => {
+                update.col_expr(workstation::Column::ApprovedAt, Expr::value(now))
+            }
+            WorkstationStatus::Revoked => {
+                update.col_expr(workstation::Column::RevokedAt, Expr::value(now))
+            }
         };
         let affected = update
             .filter(workstation::Column::Id.eq(id))
-            .filter(workstation::Column::Status.is_in(from.iter().copied()))
+            .filter(workstation::Column::Status.is_in(from.iter().map(|s| s.as_str())))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -147,7 +130,7 @@ impl Store {
         audit::append(&txn, record).await?;
         let row = workstation::Entity::find_by_id(id).one(&txn).await?;
         txn.commit().await?;
-        Ok(row.map(to_model))
+        row.map(Workstation::try_from).transpose()
     }
 
     /// Records that a workstation called the agent API.
@@ -161,21 +144,87 @@ impl Store {
     }
 }
 
-fn to_model(row: workstation::Model) -> Workstation {
-    let credential_fingerprint = row
-        .credential_hash
-        .get(..FINGERPRINT_LEN)
-        .unwrap_or_default()
-        .to_owned();
-    Workstation {
-        credential_fingerprint,
-        source_address: row.source_address,
-        id: row.id,
-        name: row.name,
-        status: row.status,
-        created_at: row.created_at,
-        approved_at: row.approved_at,
-        revoked_at: row.revoked_at,
-        last_seen_at: row.last_seen_at,
+impl TryFrom<workstation::Model> for Workstation {
+    type Error = Error;
+
+    /// Reads a row; an unknown status or a credential hash too short for its fingerprint is
+    /// [`Error::Corrupt`] naming the row, never a default.
+    fn try_from(row: workstation::Model) -> Result<Self> {
+        let corrupt = |detail: String| Error::corrupt("workstations", &row.id, &detail);
+        let status = row
+            .status
+            .parse::<WorkstationStatus>()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let credential_fingerprint = row
+            .credential_hash
+            .get(..FINGERPRINT_LEN)
+            .ok_or_else(|| corrupt("the credential hash is shorter than its fingerprint".into()))?
+            .to_owned();
+        Ok(Workstation {
+            credential_fingerprint,
+            source_address: row.source_address,
+            id: row.id,
+            name: row.name,
+            status,
+            created_at: row.created_at,
+            approved_at: row.approved_at,
+            revoked_at: row.revoked_at,
+            last_seen_at: row.last_seen_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> workstation::Model {
+        workstation::Model {
+            id: Uuid::nil(),
+            name: "WS-1".into(),
+            status: "approved".into(),
+            credential_hash: "0123456789abcdef".into(),
+            created_at: Utc::now(),
+            approved_at: None,
+            revoked_at: None,
+            last_seen_at: None,
+            source_address: Some("192.0.2.7".into()),
+        }
+    }
+
+    #[test]
+    fn a_row_reads_with_its_status_and_fingerprint() {
+        let ws = Workstation::try_from(row()).unwrap();
+        assert_eq!(ws.status, WorkstationStatus::Approved);
+        assert_eq!(ws.credential_fingerprint, "01234567");
+    }
+
+    #[test]
+    fn an_unknown_status_or_a_short_hash_is_corrupt_naming_the_row() {
+        for (broken, says) in [
+            (
+                workstation::Model {
+                    status: "Approved".into(),
+                    ..row()
+                },
+                "invalid workstation status \"Approved\"",
+            ),
+            (
+                workstation::Model {
+                    credential_hash: "0123".into(),
+                    ..row()
+                },
+                "shorter than its fingerprint",
+            ),
+        ] {
+            let err = Workstation::try_from(broken).unwrap_err();
+            let message = err.to_string();
+            assert!(matches!(err, Error::Corrupt { .. }), "{message}");
+            assert!(
+                message.contains("workstations row 00000000-0000-0000-0000-000000000000"),
+                "{message}"
+            );
+            assert!(message.contains(says), "{message}");
+        }
     }
 }

@@ -174,7 +174,7 @@ pub async fn workstations(
     };
     let json_of = |w: &Workstation| {
         json!({
-            "id": w.id, "name": w.name, "status": w.status,
+            "id": w.id, "name": w.name, "status": w.status.as_str(),
             "source_address": w.source_address,
             "credential_fingerprint": w.credential_fingerprint,
             "created_at": w.created_at, "approved_at": w.approved_at,
@@ -206,7 +206,7 @@ pub async fn workstations(
                         vec![
                             w.id.to_string(),
                             w.name.clone(),
-                            w.status.clone(),
+                            w.status.to_string(),
                             w.credential_fingerprint.clone(),
                             w.source_address.clone().unwrap_or_else(|| "-".into()),
                             w.created_at.to_rfc3339(),

@@ -306,7 +306,7 @@ pub(crate) async fn register(
         Json(RegisteredDto {
             workstation_id: ws.id,
             name: ws.name,
-            status: ws.status,
+            status: ws.status.as_str().to_owned(),
             source_address: ws.source_address,
             credential_fingerprint: ws.credential_fingerprint,
             credential: credential.expose().to_owned(),
@@ -323,7 +323,7 @@ pub(crate) async fn me(
     Json(WorkstationSelfDto {
         workstation_id: ws.id,
         name: ws.name,
-        status: ws.status,
+        status: ws.status.as_str().to_owned(),
     })
 }
 

@@ -67,7 +67,8 @@ pub(crate) async fn list_invitations(
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "invitations",
     params(("id" = uuid::Uuid, Path, description = "Invitation id")), security(("admin_token" = ["sync"])),
     responses((status = 200, body = InvitationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, description = "`invitation_state`: the invitation was already used", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub(crate) async fn resend_invitation(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
@@ -88,7 +89,8 @@ pub(crate) async fn resend_invitation(
 #[utoipa::path(post, path = "/api/v1/invitations/{id}/revoke", tag = "invitations",
     params(("id" = uuid::Uuid, Path, description = "Invitation id")), security(("admin_token" = ["sync"])),
     responses((status = 200, body = InvitationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, description = "`invitation_state`: the invitation was already used", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
@@ -138,7 +140,7 @@ pub(crate) async fn enroll_page(
 #[utoipa::path(post, path = "/enroll/{token}/accept", tag = "invitations",
     params(("token" = String, Path, description = "The link token from the invitation")),
     responses((status = 204, description = "Accepted"), (status = 404, body = ErrorBody),
-        (status = 409, description = "Used or expired", body = ErrorBody)))]
+        (status = 409, description = "`invitation_state`: the invitation was already used, or the link expired", body = ErrorBody)))]
 pub(crate) async fn accept_invitation(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,

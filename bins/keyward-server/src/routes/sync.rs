@@ -39,7 +39,7 @@ pub struct RunListParams {
     responses(
         (status = 200, description = "The run report", body = SyncReport),
         (status = 401, body = ErrorBody), (status = 404, description = "No such directory", body = ErrorBody),
-        (status = 409, description = "A sync of this directory is already running", body = ErrorBody),
+        (status = 409, description = "`lease_busy`: a sync of this directory is already running", body = ErrorBody),
         (status = 502, description = "The directory failed (unreachable, TLS, bind, search); nothing was changed", body = ErrorBody),
     ))]
 pub(crate) async fn sync_directory(

@@ -48,7 +48,7 @@ impl From<Workstation> for WorkstationDto {
         Self {
             id: w.id,
             name: w.name,
-            status: w.status,
+            status: w.status.as_str().to_owned(),
             created_at: w.created_at,
             approved_at: w.approved_at,
             revoked_at: w.revoked_at,
@@ -146,7 +146,7 @@ pub(crate) async fn list_workstations(
 #[utoipa::path(post, path = "/api/v1/workstations/{id}/approve", tag = "workstations",
     params(("id" = Uuid, Path, description = "Workstation id")), security(("admin_token" = ["workstations"])),
     responses((status = 200, body = WorkstationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, description = "`workstation_state`: the workstation is not pending (approved or revoked already)", body = ErrorBody)))]
 pub(crate) async fn approve_workstation(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
@@ -160,7 +160,7 @@ pub(crate) async fn approve_workstation(
 #[utoipa::path(post, path = "/api/v1/workstations/{id}/revoke", tag = "workstations",
     params(("id" = Uuid, Path, description = "Workstation id")), security(("admin_token" = ["workstations"])),
     responses((status = 200, body = WorkstationDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, description = "`workstation_state`: the workstation is revoked already", body = ErrorBody)))]
 pub(crate) async fn revoke_workstation(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,

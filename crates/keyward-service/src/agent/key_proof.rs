@@ -12,10 +12,9 @@
 
 use keyward_keys::KeyStatus;
 use keyward_model::NewAuditRecord;
-use keyward_password::{SecretString, sha256_hex};
+use keyward_password::{SecretString, sha256_hex, sha256_matches};
 use keyward_store::HolderChange;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use super::{Agent, actor};
 use crate::secrets::random_token_text;
@@ -28,10 +27,7 @@ const PROOF_PREFIX: &str = "kwp_";
 /// stored proof (a key activated before proofs existed) matches nothing.
 pub(super) fn proof_matches(stored: Option<&str>, presented: Option<&SecretString>) -> bool {
     match (stored, presented) {
-        (Some(stored), Some(presented)) => {
-            let presented = sha256_hex(presented.expose().as_bytes());
-            bool::from(stored.as_bytes().ct_eq(presented.as_bytes()))
-        }
+        (Some(stored), Some(presented)) => sha256_matches(stored, presented.expose().as_bytes()),
         _ => false,
     }
 }

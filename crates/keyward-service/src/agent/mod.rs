@@ -16,18 +16,20 @@ pub(crate) use key_proof::new_key_proof;
 use key_proof::proof_matches;
 
 use keyward_keys::{KeySerial, KeyStatus};
-use keyward_model::{Cursor, NewAuditRecord, Page, PageRequest};
-use keyward_password::{SecretString, sha256_hex};
-use keyward_store::{NewWorkstation, PasswordState, PasswordWrite, RotationState, Workstation};
+use keyward_model::{
+    Cursor, FINGERPRINT_LEN, NewAuditRecord, Page, PageRequest, Workstation, WorkstationStatus,
+};
+use keyward_password::{SecretString, sha256_hex, sha256_matches};
+use keyward_rotation::{PasswordState, RotationState};
+use keyward_store::{NewWorkstation, PasswordWrite};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::context::Context;
 use crate::passwords::state::{self, Method};
 use crate::passwords::{NewPassword, account_subject, plan_rotation};
 use crate::secrets::{open_password, random_token_text, seal_password};
-use crate::{Actor, Error, Keys, Result};
+use crate::{Actor, Credential, Error, Keys, Result};
 
 const CREDENTIAL_PREFIX: &str = "kww_";
 
@@ -154,7 +156,7 @@ impl<'a> Agent<'a> {
             detail: json!({
                 "name": name,
                 "source_address": source_address,
-                "credential_fingerprint": credential_hash.get(..keyward_store::FINGERPRINT_LEN),
+                "credential_fingerprint": credential_hash.get(..FINGERPRINT_LEN),
             }),
             at: now,
         };
@@ -175,37 +177,32 @@ impl<'a> Agent<'a> {
         Ok((ws, credential))
     }
 
-    /// The workstation a credential belongs to, whatever its status.
+    /// The workstation a credential belongs to, whatever its status. Every failure is the same
+    /// [`Error::Unauthorized`] naming the workstation credential.
     pub async fn authenticate(&self, credential: &str) -> Result<Workstation> {
+        let refused = || Error::Unauthorized {
+            credential: Credential::Workstation,
+        };
         let id = credential
             .strip_prefix(CREDENTIAL_PREFIX)
             .and_then(|rest| rest.split_once('_'))
             .and_then(|(id, _)| Uuid::parse_str(id).ok())
-            .ok_or(Error::Unauthorized)?;
-        let ws = self
+            .ok_or_else(refused)?;
+        let ws = self.ctx.store.workstation(id).await?.ok_or_else(refused)?;
+        let stored = self
             .ctx
             .store
-            .workstation(id)
+            .workstation_credential_hash(id)
             .await?
-            .ok_or(Error::Unauthorized)?;
-        let stored = self.stored_hash(id).await?;
-        let presented = sha256_hex(credential.as_bytes());
-        if !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
-            return Err(Error::Unauthorized);
+            .ok_or_else(refused)?;
+        if !sha256_matches(&stored, credential.as_bytes()) {
+            return Err(refused());
         }
         self.ctx
             .store
             .touch_workstation(id, self.ctx.clock.now())
             .await?;
         Ok(ws)
-    }
-
-    async fn stored_hash(&self, id: Uuid) -> Result<String> {
-        self.ctx
-            .store
-            .workstation_credential_hash(id)
-            .await?
-            .ok_or(Error::Unauthorized)
     }
 
     /// One page of workstations in registration order.
@@ -220,20 +217,21 @@ impl<'a> Agent<'a> {
 
     /// Approves a pending workstation.
     pub async fn approve(&self, id: &str, actor: &Actor) -> Result<Workstation> {
-        self.set_status(id, &["pending"], "approved", actor).await
+        self.set_status(id, WorkstationStatus::Approved, actor)
+            .await
     }
 
     /// Revokes a workstation for good.
     pub async fn revoke(&self, id: &str, actor: &Actor) -> Result<Workstation> {
-        self.set_status(id, &["pending", "approved"], "revoked", actor)
-            .await
+        self.set_status(id, WorkstationStatus::Revoked, actor).await
     }
 
+    /// Moves a workstation to `to` from a status that allows it
+    /// ([`WorkstationStatus::sources`]); [`Error::WorkstationState`] otherwise.
     async fn set_status(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        to: WorkstationStatus,
         actor: &Actor,
     ) -> Result<Workstation> {
         let id = Uuid::parse_str(id.trim())
@@ -253,8 +251,8 @@ impl<'a> Agent<'a> {
             action: format!("workstation.{to}"),
             subject: subject(id),
             detail: json!({
-                "from": before.status,
-                "to": to,
+                "from": before.status.as_str(),
+                "to": to.as_str(),
                 "name": before.name,
                 "source_address": before.source_address,
                 "credential_fingerprint": before.credential_fingerprint,
@@ -263,25 +261,24 @@ impl<'a> Agent<'a> {
         };
         self.ctx
             .store
-            .set_workstation_status(id, from, to, now, &record)
+            .set_workstation_status(id, WorkstationStatus::sources(to), to, now, &record)
             .await?
-            .ok_or_else(|| {
-                Error::InvalidTransition(format!(
-                    "workstation {id} is {} and cannot become {to}",
-                    before.status
-                ))
+            .ok_or(Error::WorkstationState {
+                id,
+                status: before.status,
+                to,
             })
     }
 
     /// Refuses a workstation that is not approved.
     pub fn require_approved(ws: &Workstation) -> Result<()> {
-        match ws.status.as_str() {
-            "approved" => Ok(()),
-            "pending" => Err(Error::WorkstationNotApproved(format!(
+        match ws.status {
+            WorkstationStatus::Approved => Ok(()),
+            WorkstationStatus::Pending => Err(Error::WorkstationNotApproved(format!(
                 "workstation {} waits for an administrator's approval (keyward workstations approve {})",
                 ws.id, ws.id
             ))),
-            _ => Err(Error::WorkstationNotApproved(format!(
+            WorkstationStatus::Revoked => Err(Error::WorkstationNotApproved(format!(
                 "workstation {} is revoked; register it again",
                 ws.id
             ))),

@@ -7,8 +7,7 @@
 
 use std::net::IpAddr;
 
-use keyward_password::{SecretString, sha256_hex};
-use subtle::ConstantTimeEq;
+use keyward_password::{SecretString, sha256_hex, sha256_matches};
 
 use crate::config::AgentSettings;
 use crate::{Error, Result};
@@ -40,9 +39,9 @@ pub(super) fn check_secret(settings: &AgentSettings, presented: Option<&str>) ->
     let Some(expected) = configured_secret(settings)? else {
         return Ok(());
     };
-    let presented = sha256_hex(presented.unwrap_or_default().as_bytes());
+    // Both sides hashed: the comparison shows nothing of the configured secret's length.
     let expected = sha256_hex(expected.expose().as_bytes());
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+    if sha256_matches(&expected, presented.unwrap_or_default().as_bytes()) {
         Ok(())
     } else {
         Err(Error::RegistrationRefused(

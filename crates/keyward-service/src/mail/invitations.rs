@@ -11,7 +11,7 @@ use keyward_store::{Invitation, InvitationChange, OutboxMessage};
 use uuid::Uuid;
 
 use super::Mail;
-use crate::{Actor, Error, Result};
+use crate::{Actor, Error, InvitationProblem, Result};
 
 /// An invitation with its delivery state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,9 +192,10 @@ impl Mail<'_> {
             EnrollView::Valid { .. } => {}
             EnrollView::Used => return Err(link_used()),
             EnrollView::Expired => {
-                return Err(Error::InvalidTransition(
-                    "this invitation link has expired; ask for a new one".into(),
-                ));
+                return Err(Error::InvitationState {
+                    invitation: None,
+                    problem: InvitationProblem::Expired,
+                });
             }
             EnrollView::Unknown => return Err(unknown()),
         }
@@ -300,11 +301,18 @@ fn not_found(id: Uuid) -> Error {
 }
 
 fn already_used(id: Uuid) -> Error {
-    Error::InvalidTransition(format!("invitation {id} was already used"))
+    Error::InvitationState {
+        invitation: Some(id),
+        problem: InvitationProblem::AlreadyUsed,
+    }
 }
 
+/// A used link names no invitation: its holder is not told the invitation's id.
 fn link_used() -> Error {
-    Error::InvalidTransition("this invitation link was already used".into())
+    Error::InvitationState {
+        invitation: None,
+        problem: InvitationProblem::AlreadyUsed,
+    }
 }
 
 #[cfg(test)]

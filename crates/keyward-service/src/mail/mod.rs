@@ -20,6 +20,7 @@ mod smtp;
 mod templates;
 
 use chrono::Duration;
+use keyward_model::Backoff;
 use keyward_store::OutboxMessage;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -34,6 +35,9 @@ use crate::{Error, Result};
 
 /// Messages one outbox run handles at most; the next run goes on.
 const MAX_PER_RUN: u32 = 500;
+
+/// The longest wait between delivery attempts (`mail.retry_base_secs` doubles up to it).
+const MAX_RETRY_SECS: u64 = 3600;
 
 /// What one outbox run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -151,12 +155,11 @@ impl<'a> Mail<'a> {
                 report.failed += 1;
                 let attempts = message.attempts + 1;
                 let give_up = attempts >= mail.max_attempts;
-                let backoff = mail
-                    .retry_base_secs
-                    .saturating_mul(1u64 << attempts.saturating_sub(1).min(20))
-                    .min(3600);
-                let retry_at = self.ctx.clock.now()
-                    + Duration::seconds(i64::try_from(backoff).unwrap_or(3600));
+                let backoff = Backoff {
+                    base_secs: mail.retry_base_secs,
+                    max_secs: MAX_RETRY_SECS,
+                };
+                let retry_at = self.ctx.clock.now() + backoff.after(attempts);
                 tracing::warn!(message = %message.id, to = %message.recipient, attempts, give_up, error = %e, "mail not delivered");
                 Ok(self
                     .ctx

@@ -6,7 +6,8 @@ use chrono::Duration;
 use keyward_directory::Error as DirError;
 use keyward_model::NewAuditRecord;
 use keyward_password::SecretString;
-use keyward_store::{AccountPassword, NewMessage, PasswordWrite, RotationState};
+use keyward_rotation::RotationState;
+use keyward_store::{AccountPassword, NewMessage, PasswordWrite};
 use serde_json::json;
 
 use super::state::{self, Method};
@@ -226,9 +227,9 @@ impl Passwords<'_> {
 
     async fn try_directory(&self, row: &AccountPassword) -> Result<()> {
         let (dn, candidate) = self.dn_and_candidate(row).await?;
-        let method = row.state.pending.as_ref().map(|p| p.method.as_str());
+        let method = row.state.pending.as_ref().map(|p| p.method);
         let client = Directories::new(self.ctx.settings).client(&row.directory)?;
-        if method == Some(Method::Change.as_str()) {
+        if method == Some(Method::Change) {
             let kek = self.ctx.kek.get(self.ctx.settings, self.ctx.store).await?;
             let sealed_old = row.state.sealed_current.as_deref().ok_or_else(|| {
                 Error::InvalidInput(

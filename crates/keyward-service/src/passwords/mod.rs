@@ -1,7 +1,8 @@
 //! Password rotation (docs/product.md §3): who may start one, what `passwords status` shows,
 //! and the directory step that the server's worker runs.
 //!
-//! A rotation is a stored state machine ([`state`]): a sealed candidate is stored as pending
+//! A rotation is a stored state machine (the pure rules of `keyward_rotation`, called here
+//! [`state`]): a sealed candidate is stored as pending
 //! version n+1 before it leaves the process; the agent API delivers it to the key and records
 //! the key's acknowledgement ([`crate::Agent`]); only then does [`Passwords::advance_due`] set
 //! it in the directory; the commit keeps it as the current version. A candidate the directory
@@ -12,14 +13,17 @@
 //! candidate out, to the workstation that holds the key.
 
 mod engine;
-pub(crate) mod state;
+
+/// The rotation rules, under the name the use cases call them by (`state::start`, …).
+pub(crate) use keyward_rotation as state;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use keyward_model::{DirectoryAccount, Employee, EmployeeId, NewAuditRecord};
 use keyward_password::{AccountNames, SecretString};
-use keyward_store::{AccountPassword, PasswordState, PasswordWrite, RotationState, Store};
+use keyward_rotation::{Method, PasswordState, RotationState};
+use keyward_store::{AccountPassword, PasswordWrite, Store};
 use ring::rand::SystemRandom;
 use serde_json::json;
 
@@ -27,7 +31,6 @@ use crate::context::Context;
 use crate::secrets::{KekCell, seal_password};
 use crate::{Actor, Employees, Error, Result, Settings};
 pub use engine::AdvanceReport;
-use state::Method;
 
 /// The password, or how to make it, for an administrator's `passwords set`.
 #[derive(Debug)]
@@ -252,13 +255,7 @@ impl<'a> Passwords<'a> {
         let now = self.ctx.clock.now();
         let mut started = 0;
         for row in self.ctx.store.account_passwords(None).await? {
-            let Some(config) = self
-                .ctx
-                .settings
-                .directories
-                .iter()
-                .find(|d| d.name == row.directory)
-            else {
+            let Some(config) = self.ctx.settings.directory(&row.directory) else {
                 continue;
             };
             let days = config.max_password_age_days;
@@ -402,16 +399,11 @@ pub(crate) async fn plan_rotation(
             current.pending.as_ref().map_or(0, |p| p.version)
         )));
     }
-    let config = ctx
-        .settings
-        .directories
-        .iter()
-        .find(|d| d.name == directory)
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "directory {directory} is not configured; add it to [[directories]]"
-            ))
-        })?;
+    let config = ctx.settings.directory(directory).ok_or_else(|| {
+        Error::Config(format!(
+            "directory {directory} is not configured; add it to [[directories]]"
+        ))
+    })?;
     if config.insecure_skip_tls_verify {
         // No password goes where anyone on the path could read it.
         return Err(Error::Config(format!(

@@ -160,10 +160,9 @@ impl<'a> SyncRuns<'a> {
             )
             .await?
         {
-            return Err(Error::InvalidTransition(format!(
-                "a sync of {} is already running (another process holds its lease); try again later",
-                config.name
-            )));
+            return Err(Error::LeaseBusy {
+                directory: config.name.clone(),
+            });
         }
         let result = self.run_recorded(&job).await;
         self.store.release_lease(&job.name, &job.holder).await?;

@@ -1,43 +1,28 @@
 //! The rotation protocol of docs/product.md §3 as functions from one stored state to the next.
 //! No IO here: the callers read a row, call one of these, and store the result version-checked.
 
-use chrono::{DateTime, Duration, Utc};
-use keyward_store::{PasswordState, PendingRotation, RotationState};
+use chrono::{DateTime, Utc};
+use keyward_model::Backoff;
 
-/// How the directory receives a candidate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Method {
-    /// An administrator's reset of `unicodePwd`.
-    Reset,
-    /// A user change with the old password, so the directory applies its whole policy.
-    Change,
-}
-
-impl Method {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Reset => "reset",
-            Self::Change => "change",
-        }
-    }
-}
+use crate::{Method, PasswordState, PendingRotation, RotationState};
 
 /// A sealed candidate and why it exists.
-pub(crate) struct Candidate<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate<'a> {
     /// The candidate, sealed for version n+1.
-    pub(crate) sealed: String,
+    pub sealed: String,
     /// How the directory will receive it.
-    pub(crate) method: Method,
+    pub method: Method,
     /// What started the rotation.
-    pub(crate) reason: &'a str,
+    pub reason: &'a str,
     /// Who started it.
-    pub(crate) requested_by: String,
+    pub requested_by: String,
 }
 
 /// Starts a rotation: the sealed candidate becomes pending version n+1. Without a key it goes
 /// straight to the directory (only for the accounts of a compromised key, whose holder must
 /// lose access).
-pub(crate) fn start(
+pub fn start(
     current: &PasswordState,
     key_serial: Option<String>,
     candidate: Candidate<'_>,
@@ -60,7 +45,7 @@ pub(crate) fn start(
         pending: Some(PendingRotation {
             version: current.version + 1,
             sealed,
-            method: method.as_str().to_owned(),
+            method,
             reason: reason.to_owned(),
             requested_by,
             requested_at: now,
@@ -75,7 +60,7 @@ pub(crate) fn start(
 }
 
 /// The key acknowledged the pending candidate: the directory step is due now.
-pub(crate) fn delivered(current: &PasswordState, now: DateTime<Utc>) -> PasswordState {
+pub fn delivered(current: &PasswordState, now: DateTime<Utc>) -> PasswordState {
     let mut next = current.clone();
     next.state = RotationState::AwaitingDirectory;
     if let Some(p) = next.pending.as_mut() {
@@ -88,8 +73,8 @@ pub(crate) fn delivered(current: &PasswordState, now: DateTime<Utc>) -> Password
 }
 
 /// The directory took the candidate: it is the committed version now, and the previous one is
-/// dropped.
-pub(crate) fn committed(current: &PasswordState, now: DateTime<Utc>) -> Option<PasswordState> {
+/// dropped. `None` when nothing is in flight.
+pub fn committed(current: &PasswordState, now: DateTime<Utc>) -> Option<PasswordState> {
     let pending = current.pending.as_ref()?;
     Some(PasswordState {
         key_serial: current.key_serial.clone(),
@@ -106,9 +91,9 @@ pub(crate) fn committed(current: &PasswordState, now: DateTime<Utc>) -> Option<P
 }
 
 /// The directory refused the candidate for good: the key must go back to the committed value
-/// (or drop the account when keyward never knew a committed value), see [`rollback_target`]. A rotation that
-/// never reached a key (compromised key) has nothing to roll back and just ends.
-pub(crate) fn refused(current: &PasswordState, error: String) -> PasswordState {
+/// (or drop the account when keyward never knew a committed value), see [`rollback_target`]. A
+/// rotation that never reached a key (compromised key) has nothing to roll back and just ends.
+pub fn refused(current: &PasswordState, error: String) -> PasswordState {
     let mut next = current.clone();
     next.claimed_until = None;
     next.next_attempt_at = None;
@@ -123,17 +108,22 @@ pub(crate) fn refused(current: &PasswordState, error: String) -> PasswordState {
     next
 }
 
-/// A transient directory failure: try again after an exponential back-off.
-pub(crate) fn retry(
+/// A transient directory failure: try again after the exponential back-off
+/// `base · 2^(attempts−1)`, at most `max` (and never less than `base`).
+pub fn retry(
     current: &PasswordState,
     error: String,
     now: DateTime<Utc>,
     base_secs: u64,
     max_secs: u64,
 ) -> PasswordState {
+    let backoff = Backoff {
+        base_secs,
+        max_secs: max_secs.max(base_secs),
+    };
     let mut next = current.clone();
     next.attempts = current.attempts.saturating_add(1);
-    next.next_attempt_at = Some(now + backoff(next.attempts, base_secs, max_secs));
+    next.next_attempt_at = Some(now + backoff.after(next.attempts));
     next.claimed_until = None;
     next.last_error = Some(error);
     next
@@ -141,20 +131,20 @@ pub(crate) fn retry(
 
 /// What the key must hold after a roll-back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RollbackTarget<'a> {
+pub struct RollbackTarget<'a> {
     /// The version the key stores it under: one above the refused candidate's, so that no
     /// acknowledgement (a late duplicate of the refused candidate's, say) can ever be taken
     /// for that of another value. Version numbers are never reused.
-    pub(crate) version: i64,
+    pub version: i64,
     /// The committed value, sealed; `None` when keyward never knew it (the key then drops
     /// the account).
-    pub(crate) sealed: Option<&'a str>,
+    pub sealed: Option<&'a str>,
     /// The version `sealed` is sealed for (the committed one).
-    pub(crate) sealed_version: i64,
+    pub sealed_version: i64,
 }
 
 /// What the key must hold while `current` rolls back.
-pub(crate) fn rollback_target(current: &PasswordState) -> RollbackTarget<'_> {
+pub fn rollback_target(current: &PasswordState) -> RollbackTarget<'_> {
     let refused = current
         .pending
         .as_ref()
@@ -168,7 +158,7 @@ pub(crate) fn rollback_target(current: &PasswordState) -> RollbackTarget<'_> {
 
 /// The key acknowledged the roll-back: it holds the committed value again, under the roll-back's
 /// own version, for which the caller resealed that value (`resealed`).
-pub(crate) fn rolled_back(current: &PasswordState, resealed: Option<String>) -> PasswordState {
+pub fn rolled_back(current: &PasswordState, resealed: Option<String>) -> PasswordState {
     let mut next = cleared(current);
     next.version = rollback_target(current).version;
     next.sealed_current = resealed;
@@ -190,7 +180,7 @@ fn cleared(current: &PasswordState) -> PasswordState {
 /// directory without the key (the directory may hold it already, so dropping it could leave
 /// keyward with the wrong committed value); anything earlier is dropped, since the directory
 /// was never changed for it.
-pub(crate) fn detached(current: &PasswordState, error: &str) -> PasswordState {
+pub fn detached(current: &PasswordState, error: &str) -> PasswordState {
     if current.state == RotationState::AwaitingDirectory {
         let mut next = current.clone();
         next.key_serial = None;
@@ -202,7 +192,7 @@ pub(crate) fn detached(current: &PasswordState, error: &str) -> PasswordState {
 /// Everything in flight is dropped because a new rotation replaces it (a compromised key).
 /// The caller must not let the replacement's directory step run before a worker's live
 /// claim on the dropped one has ended ([`not_before_claim_ends`]).
-pub(crate) fn replaced(current: &PasswordState, error: &str) -> PasswordState {
+pub fn replaced(current: &PasswordState, error: &str) -> PasswordState {
     let mut next = cleared(current);
     next.key_serial = None;
     if current.pending.is_some() {
@@ -213,7 +203,7 @@ pub(crate) fn replaced(current: &PasswordState, error: &str) -> PasswordState {
 
 /// Delays the directory step of `next` until the claim `previous` held has ended, so that a
 /// worker still writing the dropped candidate cannot overwrite the replacement.
-pub(crate) fn not_before_claim_ends(
+pub fn not_before_claim_ends(
     previous: &PasswordState,
     mut next: PasswordState,
     now: DateTime<Utc>,
@@ -229,7 +219,7 @@ pub(crate) fn not_before_claim_ends(
 
 /// The user changed the password on the key alone: keyward records a new version it does not
 /// know the value of.
-pub(crate) fn changed_on_key(current: &PasswordState, now: DateTime<Utc>) -> PasswordState {
+pub fn changed_on_key(current: &PasswordState, now: DateTime<Utc>) -> PasswordState {
     PasswordState {
         version: current.version + 1,
         sealed_current: None,
@@ -239,17 +229,10 @@ pub(crate) fn changed_on_key(current: &PasswordState, now: DateTime<Utc>) -> Pas
     }
 }
 
-/// `base · 2^(attempts−1)`, at most `max`.
-pub(crate) fn backoff(attempts: u32, base_secs: u64, max_secs: u64) -> Duration {
-    let factor = 1u64 << attempts.saturating_sub(1).min(20);
-    let secs = base_secs
-        .saturating_mul(factor)
-        .min(max_secs.max(base_secs));
-    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::Duration;
+
     use super::*;
 
     fn cand<'a>(sealed: &str, reason: &'a str) -> Candidate<'a> {
@@ -276,6 +259,7 @@ mod tests {
         );
         assert_eq!(s.state, RotationState::AwaitingKey);
         assert_eq!(s.pending.as_ref().unwrap().version, 1);
+        assert_eq!(s.pending.as_ref().unwrap().method, Method::Reset);
         assert_eq!(s.version, 0);
         let s = delivered(&s, now);
         assert_eq!(s.state, RotationState::AwaitingDirectory);
@@ -285,6 +269,19 @@ mod tests {
             (1, Some("sealed-1"), RotationState::Idle)
         );
         assert!(s.pending.is_none());
+    }
+
+    #[test]
+    fn without_a_key_the_candidate_goes_straight_to_the_directory() {
+        let now = Utc::now();
+        let s = start(&idle(), None, cand("c", "key_compromised"), now);
+        assert_eq!(
+            (s.state, s.next_attempt_at, s.key_serial.as_deref()),
+            (RotationState::AwaitingDirectory, Some(now), None)
+        );
+        // Refused, it just ends: no key to roll back.
+        let s = refused(&s, "policy".into());
+        assert_eq!((s.state, s.pending.is_none()), (RotationState::Idle, true));
     }
 
     #[test]
@@ -335,10 +332,70 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff(1, 30, 900).num_seconds(), 30);
-        assert_eq!(backoff(2, 30, 900).num_seconds(), 60);
-        assert_eq!(backoff(6, 30, 900).num_seconds(), 900);
-        assert_eq!(backoff(60, 30, 900).num_seconds(), 900);
+    fn retries_back_off_exponentially_and_never_below_the_base() {
+        let now = Utc::now();
+        let mut s = delivered(
+            &start(&idle(), Some("HK-1".into()), cand("c", "max_age"), now),
+            now,
+        );
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            s = retry(&s, "down".into(), now, 30, 900);
+            waits.push((s.next_attempt_at.unwrap() - now).num_seconds());
+        }
+        assert_eq!(waits, [30, 60, 120, 240, 480, 900, 900]);
+        assert_eq!(s.attempts, 7);
+        // A maximum below the base is the base.
+        let s = retry(&idle(), "down".into(), now, 600, 60);
+        assert_eq!(s.next_attempt_at, Some(now + Duration::seconds(600)));
+    }
+
+    #[test]
+    fn a_detached_key_keeps_only_an_acknowledged_candidate() {
+        let now = Utc::now();
+        let pending = start(&idle(), Some("HK-1".into()), cand("c", "max_age"), now);
+        let dropped = detached(&pending, "cancelled");
+        assert_eq!(
+            (dropped.state, dropped.pending.is_none(), dropped.key_serial),
+            (RotationState::Idle, true, None)
+        );
+        assert_eq!(dropped.last_error.as_deref(), Some("cancelled"));
+        let acknowledged = delivered(&pending, now);
+        let kept = detached(&acknowledged, "cancelled");
+        assert_eq!(kept.state, RotationState::AwaitingDirectory);
+        assert_eq!(kept.pending, acknowledged.pending);
+        assert_eq!(kept.key_serial, None);
+    }
+
+    #[test]
+    fn a_replacement_waits_for_a_live_claim_to_end() {
+        let now = Utc::now();
+        let mut previous = idle();
+        previous.claimed_until = Some(now + Duration::seconds(60));
+        let mut next = idle();
+        next.next_attempt_at = Some(now);
+        let next = not_before_claim_ends(&previous, next, now);
+        assert_eq!(next.next_attempt_at, previous.claimed_until);
+        // An expired claim delays nothing.
+        previous.claimed_until = Some(now - Duration::seconds(1));
+        let mut other = idle();
+        other.next_attempt_at = Some(now);
+        assert_eq!(
+            not_before_claim_ends(&previous, other, now).next_attempt_at,
+            Some(now)
+        );
+    }
+
+    #[test]
+    fn a_change_on_the_key_is_a_version_keyward_does_not_know() {
+        let now = Utc::now();
+        let mut base = idle();
+        base.version = 3;
+        base.sealed_current = Some("sealed-3".into());
+        let s = changed_on_key(&base, now);
+        assert_eq!(
+            (s.version, s.sealed_current, s.committed_at),
+            (4, None, Some(now))
+        );
     }
 }

@@ -1,0 +1,51 @@
+//! keyward's password rotation protocol (docs/product.md §3), as pure rules.
+//!
+//! Place in the layers: a pure crate above `keyward-model`, like `keyward-keys`. No IO, no
+//! async, no clock and no randomness: the current time is a parameter, and sealed values are
+//! opaque text (this crate never sees a password). `keyward-store` stores a [`PasswordState`]
+//! per account and converts its rows into one (a row this crate cannot read is an error, never
+//! a default); `keyward-service` reads a row, calls one of the rules here, and stores the result
+//! version-checked with its audit record.
+//!
+//! The protocol: [`start`] seals a candidate as pending version n+1 (`awaiting_key`); the key's
+//! acknowledgement makes it [`delivered`] (`awaiting_directory`); the directory either takes it
+//! ([`committed`]: it is the current version), fails for now ([`retry`], with the exponential
+//! [`Backoff`](keyward_model::Backoff)) or refuses it for good ([`refused`]: the key rolls back
+//! to the committed value, [`rollback_target`] and [`rolled_back`]). A deactivated key
+//! [`detached`] drops what the directory never saw; a compromised key's rotation is
+//! [`replaced`].
+//!
+//! Invariants:
+//! - a version number is never reused: a roll-back takes the version above the refused one;
+//! - a rotation is in flight (`pending` is `Some`) exactly when the state is not `Idle`;
+//! - a candidate the key acknowledged is never dropped without the directory's answer, since
+//!   the directory may hold it already.
+//!
+//! ```
+//! use chrono::Utc;
+//! use keyward_rotation::{Candidate, Method, PasswordState, RotationState, committed, delivered, start};
+//!
+//! let now = Utc::now();
+//! let idle = PasswordState::new(Some("HK-1".into()));
+//! let candidate = Candidate {
+//!     sealed: "sealed-v1".into(),
+//!     method: Method::Reset,
+//!     reason: "admin_generate",
+//!     requested_by: "cli".into(),
+//! };
+//! let pending = start(&idle, Some("HK-1".into()), candidate, now);
+//! assert_eq!(pending.state, RotationState::AwaitingKey);
+//! let done = committed(&delivered(&pending, now), now).unwrap();
+//! assert_eq!((done.version, done.state), (1, RotationState::Idle));
+//! ```
+
+mod error;
+mod rules;
+mod state;
+
+pub use error::{Error, Result};
+pub use rules::{
+    Candidate, RollbackTarget, changed_on_key, committed, delivered, detached,
+    not_before_claim_ends, refused, replaced, retry, rollback_target, rolled_back, start,
+};
+pub use state::{Method, PasswordState, PendingRotation, RotationState};
