@@ -344,3 +344,43 @@ pub(super) fn summarize(plan: &Plan, report: &mut SyncReport) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward_model::DirectoryName;
+
+    fn missing(n: u128) -> AccountChange {
+        AccountChange::MarkMissing {
+            key: AccountKey {
+                directory: DirectoryName::parse("corp").unwrap(),
+                object_guid: Uuid::from_u128(n),
+            },
+            dn: format!("CN=u{n}"),
+        }
+    }
+
+    /// Batch plans add up: counts are complete, outcomes stop at the cap.
+    #[test]
+    fn batches_add_up_and_outcomes_are_capped() {
+        let mut report = SyncReport::starting(Uuid::nil(), "corp", false, DateTime::UNIX_EPOCH);
+        let batch = |from: u128| Plan {
+            accounts: (from..from + 600).map(missing).collect(),
+            unchanged: 7,
+            ..Plan::default()
+        };
+        summarize(&batch(0), &mut report);
+        summarize(&batch(600), &mut report);
+        assert_eq!(report.missing, 1200);
+        assert_eq!(report.unchanged, 14);
+        assert_eq!(report.outcomes.len(), MAX_OUTCOMES);
+        assert_eq!(report.outcomes[0].change, "missing");
+        assert_eq!(report.mode, RunMode::Full);
+        assert_eq!(report.status, RunStatus::Running);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["mode"], "full");
+        assert_eq!(json["status"], "running");
+        assert_eq!(RunStatus::parse("succeeded"), Some(RunStatus::Succeeded));
+        assert_eq!(RunMode::parse("partial"), None);
+    }
+}
