@@ -5,14 +5,16 @@
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
+mod common;
+
 use chrono::{Duration, Utc};
+use common::stores;
 use keyward_keys::{KeySerial, KeyStatus};
 use keyward_model::{DisplayName, Email, EmployeeId, NewAuditRecord, NewEmployee};
 use keyward_store::{
     AttemptReservation, BindingChange, CodeChange, Error, HolderChange, KeyChange, KeyState, Store,
     StoredCode,
 };
-use keyward_test_support::TestDb;
 
 fn audit(action: &str) -> NewAuditRecord {
     NewAuditRecord {
@@ -22,16 +24,6 @@ fn audit(action: &str) -> NewAuditRecord {
         detail: serde_json::json!({}),
         at: Utc::now(),
     }
-}
-
-async fn stores() -> Vec<(&'static str, Store, TestDb)> {
-    let mut out = Vec::new();
-    for db in TestDb::all().await {
-        let store = Store::connect(&db.url).await.unwrap();
-        store.migrate().await.unwrap();
-        out.push((db.label, store, db));
-    }
-    out
 }
 
 /// A key assigned to a new employee, with a live code; its serial and owner.

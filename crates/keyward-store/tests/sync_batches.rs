@@ -5,24 +5,16 @@
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use chrono::{Duration, Utc};
+use common::stores;
 use keyward_model::{
     DirectoryAccount, DirectoryName, DisplayName, Email, Employee, EmployeeId, EmployeeOrigin,
     EmployeeStatus,
 };
 use keyward_store::{Error, LeaseHold, Store, SyncWrite};
-use keyward_test_support::TestDb;
 use uuid::Uuid;
-
-async fn stores() -> Vec<(&'static str, Store, TestDb)> {
-    let mut out = Vec::new();
-    for db in TestDb::all().await {
-        let store = Store::connect(&db.url).await.unwrap();
-        store.migrate().await.unwrap();
-        out.push((db.label, store, db));
-    }
-    out
-}
 
 fn employee(n: u128) -> Employee {
     Employee {
