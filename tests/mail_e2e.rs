@@ -96,7 +96,7 @@ async fn invitations_are_queued_by_sync_sent_once_and_used_once() {
     let Some(lab) = keyward_test_support::lab() else {
         return;
     };
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     let url = db.url.as_str();
     let dir = tempfile::tempdir().unwrap();
     let smtp_port = free_port();
@@ -608,7 +608,7 @@ fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
 async fn mail_goes_over_starttls_and_implicit_tls_and_an_untrusted_certificate_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed_cert(dir.path());
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     for (mode, security) in [("starttls", "starttls"), ("implicit", "tls")] {
         let port = free_port();
         let inbox = dir.path().join(mode);
@@ -680,7 +680,7 @@ async fn a_restarted_server_sends_each_message_once() {
         None,
         "send_interval_secs = 1\nclaim_secs = 3\n",
     );
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     let start = || {
         let mut child = KillOnDrop(
             Command::new(bin_path("keyward-server"))

@@ -66,6 +66,7 @@ impl Harness {
         db: &str,
         mail_port: Option<u16>,
     ) -> Self {
+        keyward_test_support::cli_migrate(db);
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("kek");
         let out = Command::new(bin_path("keyward"))

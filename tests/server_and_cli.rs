@@ -321,7 +321,7 @@ fn an_unreachable_database_is_exit_code_7() {
 
 #[test]
 fn the_key_lifecycle_through_the_cli() {
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     let url = db.url.as_str();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("keys.csv");

@@ -182,6 +182,7 @@ fn employee_with_sam<'a>(list: &'a [Value], sam: &str) -> Option<&'a Value> {
 async fn scenario(lab: &Lab, db: &TestDb) {
     let label = db.label;
     let url = db.url.as_str();
+    keyward_test_support::cli_migrate(url);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),

@@ -93,7 +93,7 @@ async fn the_activation_code_is_mailed_sealed_and_only_while_it_is_live() {
         String::from_utf8_lossy(&made.stderr)
     );
     let cfg = code_config(dir.path(), port, Some(&key_file));
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     let url = db.url.as_str();
     for (who, serial) in [("ann", "HK-C-1"), ("bob", "HK-C-2"), ("cy", "HK-C-3")] {
         json_ok(&cli(

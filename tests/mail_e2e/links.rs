@@ -75,7 +75,7 @@ async fn a_copy_sent_again_after_a_crash_keeps_its_link_and_stale_messages_are_c
     };
     let fixture = lab_fixture(&lab, 2, "mlinks", &["ann", "ben", "cy", "dee", "eve"], None);
     let mail = |user: &str| format!("{user}@mlinks.example.com");
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     let url = db.url.as_str();
     let dir = tempfile::tempdir().unwrap();
     let smtp_port = free_port();

@@ -27,7 +27,7 @@ async fn a_message_is_given_up_after_max_attempts_and_never_sent_afterwards() {
     // Nothing listens on the port: every attempt fails.
     let port = free_port();
     let cfg = config(dir.path(), port, "max_attempts = 2\n");
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     let to = queue_key_notices(&cfg, &db.url, "giveup", 1);
 
     let first = json_ok(&cli(&cfg, &db.url, &["mail", "send"]));
@@ -85,7 +85,7 @@ async fn templates_from_the_templates_dir_replace_the_built_in_ones() {
         sink.port,
         &format!("templates_dir = \"{}\"\n", templates.display()),
     );
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     json_ok(&cli(
         &cfg,
         &db.url,

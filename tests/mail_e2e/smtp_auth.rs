@@ -100,7 +100,7 @@ fn sink_with_login(dir: &Path, sink_tls: &str, security: &str) -> (SmtpSink, Pat
 async fn smtp_login_delivers_with_the_right_password_and_fails_clearly_without_leaking_it() {
     let dir = tempfile::tempdir().unwrap();
     let (sink, cfg) = sink_with_login(dir.path(), "starttls", "starttls");
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     let to = queue_key_notices(&cfg, &db.url, "auth", 1);
 
     // The variable is unset, then empty: the run stops before connecting, with a configuration
@@ -192,7 +192,7 @@ async fn smtp_login_delivers_with_the_right_password_and_fails_clearly_without_l
 async fn smtp_login_works_over_implicit_tls() {
     let dir = tempfile::tempdir().unwrap();
     let (sink, cfg) = sink_with_login(dir.path(), "implicit", "tls");
-    let db = TestDb::sqlite_file();
+    let db = TestDb::sqlite_file().migrated();
     let to = queue_key_notices(&cfg, &db.url, "implicit", 1);
 
     let refused = mail_send(&cfg, &db.url, Some(WRONG));

@@ -39,8 +39,8 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create or update the database schema.
-    Migrate,
+    /// Create or update the database schema (the only command that changes it).
+    Migrate(MigrateArgs),
     /// Admin API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -170,6 +170,18 @@ pub enum InvitationsCommand {
 pub enum MailCommand {
     /// Send every due message now (the server does this on its own every `mail.send_interval_secs`).
     Send,
+}
+
+/// `keyward migrate`: apply, show or list the pending migrations.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Show the applied and pending migrations and change nothing; exit 0 when the schema is
+    /// current, 9 when it is behind (or empty), 10 when a newer keyward migrated it.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub status: bool,
+    /// List the migrations that would be applied and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

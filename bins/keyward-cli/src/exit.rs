@@ -11,6 +11,8 @@
 //! | 6 | invalid input, including a wrong, expired or exhausted activation code and a password the policy refuses |
 //! | 7 | database unavailable |
 //! | 8 | directory error (cannot connect, TLS, bind refused, group not found, search failed) |
+//! | 9 | the database schema is older than this keyward, or absent: run `keyward migrate` |
+//! | 10 | the database schema was migrated by a newer keyward: upgrade this keyward |
 
 use keyward_service::{Error, ErrorCode};
 
@@ -28,6 +30,10 @@ pub const INVALID_INPUT: u8 = 6;
 pub const UNAVAILABLE: u8 = 7;
 /// Directory error.
 pub const DIRECTORY: u8 = 8;
+/// The schema is older than this keyward (or absent).
+pub const SCHEMA_BEHIND: u8 = 9;
+/// The schema was migrated by a newer keyward.
+pub const SCHEMA_AHEAD: u8 = 10;
 
 /// A failed command: its stable code, its exit code and a one-line message.
 #[derive(Debug)]
@@ -60,6 +66,8 @@ impl From<Error> for Failure {
             ErrorCode::InvalidConfig => CONFIG,
             ErrorCode::Unavailable => UNAVAILABLE,
             ErrorCode::Directory => DIRECTORY,
+            ErrorCode::SchemaBehind => SCHEMA_BEHIND,
+            ErrorCode::SchemaAhead => SCHEMA_AHEAD,
             // The CLI works on the database directly: it never authenticates, so these four
             // cannot happen here.
             ErrorCode::Unauthorized

@@ -99,7 +99,12 @@ impl From<Error> for ApiError {
             ErrorCode::Unauthorized | ErrorCode::TokenExpired => StatusCode::UNAUTHORIZED,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Directory => StatusCode::BAD_GATEWAY,
-            ErrorCode::InvalidConfig | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // The server refuses such a schema at start; a request can only meet one if the
+            // database is changed under a running server.
+            ErrorCode::InvalidConfig
+            | ErrorCode::SchemaBehind
+            | ErrorCode::SchemaAhead
+            | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // A directory failure says what to fix (unreachable, TLS, bind refused, group missing)
         // and never holds a secret, so it is shown; other 5xx details go to the log only.
@@ -275,6 +280,33 @@ mod tests {
             assert_eq!(body["error"]["code"], "unauthorized", "{credential}");
             let message = body["error"]["message"].as_str().unwrap();
             assert!(message.starts_with(says), "{credential}: {message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_schema_mismatch_met_by_a_request_is_a_generic_500_with_its_code() {
+        for (err, code) in [
+            (
+                Error::SchemaBehind {
+                    pending: vec!["m1".into()],
+                },
+                "schema_behind",
+            ),
+            (Error::SchemaEmpty, "schema_behind"),
+            (
+                Error::SchemaAhead {
+                    unknown: vec!["m9".into()],
+                },
+                "schema_ahead",
+            ),
+        ] {
+            let (status, _, body) = answer(err).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+            assert_eq!(body["error"]["code"], code, "{body}");
+            assert_eq!(
+                body["error"]["message"],
+                "internal error; see the server log"
+            );
         }
     }
 }

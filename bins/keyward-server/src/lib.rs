@@ -20,7 +20,9 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let settings = keyward_service::Settings::default();
-//! let keyward = keyward_service::Keyward::open(&settings).await?;
+//! let keyward =
+//!     keyward_service::Keyward::open_with(&settings, keyward_service::OpenMode::CreateIfEmpty)
+//!         .await?;
 //! let app = keyward_server::app(keyward);
 //! let listener = tokio::net::TcpListener::bind(settings.listen).await?;
 //! axum::serve(listener, app).await?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use keyward_service::{Keyward, Settings};
+use keyward_service::{Keyward, OpenMode, Settings};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -157,7 +157,9 @@ pub async fn run(
         }
         Transport::Http { .. } => None,
     };
-    let keyward = Keyward::open(&settings)
+    // An empty database gets the schema (the quick start's new keyward.db); any other schema
+    // must already be the one this build knows: `keyward migrate` upgrades it.
+    let keyward = Keyward::open_with(&settings, OpenMode::CreateIfEmpty)
         .await
         .context("cannot open the database")?;
     let backend = keyward.backend();

@@ -13,14 +13,17 @@ use std::sync::Arc;
 use axum::http::{StatusCode, header};
 use chrono::{Duration, TimeZone, Utc};
 use keyward_model::{Scope, Scopes};
-use keyward_service::{Actor, Keyward, ManualClock, Settings};
+use keyward_service::{Actor, Keyward, ManualClock, OpenMode, Settings};
 use serde_json::{Value, json};
 
 async fn open(settings: Settings) -> (Keyward, axum::Router) {
-    let keyward = Keyward::open(&Settings {
-        database_url: "sqlite::memory:".into(),
-        ..settings
-    })
+    let keyward = Keyward::open_with(
+        &Settings {
+            database_url: "sqlite::memory:".into(),
+            ..settings
+        },
+        OpenMode::CreateIfEmpty,
+    )
     .await
     .unwrap();
     let app = keyward_server::app(keyward.clone());
@@ -255,10 +258,13 @@ async fn a_token_without_the_workstations_scope_cannot_approve_a_workstation() {
 #[tokio::test]
 async fn an_expired_token_is_401_token_expired_and_an_unknown_one_stays_unauthorized() {
     let clock = ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap());
-    let keyward = Keyward::open(&Settings {
-        database_url: "sqlite::memory:".into(),
-        ..Settings::default()
-    })
+    let keyward = Keyward::open_with(
+        &Settings {
+            database_url: "sqlite::memory:".into(),
+            ..Settings::default()
+        },
+        OpenMode::CreateIfEmpty,
+    )
     .await
     .unwrap()
     .with_clock(Arc::new(clock.clone()));

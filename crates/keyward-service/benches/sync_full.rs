@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keyward_directory::DirectoryConfig;
-use keyward_service::{Actor, Keyward, Settings, SyncOptions, SyncReport};
+use keyward_service::{Actor, Keyward, OpenMode, Settings, SyncOptions, SyncReport};
 use keyward_test_support::TestDb;
 
 /// The number of bulk users: `KEYWARD_TEST_BENCH_USERS`, 10,000 by default.
@@ -136,7 +136,10 @@ fn main() {
         let secret = PathBuf::from(&args[i + 1]);
         let url = format!("sqlite://{}/child.db?mode=rwc", dir.path().display());
         let (_, report) = runtime.block_on(async {
-            let keyward = Keyward::open(&settings(&env, &url, &secret)).await.unwrap();
+            let keyward =
+                Keyward::open_with(&settings(&env, &url, &secret), OpenMode::CreateIfEmpty)
+                    .await
+                    .unwrap();
             timed_run(&keyward, true).await
         });
         println!("{} {}", report.read, keyward_test_support::peak_rss_kib());
@@ -183,9 +186,10 @@ fn main() {
                 TestDb::sqlite_file()
             };
             runtime.block_on(async {
-                let keyward = Keyward::open(&settings(&env, &db.url, &secret))
-                    .await
-                    .unwrap();
+                let keyward =
+                    Keyward::open_with(&settings(&env, &db.url, &secret), OpenMode::CreateIfEmpty)
+                        .await
+                        .unwrap();
                 let (full, report) = timed_run(&keyward, true).await;
                 assert_eq!(
                     report.read as usize, users,

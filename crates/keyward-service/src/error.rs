@@ -59,6 +59,10 @@ pub enum ErrorCode {
     PasswordPolicy,
     /// The operation is not supported.
     NotSupported,
+    /// The database's schema is older than this keyward, or absent: run `keyward migrate`.
+    SchemaBehind,
+    /// The database's schema was migrated by a newer keyward.
+    SchemaAhead,
     /// Anything else; details are in the log, not in the message.
     Internal,
 }
@@ -92,6 +96,8 @@ impl ErrorCode {
             Self::RotationInFlight => "rotation_in_flight",
             Self::PasswordPolicy => "password_policy",
             Self::NotSupported => "not_supported",
+            Self::SchemaBehind => "schema_behind",
+            Self::SchemaAhead => "schema_ahead",
             Self::Internal => "internal",
         }
     }
@@ -172,6 +178,34 @@ fn invitation_message(invitation: Option<&Uuid>, problem: InvitationProblem) -> 
         }
         InvitationProblem::Expired => format!("{what} has expired; ask for a new one"),
     }
+}
+
+/// Migration names for a one-line message: the first three, then how many more.
+fn names(list: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let shown = list
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if list.len() > SHOWN {
+        format!("{shown} and {} more", list.len() - SHOWN)
+    } else {
+        shown
+    }
+}
+
+/// The message of [`Error::SchemaBehind`].
+fn schema_behind_message(pending: &[String]) -> String {
+    let count = match pending.len() {
+        1 => "1 migration".to_owned(),
+        n => format!("{n} migrations"),
+    };
+    format!(
+        "the database schema is {count} behind this keyward ({}): run `keyward migrate` first",
+        names(pending)
+    )
 }
 
 /// What went wrong in an operation, said so that a person knows what to do.
@@ -314,6 +348,29 @@ pub enum Error {
     /// The operation is not supported.
     #[error("{0}")]
     NotSupported(String),
+    /// The database has no keyward schema yet (no table at all).
+    #[error(
+        "the database has no keyward schema yet: run `keyward migrate` first (keyward-server \
+         creates it on its first start)"
+    )]
+    SchemaEmpty,
+    /// The schema is older than this keyward: some of its migrations are not applied.
+    #[error("{}", schema_behind_message(pending))]
+    SchemaBehind {
+        /// The migrations `keyward migrate` would apply, oldest first.
+        pending: Vec<String>,
+    },
+    /// The schema was migrated by a newer keyward: migrations this build does not know are
+    /// applied.
+    #[error(
+        "the database schema was migrated by a newer keyward (unknown {}): upgrade this keyward \
+         or use the matching version",
+        names(unknown)
+    )]
+    SchemaAhead {
+        /// The applied migrations this build does not know, sorted.
+        unknown: Vec<String>,
+    },
     /// Anything else.
     #[error("internal error: {source}")]
     Internal {
@@ -351,6 +408,8 @@ impl Error {
             Self::RotationInFlight(_) => ErrorCode::RotationInFlight,
             Self::PasswordPolicy(_) => ErrorCode::PasswordPolicy,
             Self::NotSupported(_) => ErrorCode::NotSupported,
+            Self::SchemaEmpty | Self::SchemaBehind { .. } => ErrorCode::SchemaBehind,
+            Self::SchemaAhead { .. } => ErrorCode::SchemaAhead,
             Self::Internal { .. } => ErrorCode::Internal,
         }
     }
@@ -474,5 +533,46 @@ mod tests {
             .to_string(),
             "a valid admin API token is required (Authorization: Bearer <token>)"
         );
+    }
+
+    #[test]
+    fn a_schema_mismatch_is_one_line_that_names_what_to_run() {
+        let list = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let cases = [
+            (
+                Error::SchemaBehind {
+                    pending: list(&["m0009_a"]),
+                },
+                "schema_behind",
+                "the database schema is 1 migration behind this keyward (m0009_a): run \
+                 `keyward migrate` first",
+            ),
+            (
+                Error::SchemaBehind {
+                    pending: list(&["m1", "m2", "m3", "m4", "m5"]),
+                },
+                "schema_behind",
+                "the database schema is 5 migrations behind this keyward (m1, m2, m3 and 2 \
+                 more): run `keyward migrate` first",
+            ),
+            (
+                Error::SchemaEmpty,
+                "schema_behind",
+                "the database has no keyward schema yet: run `keyward migrate` first \
+                 (keyward-server creates it on its first start)",
+            ),
+            (
+                Error::SchemaAhead {
+                    unknown: list(&["m0011_x"]),
+                },
+                "schema_ahead",
+                "the database schema was migrated by a newer keyward (unknown m0011_x): upgrade \
+                 this keyward or use the matching version",
+            ),
+        ];
+        for (err, code, message) in cases {
+            assert_eq!(err.code().as_str(), code, "{err}");
+            assert_eq!(err.to_string(), message);
+        }
     }
 }

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use keyward_store::Store;
+use keyward_store::{SchemaState, SchemaStatus, Store};
 
 use crate::{
-    Clock, Directories, Employees, Keys, Mail, Result, Settings, SyncRuns, SystemClock, Tokens,
+    Clock, Directories, Employees, Error, Keys, Mail, Result, Settings, SyncRuns, SystemClock,
+    Tokens,
 };
 
 /// An open keyward installation: its settings and its database.
@@ -26,15 +27,48 @@ pub struct MigrationReport {
     pub applied_now: Vec<String>,
 }
 
+/// How [`Keyward::open_with`] treats the database's schema. No mode migrates a schema that
+/// holds anything: only [`Keyward::migrate`] (`keyward migrate`) does, so that a newer keyward
+/// run somewhere (a CLI on a jump box) never moves a shared database ahead of the servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Use the schema as it is: refuse an empty database, and a schema older or newer than
+    /// this keyward. The CLI's commands open this way.
+    Existing,
+    /// As [`OpenMode::Existing`], except that an empty database (no table at all, no
+    /// migration recorded) gets the whole schema: `keyward-server` opens this way, so that its
+    /// first start on a new SQLite file or a new PostgreSQL database works. A database with
+    /// any table in it is never migrated here.
+    CreateIfEmpty,
+}
+
 impl Keyward {
-    /// Connects to the configured database and brings its schema up to date.
+    /// Connects to the configured database and checks its schema: refuses an empty database
+    /// and a schema older or newer than this keyward ([`OpenMode::Existing`]). Changes nothing.
     pub async fn open(settings: &Settings) -> Result<Self> {
+        Self::open_with(settings, OpenMode::Existing).await
+    }
+
+    /// Connects and checks the schema as `mode` says; only [`OpenMode::CreateIfEmpty`] on an
+    /// empty database changes anything.
+    pub async fn open_with(settings: &Settings, mode: OpenMode) -> Result<Self> {
         let keyward = Self::connect(settings).await?;
-        keyward.migrate().await?;
+        let status = keyward.schema_status().await?;
+        match (status.state(), mode) {
+            (SchemaState::Empty, OpenMode::CreateIfEmpty) => {
+                let report = keyward.migrate().await?;
+                tracing::info!(
+                    migrations = report.applied_now.len(),
+                    "created the schema in an empty database"
+                );
+            }
+            _ => check_schema(&status)?,
+        }
         Ok(keyward)
     }
 
-    /// Connects without touching the schema.
+    /// Connects without reading or touching the schema (`keyward migrate`, and commands that
+    /// do not use the database).
     pub async fn connect(settings: &Settings) -> Result<Self> {
         let store = Store::connect(&settings.database_url).await?;
         Ok(Self {
@@ -53,14 +87,25 @@ impl Keyward {
         self
     }
 
-    /// Applies pending migrations and says which.
+    /// Applies pending migrations and says which. Refuses, and changes nothing, when the
+    /// schema was migrated by a newer keyward.
     pub async fn migrate(&self) -> Result<MigrationReport> {
-        let (already_applied, pending) = self.store.migration_status().await?;
+        let status = self.schema_status().await?;
+        if status.state() == SchemaState::Ahead {
+            return Err(Error::SchemaAhead {
+                unknown: status.unknown,
+            });
+        }
         self.store.migrate().await?;
         Ok(MigrationReport {
-            already_applied,
-            applied_now: pending,
+            already_applied: status.applied,
+            applied_now: status.pending,
         })
+    }
+
+    /// The schema compared with this keyward's migrations, read without changing anything.
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        Ok(self.store.schema_status().await?)
     }
 
     /// Checks that the database answers.
@@ -138,5 +183,20 @@ impl Keyward {
     /// Closes the database pool.
     pub async fn close(self) -> Result<()> {
         Ok(self.store.close().await?)
+    }
+}
+
+/// `Ok` for a current schema; otherwise the error that says what to run: `keyward migrate` for
+/// an empty or older schema, a matching keyward for a newer one.
+pub fn check_schema(status: &SchemaStatus) -> Result<()> {
+    match status.state() {
+        SchemaState::Current => Ok(()),
+        SchemaState::Empty => Err(Error::SchemaEmpty),
+        SchemaState::Behind => Err(Error::SchemaBehind {
+            pending: status.pending.clone(),
+        }),
+        SchemaState::Ahead => Err(Error::SchemaAhead {
+            unknown: status.unknown.clone(),
+        }),
     }
 }

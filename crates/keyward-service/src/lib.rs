@@ -11,9 +11,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), keyward_service::Error> {
-//! use keyward_service::{Actor, Keyward, Settings};
+//! use keyward_service::{Actor, Keyward, OpenMode, Settings};
 //! let settings = Settings { database_url: "sqlite::memory:".into(), ..Settings::default() };
-//! let keyward = Keyward::open(&settings).await?;
+//! // A new database gets the schema here; `Keyward::open` would refuse it.
+//! let keyward = Keyward::open_with(&settings, OpenMode::CreateIfEmpty).await?;
 //! let scopes = keyward_model::Scopes::parse_list("read,keys")?;
 //! let (token, secret) = keyward.tokens().create("ci", &scopes, None, &Actor::Cli).await?;
 //! let verified = keyward.tokens().verify(secret.expose()).await?;
@@ -50,9 +51,10 @@ pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
 pub use error::{Credential, Error, ErrorCode, InvitationProblem, Result};
 pub use keys::{KeyView, Keys, WithCode};
-pub use keyward::{Keyward, MigrationReport};
+pub use keyward::{Keyward, MigrationReport, OpenMode, check_schema};
 pub use keyward_model::{Workstation, WorkstationStatus};
 pub use keyward_password::SecretString;
+pub use keyward_store::{SchemaState, SchemaStatus};
 pub use mail::{EnrollView, InvitationView, Mail, SendReport};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;

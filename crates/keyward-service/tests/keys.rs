@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use keyward_keys::KeyStatus;
-use keyward_service::{Actor, Error, Keyward, ManualClock, Settings, Workstation};
+use keyward_service::{Actor, Error, Keyward, ManualClock, OpenMode, Settings, Workstation};
 use keyward_test_support::TestDb;
 
 async fn open_all() -> Vec<(TestDb, Keyward, ManualClock)> {
@@ -18,7 +18,7 @@ async fn open_all() -> Vec<(TestDb, Keyward, ManualClock)> {
             ..Settings::default()
         };
         let clock = ManualClock::starting_at(Utc::now());
-        let keyward = Keyward::open(&settings)
+        let keyward = Keyward::open_with(&settings, OpenMode::CreateIfEmpty)
             .await
             .unwrap()
             .with_clock(Arc::new(clock.clone()));

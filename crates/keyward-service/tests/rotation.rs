@@ -14,8 +14,8 @@ use keyward_directory::DirectoryConfig;
 use keyward_keys::KeyStatus;
 use keyward_model::{DirectoryAccount, DirectoryName};
 use keyward_service::{
-    AckItem, Actor, Clock as _, Credential, Error, Keyward, ManualClock, SecretString, Settings,
-    UserChange, Workstation, WorkstationStatus,
+    AckItem, Actor, Clock as _, Credential, Error, Keyward, ManualClock, OpenMode, SecretString,
+    Settings, UserChange, Workstation, WorkstationStatus,
 };
 use keyward_store::Store;
 use keyward_test_support::TestDb;
@@ -54,7 +54,7 @@ async fn setups() -> Vec<Setup> {
         settings.passwords.max_attempts = 2;
         settings.passwords.retry_base_secs = 1;
         let clock = ManualClock::starting_at(Utc::now());
-        let k = Keyward::open(&settings)
+        let k = Keyward::open_with(&settings, OpenMode::CreateIfEmpty)
             .await
             .unwrap()
             .with_clock(Arc::new(clock.clone()));
@@ -612,7 +612,11 @@ async fn a_passphrase_key_encryption_key_is_stable_and_a_different_one_is_refuse
             ..Settings::default()
         };
         settings.secrets.passphrase_env = Some(var.to_owned());
-        async move { Keyward::open(&settings).await.unwrap() }
+        async move {
+            Keyward::open_with(&settings, OpenMode::CreateIfEmpty)
+                .await
+                .unwrap()
+        }
     };
     let first = open("CARGO_MANIFEST_DIR")
         .await
@@ -710,4 +714,51 @@ async fn a_lock_reported_by_the_holder_locks_the_key_and_stops_deliveries() {
             Err(Error::KeyNotHeld(_))
         ));
     }
+}
+
+/// docs/operations.md, "Backup and restore" on SQLite: a `VACUUM INTO` backup taken while the
+/// database is in use, then opened as a new database with the same key-encryption key, is
+/// current (no migration needed) and its sealed passwords still open; with another key it is
+/// refused.
+#[tokio::test]
+async fn a_vacuum_into_backup_opens_with_the_same_key_encryption_key_and_its_passwords_open() {
+    let setups = setups().await;
+    let s = &setups[0];
+    assert!(s.k.settings().database_url.starts_with("sqlite://"));
+    employee_with_account(s, "ada@example.com", "ada", true).await;
+    let (ws, _) = approved(s, "WS-1").await;
+    active_key(s, &ws, "HK-1", "ada@example.com").await;
+    let work = s.k.agent().pending(&ws, "HK-1").await.unwrap();
+    let password = work.accounts[0]
+        .password
+        .as_ref()
+        .unwrap()
+        .expose()
+        .to_owned();
+
+    let backup = s.dir.path().join("backup.db");
+    keyward_test_support::execute_sql(
+        &s.k.settings().database_url,
+        &format!("VACUUM INTO '{}'", backup.display()),
+    )
+    .await;
+
+    let mut restored_settings = s.k.settings().clone();
+    restored_settings.database_url = format!("sqlite://{}?mode=rwc", backup.display());
+    let restored = Keyward::open(&restored_settings).await.unwrap();
+    restored.check_secrets().await.unwrap();
+    let work = restored.agent().pending(&ws, "HK-1").await.unwrap();
+    assert_eq!(
+        work.accounts[0].password.as_ref().unwrap().expose(),
+        password,
+        "the restored candidate opens to the same password"
+    );
+    restored.close().await.unwrap();
+
+    let other = s.dir.path().join("other-kek");
+    keyward_service::write_new_key_file(&other).unwrap();
+    restored_settings.secrets.key_file = Some(other);
+    let wrong = Keyward::open(&restored_settings).await.unwrap();
+    let err = wrong.check_secrets().await.unwrap_err();
+    assert!(err.to_string().contains("not the one"), "{err}");
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use keyward_model::{Scope, Scopes, TokenName};
 use keyward_service::{
-    Actor, Clock, Credential, Error, Keyward, ManualClock, Settings, require_scope,
+    Actor, Clock, Credential, Error, Keyward, ManualClock, OpenMode, Settings, require_scope,
 };
 use keyward_test_support::TestDb;
 
@@ -19,7 +19,9 @@ async fn open_all() -> Vec<(TestDb, Keyward)> {
             database_url: db.url.clone(),
             ..Settings::default()
         };
-        let keyward = Keyward::open(&settings).await.expect("open");
+        let keyward = Keyward::open_with(&settings, OpenMode::CreateIfEmpty)
+            .await
+            .expect("open");
         out.push((db, keyward));
     }
     out
@@ -105,7 +107,7 @@ async fn a_token_has_only_its_scopes_and_stops_at_its_expiry() {
             ..Settings::default()
         };
         let clock = ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap());
-        let keyward = Keyward::open(&settings)
+        let keyward = Keyward::open_with(&settings, OpenMode::CreateIfEmpty)
             .await
             .unwrap()
             .with_clock(Arc::new(clock.clone()));

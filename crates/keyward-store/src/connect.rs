@@ -70,8 +70,10 @@ impl Store {
         self.backend
     }
 
-    /// Applies every migration not yet applied. Refuses a schema written by a newer keyward.
+    /// Applies every migration not yet applied. Refuses a schema written by a newer keyward
+    /// (applied migrations this build does not know) and changes nothing then.
     pub async fn migrate(&self) -> Result<()> {
+        self.refuse_newer().await?;
         Migrator::up(&self.db, None)
             .await
             .map_err(|e| Error::Schema {
@@ -82,8 +84,9 @@ impl Store {
     /// Applies the oldest pending migration only; returns its name, or `None` when the schema is
     /// current. For upgrade tests that check each migration against the schema before it.
     pub async fn migrate_one_step(&self) -> Result<Option<String>> {
-        let (_, pending) = self.migration_status().await?;
-        let Some(next) = pending.first().cloned() else {
+        self.refuse_newer().await?;
+        let status = self.schema_status().await?;
+        let Some(next) = status.pending.first().cloned() else {
             return Ok(None);
         };
         Migrator::up(&self.db, Some(1))
@@ -94,24 +97,26 @@ impl Store {
         Ok(Some(next))
     }
 
-    /// Names of the migrations applied and of those still pending, in order.
+    /// Names of the migrations applied and of those still pending, in order (read only; see
+    /// [`Store::schema_status`] for the whole picture).
     pub async fn migration_status(&self) -> Result<(Vec<String>, Vec<String>)> {
-        let schema = |e: sea_orm::DbErr| Error::Schema {
-            detail: e.to_string(),
-        };
-        let applied = Migrator::get_applied_migrations(&self.db)
-            .await
-            .map_err(schema)?
-            .iter()
-            .map(|m| m.name().to_owned())
-            .collect();
-        let pending = Migrator::get_pending_migrations(&self.db)
-            .await
-            .map_err(schema)?
-            .iter()
-            .map(|m| m.name().to_owned())
-            .collect();
-        Ok((applied, pending))
+        let status = self.schema_status().await?;
+        Ok((status.applied, status.pending))
+    }
+
+    async fn refuse_newer(&self) -> Result<()> {
+        let status = self.schema_status().await?;
+        if status.unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Schema {
+                detail: format!(
+                    "the database has migrations this keyward does not know ({}): it was \
+                     migrated by a newer keyward",
+                    status.unknown.join(", ")
+                ),
+            })
+        }
     }
 
     /// Checks that the database answers a trivial query.

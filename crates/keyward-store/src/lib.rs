@@ -38,6 +38,7 @@ mod keys;
 pub mod migration;
 mod outbox;
 mod passwords;
+mod schema;
 mod settings;
 mod sync;
 mod tokens;
@@ -60,6 +61,7 @@ pub use keys::{
 };
 pub use outbox::{KeyNotice, NewMessage, OutboxMessage};
 pub use passwords::{AccountPassword, PasswordWrite};
+pub use schema::{SchemaState, SchemaStatus};
 pub use sync::{
     AccountIndexAfter, AccountIndexEntry, LeaseHold, SyncBatchState, SyncCursor, SyncRunRecord,
     SyncWrite,

@@ -193,6 +193,68 @@ async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
 }
 
 #[tokio::test]
+async fn the_schema_status_is_read_without_changing_anything() {
+    use keyward_store::SchemaState;
+    for db in TestDb::all().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let empty = store.schema_status().await.unwrap();
+        assert_eq!(empty.state(), SchemaState::Empty, "{}", db.label);
+        assert_eq!(empty.pending, MIGRATIONS, "{}", db.label);
+        // Reading it twice still finds no table: it created none, not even the migrations table.
+        assert!(
+            !store.schema_status().await.unwrap().has_tables,
+            "{}",
+            db.label
+        );
+
+        store.migrate_one_step().await.unwrap();
+        let behind = store.schema_status().await.unwrap();
+        assert_eq!(behind.state(), SchemaState::Behind, "{}", db.label);
+        assert_eq!(behind.applied, MIGRATIONS[..1], "{}", db.label);
+        assert_eq!(behind.pending, MIGRATIONS[1..], "{}", db.label);
+        assert_eq!(
+            store.schema_status().await.unwrap(),
+            behind,
+            "{}: reading the status changed it",
+            db.label
+        );
+
+        store.migrate().await.unwrap();
+        let current = store.schema_status().await.unwrap();
+        assert_eq!(current.state(), SchemaState::Current, "{}", db.label);
+        assert_eq!(current.applied, MIGRATIONS, "{}", db.label);
+        assert!(current.unknown.is_empty(), "{}", db.label);
+
+        if db.label == "sqlite-memory" {
+            // A second connection cannot reach an in-memory database.
+            continue;
+        }
+        keyward_test_support::execute_sql(
+            &db.url,
+            "INSERT INTO seaql_migrations (version, applied_at) \
+             VALUES ('m20991231_000099_from_the_future', 0)",
+        )
+        .await;
+        let ahead = store.schema_status().await.unwrap();
+        assert_eq!(ahead.state(), SchemaState::Ahead, "{}", db.label);
+        assert_eq!(
+            ahead.unknown,
+            ["m20991231_000099_from_the_future"],
+            "{}",
+            db.label
+        );
+        assert_eq!(ahead.applied, MIGRATIONS, "{}", db.label);
+        let err = store.migrate().await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Schema { detail } if detail.contains("newer keyward")),
+            "{}: {err}",
+            db.label
+        );
+        assert_eq!(store.schema_status().await.unwrap(), ahead, "{}", db.label);
+    }
+}
+
+#[tokio::test]
 async fn employees_are_created_found_and_unique_by_email() {
     for (label, store, _db) in fresh_stores().await {
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap();

@@ -147,6 +147,29 @@ impl TestDb {
         dbs.extend(Self::postgres().await);
         dbs
     }
+
+    /// The same database with keyward's schema applied by the built `keyward migrate`, as an
+    /// administrator does first: no other CLI command creates the schema. Not for
+    /// `sqlite::memory:` (another process cannot reach it).
+    #[must_use]
+    pub fn migrated(self) -> Self {
+        cli_migrate(&self.url);
+        self
+    }
+}
+
+/// Runs the built `keyward migrate` on `url` and asserts that it succeeded.
+pub fn cli_migrate(url: &str) {
+    let out = std::process::Command::new(bin_path("keyward"))
+        .args(["migrate", "--database-url", url])
+        .env_remove("KEYWARD_CONFIG")
+        .output()
+        .expect("run keyward migrate");
+    assert!(
+        out.status.success(),
+        "keyward migrate on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The lab's base directory: `$KWLAB_DIR`, default `/tmp/keyward-lab`.

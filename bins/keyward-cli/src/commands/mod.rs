@@ -18,7 +18,7 @@ use crate::exit::Failure;
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let settings = load_settings(&cli.global)?;
     match cli.command {
-        Command::Migrate => migrate::run(&settings, cli.global.output).await,
+        Command::Migrate(args) => migrate::run(&settings, &args, cli.global.output).await,
         Command::Token(cmd) => token::run(&open(&settings).await?, cmd, cli.global.output).await,
         Command::Employees(cmd) => {
             employees::run(&open(&settings).await?, cmd, cli.global.output).await
@@ -52,8 +52,9 @@ fn load_settings(global: &Global) -> Result<Settings, Failure> {
     Ok(Settings::load(global.config.as_deref(), &overrides)?)
 }
 
-/// Opens the database, migrating it as the server does at start-up, so that the CLI works on a
-/// fresh installation.
+/// Opens the database as it is: an empty database, or a schema older or newer than this keyward,
+/// is refused with the one-line message naming `keyward migrate` (exit 9 or 10). Only
+/// `keyward migrate` changes the schema.
 async fn open(settings: &Settings) -> Result<Keyward, Failure> {
     Ok(Keyward::open(settings).await?)
 }

@@ -14,7 +14,10 @@ use tower::ServiceExt as _;
 pub async fn open_with_admin_token(
     settings: &keyward_service::Settings,
 ) -> (keyward_service::Keyward, String) {
-    let keyward = keyward_service::Keyward::open(settings).await.unwrap();
+    let keyward =
+        keyward_service::Keyward::open_with(settings, keyward_service::OpenMode::CreateIfEmpty)
+            .await
+            .unwrap();
     let (_, secret) = keyward
         .tokens()
         .create(
