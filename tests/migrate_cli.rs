@@ -11,21 +11,11 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use keyward_store::{SchemaState, SchemaStatus, Store};
-use keyward_test_support::{TestDb, bin_path};
+use keyward_test_support::{TestDb, bin_path, keyward_cli as keyward};
 use serde_json::Value;
 
 /// A migration no keyward knows, as a newer keyward would have recorded it.
 const FUTURE: &str = "m20991231_000099_from_the_future";
-
-fn keyward(db_url: &str, args: &[&str]) -> Output {
-    Command::new(bin_path("keyward"))
-        .args(args)
-        .arg("--database-url")
-        .arg(db_url)
-        .env_remove("KEYWARD_CONFIG")
-        .output()
-        .expect("run keyward")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

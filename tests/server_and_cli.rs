@@ -11,18 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use keyward_test_support::{TestDb, bin_path};
+use keyward_test_support::{TestDb, bin_path, keyward_cli as keyward};
 use serde_json::Value;
-
-fn keyward(db_url: &str, args: &[&str]) -> Output {
-    Command::new(bin_path("keyward"))
-        .args(args)
-        .arg("--database-url")
-        .arg(db_url)
-        .env_remove("KEYWARD_CONFIG")
-        .output()
-        .expect("run keyward")
-}
 
 fn json_of(out: &Output) -> Value {
     assert!(

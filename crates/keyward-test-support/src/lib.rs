@@ -317,3 +317,18 @@ pub fn bin_path(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Runs the built `keyward` CLI on the database `db_url` with `args` (no configuration file
+/// from the environment) and returns what it did.
+///
+/// # Panics
+/// When the binary cannot be run (see [`bin_path`]).
+pub fn keyward_cli(db_url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin_path("keyward"))
+        .args(args)
+        .arg("--database-url")
+        .arg(db_url)
+        .env_remove("KEYWARD_CONFIG")
+        .output()
+        .expect("run keyward")
+}
