@@ -76,17 +76,12 @@ pub fn delivered(current: &PasswordState, now: DateTime<Utc>) -> PasswordState {
 /// dropped. `None` when nothing is in flight.
 pub fn committed(current: &PasswordState, now: DateTime<Utc>) -> Option<PasswordState> {
     let pending = current.pending.as_ref()?;
+    // Idle at the committed version: nothing in flight, no attempts, no error.
     Some(PasswordState {
-        key_serial: current.key_serial.clone(),
         version: pending.version,
         sealed_current: Some(pending.sealed.clone()),
         committed_at: Some(now),
-        state: RotationState::Idle,
-        pending: None,
-        attempts: 0,
-        next_attempt_at: None,
-        claimed_until: None,
-        last_error: None,
+        ..PasswordState::new(current.key_serial.clone())
     })
 }
 

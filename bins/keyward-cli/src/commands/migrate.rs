@@ -83,19 +83,13 @@ async fn dry_run(keyward: &Keyward, format: OutputFormat) -> Result<(), Failure>
             "already_applied": status.applied,
             "would_apply": status.pending,
         })),
-        OutputFormat::Text => {
-            if status.pending.is_empty() {
-                println!(
-                    "schema up to date ({} migrations applied, {}); nothing to apply",
-                    status.applied.len(),
-                    keyward.backend()
-                );
-            } else {
-                for name in &status.pending {
-                    println!("would apply {name}");
-                }
-            }
-        }
+        OutputFormat::Text => print_migrations(
+            keyward,
+            status.applied.len(),
+            &status.pending,
+            "would apply",
+            "; nothing to apply",
+        ),
     }
     Ok(())
 }
@@ -108,19 +102,26 @@ async fn apply(keyward: &Keyward, format: OutputFormat) -> Result<(), Failure> {
             "already_applied": report.already_applied,
             "applied_now": report.applied_now,
         })),
-        OutputFormat::Text => {
-            if report.applied_now.is_empty() {
-                println!(
-                    "schema up to date ({} migrations applied, {})",
-                    report.already_applied.len(),
-                    keyward.backend()
-                );
-            } else {
-                for name in &report.applied_now {
-                    println!("applied {name}");
-                }
-            }
-        }
+        OutputFormat::Text => print_migrations(
+            keyward,
+            report.already_applied.len(),
+            &report.applied_now,
+            "applied",
+            "",
+        ),
     }
     Ok(())
+}
+
+/// One line per migration in `names` (`verb name`), or that the schema is up to date.
+fn print_migrations(keyward: &Keyward, applied: usize, names: &[String], verb: &str, none: &str) {
+    if names.is_empty() {
+        println!(
+            "schema up to date ({applied} migrations applied, {}){none}",
+            keyward.backend()
+        );
+    }
+    for name in names {
+        println!("{verb} {name}");
+    }
 }
