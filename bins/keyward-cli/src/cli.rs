@@ -44,6 +44,9 @@ pub enum Command {
     /// Admin API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Console administrators, who sign in with a passkey or security key.
+    #[command(subcommand)]
+    Admins(AdminsCommand),
     /// Employees.
     #[command(subcommand)]
     Employees(EmployeesCommand),
@@ -321,6 +324,34 @@ pub enum KeysCommand {
     History {
         /// Serial number.
         serial: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminsCommand {
+    /// Create an admin; prints a one-time enrollment link to open in a browser, where they
+    /// register a passkey or security key.
+    Create {
+        /// Their e-mail: what they type to sign in, and what audit records name.
+        #[arg(long)]
+        email: String,
+        /// Their name, shown in the console.
+        #[arg(long)]
+        name: String,
+    },
+    /// Print a new one-time enrollment link for an admin (another device, a lost key).
+    Link {
+        /// The admin's e-mail.
+        #[arg(long)]
+        email: String,
+    },
+    /// List admins and their registered credentials.
+    List,
+    /// Disable an admin: no more sign-in, and their sessions end now.
+    Disable {
+        /// The admin's e-mail.
+        #[arg(long)]
+        email: String,
     },
 }
 

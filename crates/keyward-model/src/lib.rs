@@ -1,7 +1,7 @@
 //! keyward's shared vocabulary.
 //!
 //! Every other keyward crate speaks in these types: ids, normalized e-mail addresses, directory
-//! names, employees, directory accounts, API tokens, workstations, audit records and pages of
+//! names, employees, directory accounts, API tokens, console admins, workstations, audit records and pages of
 //! results; and the one retry [`Backoff`] that every kind of retried work uses.
 //!
 //! Place in the layers: the bottom. This crate depends on no other keyward crate and does no IO:
@@ -20,6 +20,7 @@
 //! ```
 
 mod account;
+mod admin;
 mod audit;
 mod backoff;
 mod directory_user;
@@ -32,6 +33,7 @@ mod token;
 mod workstation;
 
 pub use account::DirectoryAccount;
+pub use admin::{Admin, AdminCredential};
 pub use audit::{AuditRecord, NewAuditRecord};
 pub use backoff::Backoff;
 pub use directory_user::DirectoryUser;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use keyward_model::TokenName;
+use keyward_model::{Email, TokenName};
 
 /// The party on whose behalf an operation runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum Actor {
     System,
     /// A workstation agent (by workstation id).
     Workstation(uuid::Uuid),
+    /// A console administrator, signed in with a passkey.
+    Admin(Email),
 }
 
 impl fmt::Display for Actor {
@@ -24,6 +26,7 @@ impl fmt::Display for Actor {
             Self::Token(name) => write!(f, "token:{name}"),
             Self::System => f.write_str("system"),
             Self::Workstation(id) => write!(f, "workstation:{id}"),
+            Self::Admin(email) => write!(f, "admin:{email}"),
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     /// The workstation agent API: registration.
     pub agent: AgentSettings,
+    /// The web console (`[console]`): its address, sessions and enrollment links.
+    pub console: ConsoleSettings,
     /// The directories (AD domains) keyward reads: `[[directories]]` tables in the file.
     pub directories: Vec<keyward_directory::DirectoryConfig>,
 }
@@ -372,6 +374,7 @@ impl Default for Settings {
             secrets: SecretsSettings::default(),
             passwords: PasswordSettings::default(),
             agent: AgentSettings::default(),
+            console: ConsoleSettings::default(),
             directories: Vec::new(),
         }
     }
@@ -477,6 +480,7 @@ impl Settings {
                     .into(),
             ));
         }
+        self.console.validate()?;
         self.validate_transport()?;
         let mut names = std::collections::HashSet::new();
         for directory in &self.directories {
@@ -1050,5 +1054,51 @@ mod documentation {
             keys.len(),
             "docs/configuration.md documents a setting that does not exist"
         );
+    }
+}
+
+/// The web console (`[console]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// The address administrators open the console at, scheme, host and port, e.g.
+    /// `https://keyward.corp.example:8443`. Passkeys are bound to its host name (the WebAuthn
+    /// relying-party id), so it must be a name, not an IP address, and a change of name means
+    /// enrolling the passkeys again; the browser must send this exact origin. Plain `http` only
+    /// for `localhost`.
+    pub public_url: String,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after sign-in, active or not.
+    pub session_max_hours: u32,
+    /// An enrollment link (`keyward admins create` / `admins link`) works this many hours.
+    pub enrollment_ttl_hours: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://localhost:8080".into(),
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            enrollment_ttl_hours: 24,
+        }
+    }
+}
+
+impl ConsoleSettings {
+    fn validate(&self) -> Result<()> {
+        crate::admins::console_origin(&self.public_url)?;
+        if self.session_idle_minutes == 0
+            || self.session_max_hours == 0
+            || self.enrollment_ttl_hours == 0
+        {
+            return Err(Error::Config(
+                "keys `console.session_idle_minutes`, `console.session_max_hours` and \
+                 `console.enrollment_ttl_hours` must be at least 1"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }

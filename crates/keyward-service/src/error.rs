@@ -119,6 +119,12 @@ pub enum Credential {
     Workstation,
     /// A client certificate signed by the server's client CA (the agent API under mutual TLS).
     ClientCertificate,
+    /// A console session (the cookie set at sign-in).
+    ConsoleSession,
+    /// A registered passkey or security key of an active console admin (sign-in).
+    AdminPasskey,
+    /// A console enrollment link that is valid, unused and not expired.
+    EnrollmentLink,
 }
 
 impl Credential {
@@ -128,6 +134,9 @@ impl Credential {
             Self::AdminToken => "admin_token",
             Self::Workstation => "workstation_credential",
             Self::ClientCertificate => "client_certificate",
+            Self::ConsoleSession => "console_session",
+            Self::AdminPasskey => "admin_passkey",
+            Self::EnrollmentLink => "enrollment_link",
         }
     }
 
@@ -144,6 +153,17 @@ impl Credential {
             Self::ClientCertificate => {
                 "the agent API needs a client certificate signed by the server's client CA \
                  (mutual TLS, tls.client_ca_file)"
+            }
+            Self::ConsoleSession => {
+                "sign in to the console: the session is missing, has ended or has expired"
+            }
+            Self::AdminPasskey => {
+                "sign-in failed: use a passkey or security key registered to an active admin \
+                 with this e-mail"
+            }
+            Self::EnrollmentLink => {
+                "this enrollment link is not valid: it is unknown, used or expired; ask for a \
+                 new one with `keyward admins link`"
             }
         }
     }

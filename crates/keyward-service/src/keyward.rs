@@ -113,6 +113,16 @@ impl Keyward {
         Ok(self.store.ping().await?)
     }
 
+    /// Console administrators: enrollment, passkey sign-in, sessions.
+    pub fn admins(&self) -> crate::Admins<'_> {
+        crate::Admins::new(&self.store, &self.settings, self.clock.as_ref())
+    }
+
+    /// The audit log, searched.
+    pub async fn audit(&self, filter: &keyward_store::AuditFilter) -> Result<Vec<keyward_model::AuditRecord>> {
+        Ok(self.store.search_audit(filter).await?)
+    }
+
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         self.store.backend().as_str()

@@ -23,6 +23,7 @@
 //! ```
 
 mod actor;
+pub mod admins;
 mod agent;
 mod clock;
 pub mod config;
@@ -39,12 +40,13 @@ mod sync;
 mod tokens;
 
 pub use actor::Actor;
+pub use admins::{AdminView, Admins, Challenge, ConsoleSession, SignedIn};
 pub use agent::{
     AccountDelivery, AckItem, Activated, Agent, PendingWork, Registration, SeenKey, UserChange,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AgentSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings,
+    AgentSettings, ConsoleSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings,
     SecretsSettings, Settings, SmtpSecurity, SyncSettings, TlsSettings,
 };
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
@@ -54,7 +56,7 @@ pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport, OpenMode, check_schema};
 pub use keyward_model::{Workstation, WorkstationStatus};
 pub use keyward_password::SecretString;
-pub use keyward_store::{SchemaState, SchemaStatus};
+pub use keyward_store::{AuditFilter, SchemaState, SchemaStatus};
 pub use mail::{EnrollView, InvitationView, Mail, SendReport};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;

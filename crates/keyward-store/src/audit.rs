@@ -34,6 +34,55 @@ impl Store {
             .await?;
         Ok(rows.into_iter().map(to_model).collect())
     }
+
+    /// Records that match every part of `filter`, newest first: up to `filter.limit` records
+    /// before sequence number `filter.before` (when given).
+    pub async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut query = audit_log::Entity::find();
+        if let Some(actor) = &filter.actor {
+            query = query.filter(audit_log::Column::Actor.eq(actor.as_str()));
+        }
+        if let Some(subject) = &filter.subject {
+            query = query.filter(audit_log::Column::Subject.eq(subject.as_str()));
+        }
+        if let Some(action) = &filter.action {
+            query = query.filter(audit_log::Column::Action.starts_with(action.as_str()));
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(audit_log::Column::At.gte(from));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(audit_log::Column::At.lt(until));
+        }
+        if let Some(before) = filter.before {
+            query = query.filter(audit_log::Column::Seq.lt(before));
+        }
+        let rows = query
+            .order_by_desc(audit_log::Column::Seq)
+            .limit(filter.limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(to_model).collect())
+    }
+}
+
+/// Which audit records [`Store::search_audit`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exactly this actor, e.g. `admin:ada@example.com`.
+    pub actor: Option<String>,
+    /// Exactly this subject, e.g. `key:SN-1`.
+    pub subject: Option<String>,
+    /// Actions starting with this, e.g. `key.` or `key.assigned`.
+    pub action: Option<String>,
+    /// At or after this time.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before this time.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only records older than this sequence number (the next page).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u64,
 }
 
 /// Appends `record` on `db`, which may be a transaction so that the record commits with the

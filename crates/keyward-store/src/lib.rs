@@ -28,6 +28,7 @@
 //! ```
 
 mod accounts;
+mod admins;
 mod audit;
 mod connect;
 mod employees;
@@ -44,6 +45,11 @@ mod sync;
 mod tokens;
 mod workstations;
 
+pub use admins::{
+    AdminSession, NewAdminSession, NewEnrollment, StoredCeremony, StoredCredential,
+    StoredEnrollment,
+};
+pub use audit::AuditFilter;
 pub use connect::{Backend, Store};
 
 /// Rows per multi-row INSERT. Measured with `cargo bench -p keyward-store --bench sync_write`

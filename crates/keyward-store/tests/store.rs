@@ -41,7 +41,7 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     "m20261125_000001_initial",
     "m20261125_000002_keys",
     "m20261125_000003_sync",
@@ -52,6 +52,7 @@ const MIGRATIONS: [&str; 10] = [
     "m20261202_000008_release_key_holders",
     "m20261202_000009_token_scopes",
     "m20261202_000010_workstation_source",
+    "m20261203_000011_admins",
 ];
 
 /// The SHA-256 hex a legacy workstation row is given in the migration test.

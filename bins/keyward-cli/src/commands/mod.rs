@@ -1,5 +1,6 @@
 //! One module per command group; each returns data and prints it in the chosen format.
 
+mod admins;
 mod directory;
 mod employees;
 mod invitations;
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Migrate(args) => migrate::run(&settings, &args, cli.global.output).await,
         Command::Token(cmd) => token::run(&open(&settings).await?, cmd, cli.global.output).await,
+        Command::Admins(cmd) => admins::run(&open(&settings).await?, cmd, cli.global.output).await,
         Command::Employees(cmd) => {
             employees::run(&open(&settings).await?, cmd, cli.global.output).await
         }

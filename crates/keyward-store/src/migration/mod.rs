@@ -18,6 +18,7 @@ mod m20261202_000007_key_proofs;
 mod m20261202_000008_release_key_holders;
 mod m20261202_000009_token_scopes;
 mod m20261202_000010_workstation_source;
+mod m20261203_000011_admins;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_release_key_holders::Migration),
             Box::new(m20261202_000009_token_scopes::Migration),
             Box::new(m20261202_000010_workstation_source::Migration),
+            Box::new(m20261203_000011_admins::Migration),
         ]
     }
 }
