@@ -39,6 +39,6 @@ pub use code::{
 pub use error::{Error, Result};
 pub use holder::{HolderRule, holder_rule};
 pub use key::Key;
-pub use lifecycle::{Effect, Event, EventKind, KeyFacts, Transition, transition};
+pub use lifecycle::{Effect, Event, EventKind, KeyFacts, Transition, admin_operations, transition};
 pub use serial::KeySerial;
 pub use status::{KeyStatus, Reason};

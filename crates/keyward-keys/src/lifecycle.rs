@@ -625,3 +625,64 @@ mod tests {
         }
     }
 }
+
+/// The operations an administrator may start on a key in `status` with `facts`, in the order
+/// a console shows them: the events the transition table accepts from there, asked of
+/// [`transition`] itself so that a screen never offers what the table refuses. Events that
+/// only the system or an agent causes (import, activation, resume, wipe confirmation, a failed
+/// activation) are left out.
+pub fn admin_operations(status: KeyStatus, facts: KeyFacts) -> Vec<EventKind> {
+    let samples = [
+        Event::Assign {
+            employee: EmployeeId::from_uuid(Default::default()),
+        },
+        Event::CancelIssuance,
+        Event::Lock {
+            reason: Reason::Admin,
+        },
+        Event::Suspend {
+            description: "console".into(),
+        },
+        Event::Unlock,
+        Event::Deactivate {
+            reason: Reason::Admin,
+        },
+        Event::MarkCompromised {
+            reason: Reason::Lost,
+        },
+        Event::Delete,
+    ];
+    samples
+        .iter()
+        .filter(|event| transition(Some(status), event, facts).is_ok())
+        .map(Event::kind)
+        .collect()
+}
+
+#[cfg(test)]
+mod admin_operation_tests {
+    use super::*;
+
+    #[test]
+    fn each_status_offers_exactly_what_the_table_accepts() {
+        let facts = KeyFacts::default();
+        assert_eq!(
+            admin_operations(KeyStatus::Ready, facts),
+            vec![EventKind::Assign, EventKind::MarkCompromised, EventKind::Delete]
+        );
+        let active = admin_operations(KeyStatus::Active, facts);
+        assert!(active.contains(&EventKind::Suspend), "{active:?}");
+        assert!(active.contains(&EventKind::Lock), "{active:?}");
+        assert!(!active.contains(&EventKind::Assign), "{active:?}");
+        assert!(!active.contains(&EventKind::Unlock), "{active:?}");
+        assert!(admin_operations(KeyStatus::Locked, facts).contains(&EventKind::Unlock));
+        for status in KeyStatus::ALL {
+            for kind in admin_operations(status, facts) {
+                assert!(
+                    !matches!(kind, EventKind::Import | EventKind::Activate | EventKind::Resume),
+                    "{status:?} offers {kind:?}"
+                );
+            }
+        }
+    }
+}

@@ -85,6 +85,17 @@ impl<'a> Employees<'a> {
         Ok(self.store.accounts_of_many(&ids).await?)
     }
 
+    /// One page of the employees that match `filter`, in creation order.
+    pub async fn search(
+        &self,
+        filter: &keyward_store::EmployeeFilter,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<Page<Employee>> {
+        let request = PageRequest::new(after.map(Cursor::new), limit)?;
+        Ok(self.store.search_employees(filter, &request).await?)
+    }
+
     /// One page of employees in creation order.
     pub async fn list(&self, after: Option<String>, limit: Option<u32>) -> Result<Page<Employee>> {
         let request = PageRequest::new(after.map(Cursor::new), limit)?;

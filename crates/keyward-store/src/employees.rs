@@ -10,7 +10,7 @@ use sea_orm::{
     QuerySelect, TransactionTrait,
 };
 
-use crate::entity::employee;
+use crate::entity::{directory_account, employee, key};
 use crate::{Error, Result, Store, audit};
 
 impl Store {
@@ -72,6 +72,84 @@ impl Store {
                 cursor: cursor.as_str().to_owned(),
             })?;
             query = query.filter(employee::Column::Id.gt(after.as_uuid()));
+        }
+        let mut rows = query.limit(u64::from(page.limit) + 1).all(&self.db).await?;
+        let has_more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        let items = rows.iter().map(to_model).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if has_more {
+            items.last().map(|e| Cursor::new(e.id.to_string()))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+}
+
+/// Which employees [`Store::search_employees`] returns; every part given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmployeeFilter {
+    /// Part of the e-mail or the display name, any case.
+    pub text: Option<String>,
+    /// Has an account in this directory.
+    pub directory: Option<String>,
+    /// In this status (`active`, `disabled`, …, the stored encoding).
+    pub status: Option<String>,
+    /// `Some(true)`: holds a key (any status); `Some(false)`: holds none.
+    pub has_key: Option<bool>,
+}
+
+impl Store {
+    /// One page of the employees that match `filter`, in id order.
+    pub async fn search_employees(
+        &self,
+        filter: &EmployeeFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Employee>> {
+        use sea_orm::sea_query::{Expr, ExprTrait as _, Func, Query};
+        let mut query = employee::Entity::find().order_by_asc(employee::Column::Id);
+        if let Some(cursor) = &page.after {
+            let after: EmployeeId = cursor.as_str().parse().map_err(|_| Error::InvalidCursor {
+                cursor: cursor.as_str().to_owned(),
+            })?;
+            query = query.filter(employee::Column::Id.gt(after.as_uuid()));
+        }
+        if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let pattern = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(Expr::expr(Func::lower(Expr::col(employee::Column::Email))).like(pattern.as_str()))
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(employee::Column::DisplayName)))
+                            .like(pattern.as_str()),
+                    ),
+            );
+        }
+        if let Some(status) = &filter.status {
+            query = query.filter(employee::Column::Status.eq(status.as_str()));
+        }
+        if let Some(directory) = &filter.directory {
+            query = query.filter(
+                employee::Column::Id.in_subquery(
+                    Query::select()
+                        .column(directory_account::Column::EmployeeId)
+                        .from(directory_account::Entity)
+                        .and_where(directory_account::Column::Directory.eq(directory.as_str()))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(has_key) = filter.has_key {
+            let holders = Query::select()
+                .column(key::Column::EmployeeId)
+                .from(key::Entity)
+                .and_where(key::Column::EmployeeId.is_not_null())
+                .to_owned();
+            query = query.filter(if has_key {
+                employee::Column::Id.in_subquery(holders)
+            } else {
+                employee::Column::Id.not_in_subquery(holders)
+            });
         }
         let mut rows = query.limit(u64::from(page.limit) + 1).all(&self.db).await?;
         let has_more = rows.len() > page.limit as usize;

@@ -51,6 +51,7 @@ pub use admins::{
 };
 pub use audit::AuditFilter;
 pub use connect::{Backend, Store};
+pub use employees::EmployeeFilter;
 
 /// Rows per multi-row INSERT. Measured with `cargo bench -p keyward-store --bench sync_write`
 /// (30,000 rows in one transaction): on PostgreSQL 50 rows per statement took 0.3–0.4 s, while
