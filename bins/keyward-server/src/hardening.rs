@@ -4,8 +4,9 @@
 //! Headers on every answer: `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`,
 //! a `Content-Security-Policy` that allows nothing to load and no framing
 //! (`default-src 'none'; frame-ancestors 'none'; …`), `X-Frame-Options: DENY`; on every answer
-//! under `/api/v1/` and `/enroll/` (the routes that carry tokens, codes, proofs, credentials
-//! and passwords) `Cache-Control: no-store`; over TLS, `Strict-Transport-Security`.
+//! under `/api/v1/`, `/enroll/` and `/console` (the routes that carry tokens, codes, proofs,
+//! credentials and passwords) `Cache-Control: no-store`; over TLS, `Strict-Transport-Security`.
+//! The console's pages get a policy that allows their own script and style sheet only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,11 @@ const HSTS: &str = "max-age=31536000";
 /// Nothing loads, nothing frames the page: the enrollment page is one HTML document with an
 /// inline SVG and no script, style sheet, image or form.
 const CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// The console: its own script and style sheet only, forms only to itself, no framing.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                           img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                           frame-ancestors 'none'; base-uri 'none'";
 
 /// The limits and rules of [`apply`], from `[http]` and `[tls]`.
 #[derive(Debug, Clone)]
@@ -170,7 +176,8 @@ async fn concurrency(State(limits): State<Arc<Limits>>, request: Request, next: 
 
 async fn security_headers(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let no_store = path.starts_with("/api/v1/") || path.starts_with("/enroll/");
+    let console = path == "/console" || path.starts_with("/console/");
+    let no_store = path.starts_with("/api/v1/") || path.starts_with("/enroll/") || console;
     let over_tls = request.extensions().get::<TlsConnection>().is_some();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -184,7 +191,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(if console { CONSOLE_CSP } else { CSP }),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if no_store {

@@ -1,17 +1,21 @@
-//! keyward's HTTP server: the REST API under `/api/v1`, admin token authentication, health,
-//! readiness and Prometheus metrics, and graceful shutdown.
+//! keyward's HTTP server: the REST API under `/api/v1`, admin token authentication, the web
+//! console under `/console` (passkey sign-in), health, readiness and Prometheus metrics, and
+//! graceful shutdown.
 //!
 //! Place in the layers: a binary crate (library plus a short `main`). It calls
 //! `keyward-service` and the vocabulary crates only; it never names `sea_orm` or `ldap3`.
 //!
 //! Invariants:
-//! - every route is registered through `utoipa_axum::routes!`, so the OpenAPI document served at
-//!   `/api/v1/openapi.json` lists every route the server serves;
+//! - every API route is registered through `utoipa_axum::routes!`, so the OpenAPI document
+//!   served at `/api/v1/openapi.json` lists every route of the API (the console's HTML pages
+//!   under `/console` are not API and are not in it);
 //! - everything under `/api/v1` except the OpenAPI document and the agent API needs an admin
 //!   bearer token with the scope the route's OpenAPI security requirement names; there is no
 //!   default credential;
 //! - errors are JSON `{"error": {"code", "message"}}` with a stable code; 5xx bodies are generic and
 //!   the detail goes to the log;
+//! - the console signs admins in with a passkey and guards every change with a session cookie
+//!   and a CSRF token (see `console`);
 //! - no response or log line carries a secret; answers under `/api/v1` and `/enroll` are
 //!   `Cache-Control: no-store`;
 //! - plain HTTP only on loopback (or with `insecure_http`); otherwise TLS with rustls on ring,
@@ -30,6 +34,7 @@
 //! ```
 
 mod auth;
+mod console;
 mod dto;
 mod error;
 mod hardening;

@@ -127,6 +127,7 @@ pub(crate) fn app_with_wake(
     let admin = admin.route_layer(from_fn_with_state(state.clone(), require_admin_token));
     let agent = agent.route_layer(from_fn_with_state(state.clone(), require_workstation));
     let (router, _) = public.merge(admin).merge(agent).split_for_parts();
+    let router = router.merge(crate::console::router(&state));
     crate::hardening::apply(router.fallback(not_found), options)
         .layer(from_fn_with_state(state.clone(), track))
         .with_state(state)

@@ -118,6 +118,11 @@ impl Keyward {
         crate::Admins::new(&self.store, &self.settings, self.clock.as_ref())
     }
 
+    /// Counts of employees, keys, workstations and mail by status (the console's dashboard).
+    pub async fn overview(&self) -> Result<keyward_store::Overview> {
+        Ok(self.store.overview().await?)
+    }
+
     /// The audit log, searched.
     pub async fn audit(&self, filter: &keyward_store::AuditFilter) -> Result<Vec<keyward_model::AuditRecord>> {
         Ok(self.store.search_audit(filter).await?)

@@ -56,7 +56,7 @@ pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport, OpenMode, check_schema};
 pub use keyward_model::{Workstation, WorkstationStatus};
 pub use keyward_password::SecretString;
-pub use keyward_store::{AuditFilter, EmployeeFilter, SchemaState, SchemaStatus};
+pub use keyward_store::{AuditFilter, EmployeeFilter, Overview, SchemaState, SchemaStatus};
 pub use mail::{EnrollView, InvitationView, Mail, SendReport};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;

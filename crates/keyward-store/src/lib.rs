@@ -38,6 +38,7 @@ mod invitations;
 mod keys;
 pub mod migration;
 mod outbox;
+mod overview;
 mod passwords;
 mod schema;
 mod settings;
@@ -67,6 +68,7 @@ pub use keys::{
     AttemptReservation, BindingChange, CodeChange, HolderChange, KeyChange, KeyState, StoredCode,
 };
 pub use outbox::{KeyNotice, NewMessage, OutboxMessage};
+pub use overview::Overview;
 pub use passwords::{AccountPassword, PasswordWrite};
 pub use schema::{SchemaState, SchemaStatus};
 pub use sync::{
