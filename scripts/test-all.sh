@@ -20,6 +20,10 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 fi
 
+# Build dependencies (OpenSSL headers for webauthn-rs) and a real browser for the console tests.
+scripts/ensure-build-deps.sh
+scripts/ensure-browser.sh
+
 # The end-to-end tests run the built binaries.
 cargo build --workspace --bins
 log=$(mktemp)

@@ -124,6 +124,8 @@ pub struct Target {
     server: Child,
     base: String,
     http: reqwest::Client,
+    /// The fixed port of a server whose console is used (`console.public_url` names it).
+    console_port: Option<u16>,
 }
 
 impl Drop for Target {
@@ -152,16 +154,58 @@ impl Target {
             lab,
             cli,
             http: reqwest::Client::new(),
+            console_port: None,
         };
         target.start_server();
         target
+    }
+
+    /// A server whose console is at `http://localhost:PORT` (a fixed free port, named in
+    /// `[console]`), on a database where nothing is synchronized yet; `sync` goes into
+    /// `[sync]`.
+    pub fn start_for_console(
+        lab: HashMap<String, String>,
+        sync: &str,
+        directories: &str,
+        db: &str,
+    ) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let console = format!("[console]\npublic_url = \"http://localhost:{port}\"\n\n");
+        let cli = Cli::new(lab.clone(), sync, &format!("{console}{directories}"), db);
+        let mut target = Self {
+            server: Command::new("true").spawn().unwrap(),
+            base: String::new(),
+            lab,
+            cli,
+            http: reqwest::Client::new(),
+            console_port: Some(port),
+        };
+        target.start_server();
+        target
+    }
+
+    /// The console's address, as the browser opens it.
+    pub fn console_url(&self) -> String {
+        format!("http://localhost:{}", self.console_port.expect("a console target"))
+    }
+
+    /// The API's address.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     pub fn start_server(&mut self) {
         let mut child = self
             .cli
             .command("keyward-server")
-            .args(["--listen", "127.0.0.1:0"])
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", self.console_port.unwrap_or(0)),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
