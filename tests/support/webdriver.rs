@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a5e4-076e7a2a7ec7";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A headless chromium session; the driver is killed on drop.
 pub struct Browser {
@@ -220,16 +220,19 @@ impl Browser {
 
     /// Waits until the page's text contains `needle`, reloading `url` between looks when given.
     pub async fn wait_text(&self, css: &str, needle: &str, reload: Option<&str>) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = self.text(css).await;
             if text.contains(needle) {
                 return text;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never showed {needle:?}; it shows: {text}"
-            );
+            if Instant::now() >= deadline {
+                let page = self.text("body").await;
+                panic!(
+                    "{css} never showed {needle:?}; it shows: {text}; the page at {} shows: {page}",
+                    self.url().await
+                );
+            }
             tokio::time::sleep(Duration::from_millis(300)).await;
             if let Some(url) = reload {
                 self.goto(url).await;

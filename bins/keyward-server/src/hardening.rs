@@ -185,9 +185,11 @@ async fn security_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // The console's own forms must carry their `Origin` (browsers send `Origin: null` under
+    // `no-referrer`), which the console checks; `same-origin` still sends nothing to another site.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static(if console { "same-origin" } else { "no-referrer" }),
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
