@@ -4,7 +4,7 @@
 //! merged employee of both domains appears marked as from Active Directory; import and assign a
 //! key and read the activation code once; approve a workstation; activate through
 //! keyward-agent-sim; see the password state change; confirm held removals; find the admin in
-//! the audit. With `KEYWARD_SCREENSHOT_DIR` set it saves a screenshot of each page there
+//! the audit. With `CONSOLE_SCREENSHOT_DIR` set it saves a screenshot of each page there
 //! (`scripts/console-screenshots.sh` makes docs/console/ this way).
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
@@ -44,11 +44,14 @@ fn agent_sim(t: &Target, state: &std::path::Path, args: &[&str]) -> Value {
 async fn an_administrator_walks_the_product_flows_in_the_console() {
     let Some(lab) = lab() else { return };
     if !webdriver::available() {
-        assert!(!in_ci(), "chromium and chromedriver are required under CI=true");
+        assert!(
+            !in_ci(),
+            "chromium and chromedriver are required under CI=true"
+        );
         eprintln!("NOTE: chromium or chromedriver missing; the console browser test did not run");
         return;
     }
-    let shots: Option<PathBuf> = std::env::var_os("KEYWARD_SCREENSHOT_DIR").map(PathBuf::from);
+    let shots: Option<PathBuf> = std::env::var_os("CONSOLE_SCREENSHOT_DIR").map(PathBuf::from);
     let shots = shots.as_deref();
     let corp1 = lab_fixture(&lab, 1, "con", &["ann", "bob"], None);
     let corp2 = lab_fixture(&lab, 2, "con", &["ann"], None);
@@ -72,7 +75,10 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     // Enrollment: the CLI prints a one-time link; the admin registers a passkey with it.
     let created = t.cli(&["admins", "create", "--email", ADMIN, "--name", "Ada Admin"]);
     let link = created["enrollment_link"].as_str().unwrap().to_owned();
-    assert!(link.starts_with(&format!("{console}/console/enroll/")), "{link}");
+    assert!(
+        link.starts_with(&format!("{console}/console/enroll/")),
+        "{link}"
+    );
     browser.goto(&link).await;
     browser.fill("#label", "Virtual key").await;
     browser.screenshot(shots, "enroll").await;
@@ -93,14 +99,18 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     // Sync now, each directory; each answer is the run's report.
     browser.goto(&format!("{console}/console/sync")).await;
     for directory in ["corp1", "corp2"] {
-        browser.click(&format!("#directory-{directory} button.sync-now")).await;
+        browser
+            .click(&format!("#directory-{directory} button.sync-now"))
+            .await;
         browser.wait_text("#run-status", "succeeded", None).await;
         browser.goto(&format!("{console}/console/sync")).await;
     }
     browser.screenshot(shots, "sync").await;
 
     // The merged employee of both domains, marked as from AD with both directories.
-    browser.goto(&format!("{console}/console/employees?q=ann")).await;
+    browser
+        .goto(&format!("{console}/console/employees?q=ann"))
+        .await;
     let row = browser.text(&format!("tr[data-email=\"{ann}\"]")).await;
     assert!(row.contains("from Active Directory"), "{row}");
     assert!(row.contains("corp1") && row.contains("corp2"), "{row}");
@@ -116,7 +126,10 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
 
     // Assign it on the employee's page: the code is shown once.
     let employee = t.cli(&["employees", "show", &ann]);
-    let employee_url = format!("{console}/console/employees/{}", employee["id"].as_str().unwrap());
+    let employee_url = format!(
+        "{console}/console/employees/{}",
+        employee["id"].as_str().unwrap()
+    );
     browser.goto(&employee_url).await;
     browser.select("#assign-serial", "CON-1").await;
     browser.click("#assign-button").await;
@@ -125,16 +138,23 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     browser.screenshot(shots, "employee-code").await;
     browser.goto(&employee_url).await;
     assert!(!browser.exists("#activation-code").await);
-    assert!(!browser.source().await.contains(&code), "the code was shown twice");
+    assert!(
+        !browser.source().await.contains(&code),
+        "the code was shown twice"
+    );
 
     // A workstation registers; the admin approves it by its fingerprint.
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("agent.json");
     let registered = agent_sim(&t, &state, &["register", "--name", "WS-CONSOLE"]);
     assert_eq!(registered["status"], "pending");
-    browser.goto(&format!("{console}/console/workstations")).await;
+    browser
+        .goto(&format!("{console}/console/workstations"))
+        .await;
     browser.screenshot(shots, "workstations").await;
-    browser.click("tr[data-name=\"WS-CONSOLE\"] button.approve").await;
+    browser
+        .click("tr[data-name=\"WS-CONSOLE\"] button.approve")
+        .await;
     browser.wait_text(".notice", "is approved", None).await;
 
     // A forged form (no CSRF token) changes nothing.
@@ -153,16 +173,23 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     // the directory, and the console shows the password state change.
     agent_sim(&t, &state, &["activate", "CON-1", &code]);
     browser.goto(&employee_url).await;
-    let before = browser.text("#accounts td.password-state[data-directory=\"corp1\"]").await;
+    let before = browser
+        .text("#accounts td.password-state[data-directory=\"corp1\"]")
+        .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let after = loop {
         agent_sim(&t, &state, &["sync"]);
         browser.goto(&employee_url).await;
-        let now = browser.text("#accounts td.password-state[data-directory=\"corp1\"]").await;
+        let now = browser
+            .text("#accounts td.password-state[data-directory=\"corp1\"]")
+            .await;
         if now.contains("idle (version 1)") {
             break now;
         }
-        assert!(std::time::Instant::now() < deadline, "no committed rotation: {now}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no committed rotation: {now}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     assert_ne!(before, after);
@@ -171,8 +198,14 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     assert_eq!(browser.text("#key-status").await, "active");
     // Active offers suspend, lock and deactivate, and not assign or unlock.
     let operations = browser.text("#operations").await;
-    assert!(operations.contains("Suspend") && operations.contains("Lock"), "{operations}");
-    assert!(!operations.contains("Unlock") && !operations.contains("Cancel"), "{operations}");
+    assert!(
+        operations.contains("Suspend") && operations.contains("Lock"),
+        "{operations}"
+    );
+    assert!(
+        !operations.contains("Unlock") && !operations.contains("Cancel"),
+        "{operations}"
+    );
     browser.screenshot(shots, "key").await;
 
     // Bob leaves the sync group: the removal is held, and confirmed in the console.
@@ -187,7 +220,11 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     browser.goto(&format!("{console}/console/sync")).await;
     browser.click("#directory-corp1 button.sync-now").await;
     let held = browser.wait_text("#held", "corp1/", None).await;
-    assert_eq!(held.lines().count(), 1, "only bob's account is held: {held}");
+    assert_eq!(
+        held.lines().count(),
+        1,
+        "only bob's account is held: {held}"
+    );
     browser.screenshot(shots, "run-held").await;
     browser.click("#confirm-removals").await;
     browser.wait_text("#run-counts", "missing", None).await;
@@ -202,8 +239,16 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
         .goto(&format!("{console}/console/audit?actor=admin:{ADMIN}"))
         .await;
     let audit = browser.text("#audit").await;
-    for action in ["key.assign", "workstation.approved", "admin.signed_in", "account.missing"] {
-        assert!(audit.contains(action), "{action} missing from the audit: {audit}");
+    for action in [
+        "key.assign",
+        "workstation.approved",
+        "admin.signed_in",
+        "account.missing",
+    ] {
+        assert!(
+            audit.contains(action),
+            "{action} missing from the audit: {audit}"
+        );
     }
     browser.screenshot(shots, "audit").await;
     let csv = browser
@@ -214,10 +259,15 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
         )
         .await;
     let csv = csv.as_str().unwrap();
-    assert!(csv.starts_with("seq,at,actor,action,subject,detail"), "{csv}");
+    assert!(
+        csv.starts_with("seq,at,actor,action,subject,detail"),
+        "{csv}"
+    );
     assert!(csv.contains(&format!("admin:{ADMIN},key.assign")), "{csv}");
 
-    browser.goto(&format!("{console}/console/invitations")).await;
+    browser
+        .goto(&format!("{console}/console/invitations"))
+        .await;
     browser.screenshot(shots, "invitations").await;
     browser.goto(&format!("{console}/console/")).await;
     browser.screenshot(shots, "dashboard").await;

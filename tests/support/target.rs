@@ -190,7 +190,10 @@ impl Target {
 
     /// The console's address, as the browser opens it.
     pub fn console_url(&self) -> String {
-        format!("http://localhost:{}", self.console_port.expect("a console target"))
+        format!(
+            "http://localhost:{}",
+            self.console_port.expect("a console target")
+        )
     }
 
     /// The API's address.

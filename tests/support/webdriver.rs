@@ -165,10 +165,13 @@ impl Browser {
 
     /// Whether an element matching `css` exists now.
     pub async fn exists(&self, css: &str) -> bool {
-        self.eval("return document.querySelector(arguments[0]) !== null;", json!([css]))
-            .await
-            .as_bool()
-            .unwrap()
+        self.eval(
+            "return document.querySelector(arguments[0]) !== null;",
+            json!([css]),
+        )
+        .await
+        .as_bool()
+        .unwrap()
     }
 
     pub async fn click(&self, css: &str) {
@@ -182,8 +185,12 @@ impl Browser {
         let id = self.find(css).await;
         self.cmd("POST", &format!("/element/{id}/clear"), json!({}))
             .await;
-        self.cmd("POST", &format!("/element/{id}/value"), json!({ "text": text }))
-            .await;
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        )
+        .await;
     }
 
     /// Selects the option whose text is `option` in the `<select>` matching `css`.

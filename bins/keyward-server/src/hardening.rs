@@ -189,7 +189,11 @@ async fn security_headers(request: Request, next: Next) -> Response {
     // `no-referrer`), which the console checks; `same-origin` still sends nothing to another site.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static(if console { "same-origin" } else { "no-referrer" }),
+        HeaderValue::from_static(if console {
+            "same-origin"
+        } else {
+            "no-referrer"
+        }),
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

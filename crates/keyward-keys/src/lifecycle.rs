@@ -668,7 +668,11 @@ mod admin_operation_tests {
         let facts = KeyFacts::default();
         assert_eq!(
             admin_operations(KeyStatus::Ready, facts),
-            vec![EventKind::Assign, EventKind::MarkCompromised, EventKind::Delete]
+            vec![
+                EventKind::Assign,
+                EventKind::MarkCompromised,
+                EventKind::Delete
+            ]
         );
         let active = admin_operations(KeyStatus::Active, facts);
         assert!(active.contains(&EventKind::Suspend), "{active:?}");
@@ -679,7 +683,10 @@ mod admin_operation_tests {
         for status in KeyStatus::ALL {
             for kind in admin_operations(status, facts) {
                 assert!(
-                    !matches!(kind, EventKind::Import | EventKind::Activate | EventKind::Resume),
+                    !matches!(
+                        kind,
+                        EventKind::Import | EventKind::Activate | EventKind::Resume
+                    ),
                     "{status:?} offers {kind:?}"
                 );
             }

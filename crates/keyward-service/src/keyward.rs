@@ -124,7 +124,10 @@ impl Keyward {
     }
 
     /// The audit log, searched.
-    pub async fn audit(&self, filter: &keyward_store::AuditFilter) -> Result<Vec<keyward_model::AuditRecord>> {
+    pub async fn audit(
+        &self,
+        filter: &keyward_store::AuditFilter,
+    ) -> Result<Vec<keyward_model::AuditRecord>> {
         Ok(self.store.search_audit(filter).await?)
     }
 

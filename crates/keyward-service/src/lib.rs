@@ -46,8 +46,8 @@ pub use agent::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AgentSettings, ConsoleSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings,
-    SecretsSettings, Settings, SmtpSecurity, SyncSettings, TlsSettings,
+    AgentSettings, ConsoleSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides,
+    PasswordSettings, SecretsSettings, Settings, SmtpSecurity, SyncSettings, TlsSettings,
 };
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;

@@ -114,11 +114,19 @@ impl Store {
             })?;
             query = query.filter(employee::Column::Id.gt(after.as_uuid()));
         }
-        if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             let pattern = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
             query = query.filter(
                 sea_orm::Condition::any()
-                    .add(Expr::expr(Func::lower(Expr::col(employee::Column::Email))).like(pattern.as_str()))
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(employee::Column::Email)))
+                            .like(pattern.as_str()),
+                    )
                     .add(
                         Expr::expr(Func::lower(Expr::col(employee::Column::DisplayName)))
                             .like(pattern.as_str()),

@@ -21,7 +21,12 @@ pub async fn run(
         }
         AdminsCommand::Link { email } => {
             let link = admins.link(&email, &Actor::Cli).await?;
-            print_link(format, &json!({ "email": email.trim() }), link.expose(), keyward);
+            print_link(
+                format,
+                &json!({ "email": email.trim() }),
+                link.expose(),
+                keyward,
+            );
         }
         AdminsCommand::List => {
             let all = admins.list().await?;
@@ -42,7 +47,12 @@ pub async fn run(
                             vec![
                                 v.admin.email.to_string(),
                                 v.admin.name.clone(),
-                                if v.admin.is_active() { "active" } else { "disabled" }.into(),
+                                if v.admin.is_active() {
+                                    "active"
+                                } else {
+                                    "disabled"
+                                }
+                                .into(),
                                 if v.credentials.is_empty() {
                                     "- (not enrolled)".into()
                                 } else {
@@ -62,7 +72,9 @@ pub async fn run(
             let admin = admins.disable(&email, &Actor::Cli).await?;
             match format {
                 OutputFormat::Json => output::json(&admin_json(&admin)),
-                OutputFormat::Text => println!("disabled {}; their sessions have ended", admin.email),
+                OutputFormat::Text => {
+                    println!("disabled {}; their sessions have ended", admin.email)
+                }
             }
         }
     }

@@ -129,7 +129,10 @@ async fn enroll_page(State(state): State<AppState>, Path(link): Path<String>) ->
     let admin = state.keyward.admins().enrollment_admin(&link).await.ok();
     render(&EnrollPage {
         frame: Frame::anonymous(),
-        admin_email: admin.as_ref().map(|a| a.email.to_string()).unwrap_or_default(),
+        admin_email: admin
+            .as_ref()
+            .map(|a| a.email.to_string())
+            .unwrap_or_default(),
         admin_name: admin.map(|a| a.name),
         start_url: format!("/console/enroll/{link}/start"),
         finish_url: format!("/console/enroll/{link}/finish"),
@@ -154,7 +157,12 @@ async fn enroll_finish(
     let credential = state
         .keyward
         .admins()
-        .finish_enrollment(&link, body.ceremony, &body.credential.to_string(), &body.label)
+        .finish_enrollment(
+            &link,
+            body.ceremony,
+            &body.credential.to_string(),
+            &body.label,
+        )
         .await?;
     Ok(Json(credential))
 }
@@ -167,17 +175,12 @@ struct AccountPage {
 }
 
 async fn account_page(State(state): State<AppState>, signed: Signed, flash: Flash) -> Response {
-    let credentials = state
-        .keyward
-        .admins()
-        .list()
-        .await
-        .map(|all| {
-            all.into_iter()
-                .find(|v| v.admin.id == signed.session.admin.id)
-                .map(|v| v.credentials)
-                .unwrap_or_default()
-        });
+    let credentials = state.keyward.admins().list().await.map(|all| {
+        all.into_iter()
+            .find(|v| v.admin.id == signed.session.admin.id)
+            .map(|v| v.credentials)
+            .unwrap_or_default()
+    });
     match credentials {
         Ok(credentials) => render(&AccountPage {
             frame: signed.frame("account", flash),

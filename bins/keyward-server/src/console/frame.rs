@@ -165,7 +165,11 @@ pub(crate) fn render_with(status: StatusCode, template: &impl Template) -> Respo
         }
         Err(e) => {
             tracing::error!(error = %e, "a console template failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -178,7 +182,12 @@ pub(crate) fn after_action(to: &str, outcome: Result<String, keyward_service::Er
     };
     let mut notice = notice;
     if notice.message.chars().count() > FLASH_MAX_CHARS {
-        notice.message = notice.message.chars().take(FLASH_MAX_CHARS).collect::<String>() + "…";
+        notice.message = notice
+            .message
+            .chars()
+            .take(FLASH_MAX_CHARS)
+            .collect::<String>()
+            + "…";
     }
     let value = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&notice).unwrap_or_default());
     let mut response = Redirect::to(to).into_response();

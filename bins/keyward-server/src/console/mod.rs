@@ -29,7 +29,6 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
-
 /// The session cookie.
 const SESSION_COOKIE: &str = "keyward_session";
 /// The one-request notice after a POST.
@@ -50,9 +49,14 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
 /// Refuses a state-changing request whose `Origin` is not the console's own
 /// (`console.public_url`), before it reaches a handler.
 async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD
-    {
-        let expected = state.keyward.settings().console.public_url.trim_end_matches('/').to_owned();
+    if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
+        let expected = state
+            .keyward
+            .settings()
+            .console
+            .public_url
+            .trim_end_matches('/')
+            .to_owned();
         let origin = request
             .headers()
             .get(header::ORIGIN)

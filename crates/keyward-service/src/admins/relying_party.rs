@@ -53,7 +53,11 @@ pub fn console_origin(public_url: &str) -> Result<(Url, String)> {
     match url.scheme() {
         "https" => {}
         "http" if host == "localhost" => {}
-        "http" => return Err(bad("uses plain http, which browsers allow only for localhost")),
+        "http" => {
+            return Err(bad(
+                "uses plain http, which browsers allow only for localhost",
+            ));
+        }
         _ => return Err(bad("must start with https://")),
     }
     if url.path() != "/" || url.query().is_some() {
@@ -97,12 +101,7 @@ impl Admins<'_> {
         let exclude = existing.iter().map(|(_, p)| p.cred_id().clone()).collect();
         let (options, state) = self
             .relying_party()?
-            .start_passkey_registration(
-                admin.id,
-                admin.email.as_str(),
-                &admin.name,
-                Some(exclude),
-            )
+            .start_passkey_registration(admin.id, admin.email.as_str(), &admin.name, Some(exclude))
             .map_err(|e| Error::InvalidInput(format!("cannot start the registration: {e}")))?;
         self.save(REGISTRATION, admin.id, &state, &options).await
     }
@@ -118,15 +117,18 @@ impl Admins<'_> {
         enrollment_hash: Option<&str>,
     ) -> Result<AdminCredential> {
         let label = label.trim();
-        if label.is_empty() || label.chars().count() > LABEL_MAX || label.chars().any(char::is_control)
+        if label.is_empty()
+            || label.chars().count() > LABEL_MAX
+            || label.chars().any(char::is_control)
         {
             return Err(Error::InvalidInput(format!(
                 "give the passkey a name of 1 to {LABEL_MAX} characters, such as \"YubiKey 5\""
             )));
         }
         let state: PasskeyRegistration = self.take(REGISTRATION, ceremony, admin.id).await?;
-        let answer: RegisterPublicKeyCredential = serde_json::from_str(response)
-            .map_err(|e| Error::InvalidInput(format!("the authenticator's answer is not valid: {e}")))?;
+        let answer: RegisterPublicKeyCredential = serde_json::from_str(response).map_err(|e| {
+            Error::InvalidInput(format!("the authenticator's answer is not valid: {e}"))
+        })?;
         let passkey = self
             .relying_party()?
             .finish_passkey_registration(&answer, &state)
@@ -195,11 +197,7 @@ impl Admins<'_> {
 
     /// Finishes a sign-in: checks the signature against the admin's credentials, records the
     /// use, and opens a session.
-    pub async fn finish_sign_in(
-        &self,
-        ceremony: Uuid,
-        response: &str,
-    ) -> Result<super::SignedIn> {
+    pub async fn finish_sign_in(&self, ceremony: Uuid, response: &str) -> Result<super::SignedIn> {
         let refused = || Error::Unauthorized {
             credential: Credential::AdminPasskey,
         };
@@ -210,16 +208,14 @@ impl Admins<'_> {
         else {
             return Err(refused());
         };
-        let state: PasskeyAuthentication =
-            serde_json::from_str(&stored.state).map_err(internal)?;
+        let state: PasskeyAuthentication = serde_json::from_str(&stored.state).map_err(internal)?;
         let admin = self
             .store
             .admin(stored.admin_id)
             .await?
             .filter(Admin::is_active)
             .ok_or_else(refused)?;
-        let answer: PublicKeyCredential =
-            serde_json::from_str(response).map_err(|_| refused())?;
+        let answer: PublicKeyCredential = serde_json::from_str(response).map_err(|_| refused())?;
         let result = self
             .relying_party()?
             .finish_passkey_authentication(&answer, &state)
@@ -250,15 +246,14 @@ impl Admins<'_> {
             .await?
             .into_iter()
             .map(|c| {
-                let passkey: Passkey = serde_json::from_str(&c.passkey).map_err(|e| {
-                    Error::Internal {
+                let passkey: Passkey =
+                    serde_json::from_str(&c.passkey).map_err(|e| Error::Internal {
                         source: format!(
                             "the stored credential {} does not read: {e}",
                             c.credential.credential_id
                         )
                         .into(),
-                    }
-                })?;
+                    })?;
                 Ok((c.credential, passkey))
             })
             .collect()

@@ -91,7 +91,9 @@ impl Admins<'_> {
         };
         let now = self.clock.now();
         let idle = Duration::minutes(i64::from(self.settings.console.session_idle_minutes));
-        if now >= stored.expires_at || now - stored.last_seen_at >= idle || !stored.admin.is_active()
+        if now >= stored.expires_at
+            || now - stored.last_seen_at >= idle
+            || !stored.admin.is_active()
         {
             self.store.end_admin_session(&hash, None).await?;
             return Err(refused);

@@ -1,11 +1,11 @@
 //! sea-orm entities. Private to this crate: they mirror tables, not the domain.
 
 pub(crate) mod account_password;
+pub(crate) mod activation_code;
 pub(crate) mod admin;
 pub(crate) mod admin_credential;
 pub(crate) mod admin_enrollment;
 pub(crate) mod admin_session;
-pub(crate) mod activation_code;
 pub(crate) mod api_token;
 pub(crate) mod audit_log;
 pub(crate) mod directory_account;

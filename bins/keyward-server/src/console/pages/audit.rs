@@ -197,7 +197,10 @@ pub(crate) async fn export(
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"keyward-audit.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"keyward-audit.csv\"",
+            ),
         ],
         out,
     )

@@ -73,7 +73,10 @@ pub(crate) async fn page(State(state): State<AppState>, signed: Signed, flash: F
         keys: overview.keys.into_iter().collect(),
         workstations_pending: overview.workstations.get("pending").copied().unwrap_or(0),
         stalled: passwords.iter().filter(|p| p.overdue).count(),
-        in_flight: passwords.iter().filter(|p| p.pending_version.is_some()).count(),
+        in_flight: passwords
+            .iter()
+            .filter(|p| p.pending_version.is_some())
+            .count(),
         outbox: overview.outbox.into_iter().collect(),
         runs,
     })

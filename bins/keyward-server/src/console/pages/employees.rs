@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use axum::Form;
 use keyward_model::{Employee, EmployeeId};
 use keyward_service::{EmployeeFilter, NewPassword, SecretString};
 use serde::Deserialize;
@@ -73,15 +73,26 @@ pub(crate) async fn list(
             _ => None,
         },
     };
-    let page = match k.employees().search(&filter, p.after.clone(), Some(50)).await {
+    let page = match k
+        .employees()
+        .search(&filter, p.after.clone(), Some(50))
+        .await
+    {
         Ok(page) => page,
         Err(e) => return failed(signed.frame("employees", flash), e),
     };
-    let accounts = k.employees().accounts_of_page(&page.items).await.unwrap_or_default();
+    let accounts = k
+        .employees()
+        .accounts_of_page(&page.items)
+        .await
+        .unwrap_or_default();
     let mut keys_of: HashMap<EmployeeId, Vec<String>> = HashMap::new();
     for view in k.keys().list(None).await.unwrap_or_default() {
         if let Some(owner) = view.key.employee_id {
-            keys_of.entry(owner).or_default().push(view.key.serial.to_string());
+            keys_of
+                .entry(owner)
+                .or_default()
+                .push(view.key.serial.to_string());
         }
     }
     let rows = page
@@ -99,7 +110,11 @@ pub(crate) async fn list(
             Row {
                 id: e.id.to_string(),
                 name: e.display_name.as_str().to_owned(),
-                email: e.email.as_ref().map(ToString::to_string).unwrap_or_default(),
+                email: e
+                    .email
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 status: e.status.as_str().to_owned(),
                 directories,
                 keys: keys_of.remove(&e.id).unwrap_or_default(),
@@ -118,7 +133,12 @@ pub(crate) async fn list(
     });
     render(&ListPage {
         frame: signed.frame("employees", flash),
-        directories: k.settings().directories.iter().map(|d| d.name.clone()).collect(),
+        directories: k
+            .settings()
+            .directories
+            .iter()
+            .map(|d| d.name.clone())
+            .collect(),
         q: p.q,
         directory: p.directory,
         status: p.status,
@@ -194,7 +214,11 @@ async fn employee_page(
         Ok(e) => e,
         Err(e) => return failed(frame, e),
     };
-    let accounts = k.employees().accounts(employee.id).await.unwrap_or_default();
+    let accounts = k
+        .employees()
+        .accounts(employee.id)
+        .await
+        .unwrap_or_default();
     let passwords = k
         .passwords()
         .status(Some(&employee.id.to_string()))
@@ -208,7 +232,10 @@ async fn employee_page(
             (
                 v.key.serial.to_string(),
                 v.key.status.as_str().to_owned(),
-                v.key.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+                v.key
+                    .reason
+                    .map(|r| r.as_str().to_owned())
+                    .unwrap_or_default(),
             )
         })
         .collect();
@@ -286,7 +313,12 @@ pub(crate) async fn assign(
         return refused;
     }
     let frame = signed.frame("employees", Flash(None));
-    match state.keyward.keys().assign(&form.serial, &id, &signed.actor()).await {
+    match state
+        .keyward
+        .keys()
+        .assign(&form.serial, &id, &signed.actor())
+        .await
+    {
         Ok(with_code) => {
             let serial = with_code.key.key.serial.to_string();
             let code = with_code.activation_code.expose().to_owned();
@@ -345,6 +377,11 @@ pub(crate) async fn set_password(
         .passwords()
         .set(&id, &form.directory, password, &signed.actor())
         .await
-        .map(|s| format!("the new password of {} goes to the key first ({})", s.directory, s.state));
+        .map(|s| {
+            format!(
+                "the new password of {} goes to the key first ({})",
+                s.directory, s.state
+            )
+        });
     after_action(&format!("/console/employees/{id}"), outcome)
 }

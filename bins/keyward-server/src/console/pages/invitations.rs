@@ -72,7 +72,9 @@ pub(crate) async fn act(
     let outcome = match action.as_str() {
         "resend" => mail.resend(&id, &signed.actor()).await,
         "revoke" => mail.revoke(&id, &signed.actor()).await,
-        other => Err(Error::InvalidInput(format!("no invitation action named {other:?}"))),
+        other => Err(Error::InvalidInput(format!(
+            "no invitation action named {other:?}"
+        ))),
     }
     .map(|i| format!("invitation {}: {}", i.invitation.id, i.state));
     let back = if form.back.starts_with("/console/") && !form.back.contains("//") {

@@ -2,9 +2,9 @@
 //! button for each operation its status allows (asked of the transition table).
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::Response;
-use axum::Form;
 use keyward_keys::{EventKind, KeyStatus, admin_operations};
 use keyward_service::{Error, KeyView};
 use serde::Deserialize;
@@ -33,7 +33,11 @@ impl KeyRow {
                 .map(|o| o.display_name.as_str().to_owned())
                 .unwrap_or_default(),
             owner_id: v.owner.as_ref().map(|o| o.id.to_string()),
-            reason: v.key.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+            reason: v
+                .key
+                .reason
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
             updated: fmt_time(v.key.updated_at),
         }
     }
@@ -83,7 +87,11 @@ pub(crate) async fn list(
 /// `serial` column.
 fn serials_of(text: &str) -> Vec<String> {
     let text = text.trim_start_matches('\u{feff}');
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .peekable();
     let separator = |line: &str| if line.contains(';') { ';' } else { ',' };
     let column = lines.peek().and_then(|header| {
         header
@@ -95,7 +103,10 @@ fn serials_of(text: &str) -> Vec<String> {
     }
     lines
         .map(|line| {
-            let field = line.split(separator(line)).nth(column.unwrap_or(0)).unwrap_or_default();
+            let field = line
+                .split(separator(line))
+                .nth(column.unwrap_or(0))
+                .unwrap_or_default();
             field.trim().trim_matches('"').to_owned()
         })
         .filter(|s| !s.is_empty())
@@ -139,7 +150,9 @@ pub(crate) async fn import(
         return refused;
     }
     let outcome = if serials.is_empty() {
-        Err(Error::InvalidInput("paste serials or choose a file to import".into()))
+        Err(Error::InvalidInput(
+            "paste serials or choose a file to import".into(),
+        ))
     } else {
         state
             .keyward
@@ -185,7 +198,13 @@ fn operation(kind: EventKind) -> Option<Operation> {
             false,
             true,
         ),
-        EventKind::MarkCompromised => op("compromise", "Mark compromised", &["lost", "stolen"], false, true),
+        EventKind::MarkCompromised => op(
+            "compromise",
+            "Mark compromised",
+            &["lost", "stolen"],
+            false,
+            true,
+        ),
         EventKind::Delete => op("delete", "Delete", &[], false, true),
         _ => None,
     }
@@ -300,7 +319,10 @@ pub(crate) async fn operate(
         };
     }
     let outcome = match operation.as_str() {
-        "cancel" => keys.cancel(&serial, &actor).await.map(|_| "issuance cancelled"),
+        "cancel" => keys
+            .cancel(&serial, &actor)
+            .await
+            .map(|_| "issuance cancelled"),
         "lock" => keys.lock(&serial, "admin", &actor).await.map(|_| "locked"),
         "deactivate" => keys
             .deactivate(&serial, &form.reason, &actor)
@@ -317,7 +339,9 @@ pub(crate) async fn operate(
             }
             deleted
         }
-        other => Err(Error::InvalidInput(format!("no key operation named {other:?}"))),
+        other => Err(Error::InvalidInput(format!(
+            "no key operation named {other:?}"
+        ))),
     };
     after_action(&back, outcome.map(|what| format!("key {serial}: {what}")))
 }

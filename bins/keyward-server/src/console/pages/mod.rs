@@ -24,8 +24,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/employees", get(employees::list))
         .route("/console/employees/{id}", get(employees::show))
         .route("/console/employees/{id}/assign", post(employees::assign))
-        .route("/console/employees/{id}/passwords/rotate", post(employees::rotate))
-        .route("/console/employees/{id}/passwords/set", post(employees::set_password))
+        .route(
+            "/console/employees/{id}/passwords/rotate",
+            post(employees::rotate),
+        )
+        .route(
+            "/console/employees/{id}/passwords/set",
+            post(employees::set_password),
+        )
         .route("/console/sync", get(sync::page))
         .route("/console/sync/{directory}/test", post(sync::test))
         .route("/console/sync/{directory}/run", post(sync::run))
@@ -36,7 +42,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/keys/{serial}", get(keys::show))
         .route("/console/keys/{serial}/{operation}", post(keys::operate))
         .route("/console/workstations", get(workstations::list))
-        .route("/console/workstations/{id}/{action}", post(workstations::act))
+        .route(
+            "/console/workstations/{id}/{action}",
+            post(workstations::act),
+        )
         .route("/console/invitations", get(invitations::list))
         .route("/console/invitations/{id}/{action}", post(invitations::act))
         .route("/console/audit", get(audit::list))
@@ -55,7 +64,11 @@ pub(super) fn failed(frame: Frame, err: keyward_service::Error) -> Response {
     let status = api.status();
     let frame = frame.with_notice(Notice::from_api(&api));
     render_with(
-        if status.is_server_error() { StatusCode::INTERNAL_SERVER_ERROR } else { status },
+        if status.is_server_error() {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            status
+        },
         &FailedPage { frame },
     )
 }

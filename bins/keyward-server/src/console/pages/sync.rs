@@ -214,8 +214,18 @@ pub(crate) async fn run_page(
     let r = &run.report;
     let count = |name| r[name].as_u64().unwrap_or(0);
     let counts = [
-        "read", "created", "updated", "unchanged", "employees_created", "employees_updated",
-        "merged", "splits", "missing", "removed", "held", "not_mergeable",
+        "read",
+        "created",
+        "updated",
+        "unchanged",
+        "employees_created",
+        "employees_updated",
+        "merged",
+        "splits",
+        "missing",
+        "removed",
+        "held",
+        "not_mergeable",
     ]
     .into_iter()
     .map(|name| (name, count(name)))
@@ -255,7 +265,11 @@ pub(crate) async fn run_page(
             )
         })
         .collect();
-    let held_accounts = if run.dry_run { Vec::new() } else { strings(&r["held_accounts"]) };
+    let held_accounts = if run.dry_run {
+        Vec::new()
+    } else {
+        strings(&r["held_accounts"])
+    };
     render(&RunPage {
         frame,
         id: run.id.to_string(),

@@ -85,7 +85,9 @@ pub(crate) async fn act(
     let outcome = match action.as_str() {
         "approve" => agent.approve(&id, &signed.actor()).await,
         "revoke" => agent.revoke(&id, &signed.actor()).await,
-        other => Err(Error::InvalidInput(format!("no workstation action named {other:?}"))),
+        other => Err(Error::InvalidInput(format!(
+            "no workstation action named {other:?}"
+        ))),
     }
     .map(|w| format!("workstation {} is {}", w.name, w.status.as_str()));
     after_action("/console/workstations", outcome)
