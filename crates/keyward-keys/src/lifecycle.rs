@@ -634,7 +634,7 @@ mod tests {
 pub fn admin_operations(status: KeyStatus, facts: KeyFacts) -> Vec<EventKind> {
     let samples = [
         Event::Assign {
-            employee: EmployeeId::from_uuid(Default::default()),
+            employee: EmployeeId::new_v7(),
         },
         Event::CancelIssuance,
         Event::Lock {

@@ -73,7 +73,7 @@ pub async fn run(
             match format {
                 OutputFormat::Json => output::json(&admin_json(&admin)),
                 OutputFormat::Text => {
-                    println!("disabled {}; their sessions have ended", admin.email)
+                    println!("disabled {}; their sessions have ended", admin.email);
                 }
             }
         }

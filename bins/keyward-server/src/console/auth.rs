@@ -190,6 +190,8 @@ async fn account_page(State(state): State<AppState>, signed: Signed, flash: Flas
     }
 }
 
+// The refusal is the answer itself, as axum handlers return it.
+#[allow(clippy::result_large_err)]
 fn header_csrf(signed: &Signed, headers: &HeaderMap) -> Result<(), Response> {
     let presented = headers
         .get("x-csrf-token")

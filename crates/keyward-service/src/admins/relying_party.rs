@@ -301,6 +301,6 @@ impl Admins<'_> {
 
 fn internal(e: serde_json::Error) -> Error {
     Error::Internal {
-        source: e.to_string().into(),
+        source: Box::new(e),
     }
 }

@@ -185,8 +185,6 @@ fn operation(kind: EventKind) -> Option<Operation> {
         })
     };
     match kind {
-        // Assigning starts from the employee's page, where the owner is chosen.
-        EventKind::Assign => None,
         EventKind::CancelIssuance => op("cancel", "Cancel issuance", &[], false, false),
         EventKind::Lock => op("lock", "Lock", &[], false, false),
         EventKind::Suspend => op("suspend", "Suspend", &[], true, false),
@@ -206,6 +204,8 @@ fn operation(kind: EventKind) -> Option<Operation> {
             true,
         ),
         EventKind::Delete => op("delete", "Delete", &[], false, true),
+        // Assigning starts from the employee's page, where the owner is chosen; the rest are
+        // not an administrator's to start.
         _ => None,
     }
 }
