@@ -566,6 +566,64 @@ fn the_key_lifecycle_through_the_cli() {
     );
 }
 
+#[test]
+fn a_key_list_file_from_a_spreadsheet_imports_and_a_bad_one_changes_nothing() {
+    let db = TestDb::sqlite_file().migrated();
+    let url = db.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    // A spreadsheet's "CSV UTF-8" export in a locale whose separator is `;`.
+    let good = file(
+        "excel.csv",
+        "\u{feff}Model;\"Serial\";Note\r\nHK2;\"hk-1\";\"a; b\"\r\n\r\nHK2;hk-2;\r\n".as_bytes(),
+    );
+    let imported = json_of(&keyward(
+        url,
+        &["keys", "import", "--file", &good, "--output", "json"],
+    ));
+    let serials: Vec<&str> = imported
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["serial"].as_str().unwrap())
+        .collect();
+    assert_eq!(serials, ["HK-1", "HK-2"]);
+
+    for (name, bytes, wanted) in [
+        (
+            "bad-serial.csv",
+            &b"serial\nhk-3\nhk 4\n"[..],
+            "line 3: \"hk 4\" is not a key serial",
+        ),
+        (
+            "twice.csv",
+            b"hk-3\nHK-3\n",
+            "line 2: serial HK-3 is given twice",
+        ),
+        (
+            "no-column.csv",
+            b"id,model\n1,HK2\n",
+            "no column is named `serial`",
+        ),
+        ("latin1.csv", b"serial,model\nhk-3,Ger\xe4t\n", "not UTF-8"),
+    ] {
+        let path = file(name, bytes);
+        let out = keyward(url, &["keys", "import", "--file", &path]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&path) && stderr.contains(wanted),
+            "{name}: {stderr}"
+        );
+    }
+    let listed = json_of(&keyward(url, &["keys", "list", "--output", "json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 2, "nothing else imported");
+}
+
 fn sim(server: &str, state: &Path, args: &[&str]) -> Output {
     Command::new(bin_path("keyward-agent-sim"))
         .env_remove("KEYWARD_AGENT_SERVER")

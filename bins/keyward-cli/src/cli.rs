@@ -237,7 +237,10 @@ pub enum KeysCommand {
     Import {
         /// Serial numbers.
         serials: Vec<String>,
-        /// A CSV file whose first column is the serial (a header row `serial` is skipped).
+        /// A list of serials: a CSV table whose header names a `serial` column (`,` or `;`
+        /// separated, quoted fields and a UTF-8 BOM allowed, other columns ignored), or one
+        /// serial per line. Blank lines and lines starting with `#` are skipped; any problem
+        /// refuses the whole file, naming the line.
         #[arg(long)]
         file: Option<PathBuf>,
     },

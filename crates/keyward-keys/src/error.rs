@@ -33,6 +33,9 @@ pub enum Error {
         /// The reasons that fit.
         allowed: &'static str,
     },
+    /// A list of serials (a key import file) that cannot be imported.
+    #[error(transparent)]
+    SerialList(#[from] crate::SerialListError),
     /// A serial number, status or reason that is not valid.
     #[error("{0}")]
     InvalidInput(String),

@@ -8,6 +8,9 @@
 //! without a wildcard arm, implementing the table of docs/product.md §2. Every pair the table does
 //! not allow is an [`Error::InvalidTransition`] naming both.
 //!
+//! [`parse_serial_list`] reads the list of serials a key import takes (a CSV table with a
+//! `serial` column, or one serial per line), all or nothing, with the line of each problem.
+//!
 //! Invariants (property-tested):
 //! - an owner exists exactly while the status is Reserved, Active, Locked or Suspended;
 //! - Compromised is terminal (only deletion follows it);
@@ -30,6 +33,7 @@ mod holder;
 mod key;
 mod lifecycle;
 mod serial;
+mod serial_list;
 mod status;
 
 pub use code::{
@@ -41,4 +45,5 @@ pub use holder::{HolderRule, holder_rule};
 pub use key::Key;
 pub use lifecycle::{Effect, Event, EventKind, KeyFacts, Transition, admin_operations, transition};
 pub use serial::KeySerial;
+pub use serial_list::{SerialListError, parse_serial_list};
 pub use status::{KeyStatus, Reason};

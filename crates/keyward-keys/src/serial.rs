@@ -16,19 +16,23 @@ pub struct KeySerial(String);
 impl KeySerial {
     /// Trims, upper-cases and validates `raw`.
     pub fn parse(raw: &str) -> crate::Result<Self> {
+        Self::check(raw).map_err(|problem| {
+            Error::InvalidInput(format!("invalid key serial {raw:?}: {problem}"))
+        })
+    }
+
+    /// [`KeySerial::parse`], saying only what is wrong: for callers that name the value
+    /// themselves (a line of a serial list).
+    pub(crate) fn check(raw: &str) -> Result<Self, &'static str> {
         let s = raw.trim();
         if s.is_empty() || s.len() > 64 {
-            return Err(Error::InvalidInput(format!(
-                "invalid key serial {raw:?}: it must be 1 to 64 characters long"
-            )));
+            return Err("it must be 1 to 64 characters long");
         }
         if !s
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(Error::InvalidInput(format!(
-                "invalid key serial {raw:?}: only letters, digits, '-' and '_' are allowed"
-            )));
+            return Err("only letters, digits, '-' and '_' are allowed");
         }
         Ok(Self(s.to_ascii_uppercase()))
     }

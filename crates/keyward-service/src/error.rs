@@ -459,12 +459,20 @@ impl From<keyward_keys::Error> for Error {
             K::InvalidTransition { .. } | K::GuardFailed { .. } => {
                 Self::InvalidTransition(err.to_string())
             }
-            K::InvalidReason { .. } | K::InvalidInput(_) => Self::InvalidInput(err.to_string()),
+            K::InvalidReason { .. } | K::InvalidInput(_) | K::SerialList(_) => {
+                Self::InvalidInput(err.to_string())
+            }
             K::InvalidPolicy(_) | K::PepperMissing => Self::Config(err.to_string()),
             K::Random => Self::Internal {
                 source: Box::new(err),
             },
         }
+    }
+}
+
+impl From<keyward_keys::SerialListError> for Error {
+    fn from(err: keyward_keys::SerialListError) -> Self {
+        Self::InvalidInput(err.to_string())
     }
 }
 

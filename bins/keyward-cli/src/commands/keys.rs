@@ -119,26 +119,20 @@ pub async fn run(keyward: &Keyward, cmd: KeysCommand, format: OutputFormat) -> R
     Ok(())
 }
 
-/// Serials from the first column of a CSV file; blank lines, `#` comments and a `serial` header
-/// are skipped.
+/// The serials of a list file: a CSV table with a `serial` column (`,` or `;`, quoted fields,
+/// a UTF-8 BOM) or one serial per line (`keyward_keys::parse_serial_list`). A file with any
+/// problem is refused whole, naming the file, the line and what is wrong.
 fn read_serials(path: &Path) -> Result<Vec<String>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure {
+    let invalid = |message: String| Failure {
         code: "invalid_input",
         exit_code: exit::INVALID_INPUT,
-        message: format!("cannot read {}: {e}", path.display()),
-    })?;
-    Ok(text
-        .lines()
-        .map(|line| {
-            line.split(',')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"')
-        })
-        .filter(|s| !s.is_empty() && !s.starts_with('#') && !s.eq_ignore_ascii_case("serial"))
-        .map(str::to_owned)
-        .collect())
+        message,
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let serials = keyward_keys::parse_serial_list(&bytes)
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    Ok(serials.into_iter().map(String::from).collect())
 }
 
 fn owner_text(v: &KeyView) -> String {
