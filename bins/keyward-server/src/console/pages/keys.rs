@@ -83,36 +83,6 @@ pub(crate) async fn list(
     })
 }
 
-/// The serials of a pasted list or an uploaded file: one per line, or CSV whose header names a
-/// `serial` column.
-fn serials_of(text: &str) -> Vec<String> {
-    let text = text.trim_start_matches('\u{feff}');
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .peekable();
-    let separator = |line: &str| if line.contains(';') { ';' } else { ',' };
-    let column = lines.peek().and_then(|header| {
-        header
-            .split(separator(header))
-            .position(|c| c.trim().trim_matches('"').eq_ignore_ascii_case("serial"))
-    });
-    if column.is_some() {
-        lines.next();
-    }
-    lines
-        .map(|line| {
-            let field = line
-                .split(separator(line))
-                .nth(column.unwrap_or(0))
-                .unwrap_or_default();
-            field.trim().trim_matches('"').to_owned()
-        })
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 /// Imports the pasted and uploaded serials in one go; nothing is imported when one is bad.
 pub(crate) async fn import(
     State(state): State<AppState>,
@@ -120,20 +90,27 @@ pub(crate) async fn import(
     mut multipart: Multipart,
 ) -> Response {
     let mut csrf = String::new();
-    let mut serials = Vec::new();
+    let mut serials: Vec<String> = Vec::new();
+    let mut problem = None;
     loop {
         match multipart.next_field().await {
             Ok(Some(field)) => {
                 let name = field.name().unwrap_or_default().to_owned();
-                let Ok(text) = field.text().await else {
+                let Ok(bytes) = field.bytes().await else {
                     return after_action(
                         "/console/keys",
-                        Err(Error::InvalidInput("the upload is not UTF-8 text".into())),
+                        Err(Error::InvalidInput("the upload did not arrive whole".into())),
                     );
                 };
                 match name.as_str() {
-                    "csrf" => csrf = text,
-                    "serials" | "file" => serials.extend(serials_of(&text)),
+                    "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
+                    "serials" | "file" if !bytes.iter().all(u8::is_ascii_whitespace) => {
+                        // The same reader as `keyward keys import --file`.
+                        match keyward_keys::parse_serial_list(&bytes) {
+                            Ok(list) => serials.extend(list.iter().map(ToString::to_string)),
+                            Err(e) => problem = Some(Error::from(e)),
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -149,7 +126,9 @@ pub(crate) async fn import(
     if let Err(refused) = signed.check_csrf(&csrf) {
         return refused;
     }
-    let outcome = if serials.is_empty() {
+    let outcome = if let Some(problem) = problem {
+        Err(problem)
+    } else if serials.is_empty() {
         Err(Error::InvalidInput(
             "paste serials or choose a file to import".into(),
         ))
@@ -344,19 +323,4 @@ pub(crate) async fn operate(
         ))),
     };
     after_action(&back, outcome.map(|what| format!("key {serial}: {what}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::serials_of;
-
-    #[test]
-    fn pasted_lists_and_csv_with_a_header_read_the_same() {
-        assert_eq!(serials_of("SN-1\n\nSN-2\n"), ["SN-1", "SN-2"]);
-        assert_eq!(
-            serials_of("\u{feff}model;Serial\nA;\"SN-1\"\nB;SN-2\n"),
-            ["SN-1", "SN-2"]
-        );
-        assert_eq!(serials_of("serial,model\nSN-3,x\n"), ["SN-3"]);
-    }
 }
