@@ -120,3 +120,105 @@ impl Admins<'_> {
         Ok(self.store.end_admin_session(&hash, Some(&record)).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{Duration, Utc};
+
+    use crate::{Actor, Keyward, ManualClock, OpenMode, Settings};
+
+    async fn keyward(clock: Arc<ManualClock>) -> Keyward {
+        let settings = Settings {
+            database_url: "sqlite::memory:".into(),
+            ..Settings::default()
+        };
+        Keyward::open_with(&settings, OpenMode::CreateIfEmpty)
+            .await
+            .unwrap()
+            .with_clock(clock)
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_when_idle_at_its_maximum_age_at_sign_out_and_when_its_admin_is_disabled()
+     {
+        let clock = Arc::new(ManualClock::starting_at(Utc::now()));
+        let k = keyward(clock.clone()).await;
+        let admins = k.admins();
+        let (admin, _link) = admins
+            .create("ada@corp.example", "Ada", &Actor::Cli)
+            .await
+            .unwrap();
+
+        // Idle: 30 minutes without a request.
+        let idle = admins.open_session(admin.clone(), "c").await.unwrap();
+        clock.advance(Duration::minutes(29));
+        let live = admins.session(idle.secret.expose()).await.unwrap();
+        assert_eq!(live.admin.id, admin.id);
+        assert!(live.csrf_matches(&idle.session.csrf_token));
+        assert!(!live.csrf_matches("forged"));
+        clock.advance(Duration::minutes(29));
+        assert!(
+            admins.session(idle.secret.expose()).await.is_ok(),
+            "used 29 minutes ago"
+        );
+        clock.advance(Duration::minutes(31));
+        assert!(
+            admins.session(idle.secret.expose()).await.is_err(),
+            "idle for 31 minutes"
+        );
+
+        // Absolute: 12 hours after sign-in, however active.
+        let busy = admins.open_session(admin.clone(), "c").await.unwrap();
+        let mut alive = Duration::zero();
+        while admins.session(busy.secret.expose()).await.is_ok() {
+            assert!(
+                alive < Duration::hours(13),
+                "the session outlived its maximum age"
+            );
+            clock.advance(Duration::minutes(29));
+            alive += Duration::minutes(29);
+        }
+        assert!(alive >= Duration::hours(12), "ended early, after {alive}");
+
+        // Sign-out, and disabling the admin.
+        let out = admins.open_session(admin.clone(), "c").await.unwrap();
+        admins
+            .sign_out(&out.session, out.secret.expose())
+            .await
+            .unwrap();
+        assert!(admins.session(out.secret.expose()).await.is_err());
+        let other = admins.open_session(admin.clone(), "c").await.unwrap();
+        admins
+            .disable("ada@corp.example", &Actor::Cli)
+            .await
+            .unwrap();
+        assert!(admins.session(other.secret.expose()).await.is_err());
+        assert!(admins.start_sign_in("ada@corp.example").await.is_err());
+        assert!(admins.link("ada@corp.example", &Actor::Cli).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_enrollment_link_is_refused_once_expired() {
+        let clock = Arc::new(ManualClock::starting_at(Utc::now()));
+        let k = keyward(clock.clone()).await;
+        let admins = k.admins();
+        let (_, link) = admins
+            .create("bo@corp.example", "Bo", &Actor::Cli)
+            .await
+            .unwrap();
+        let secret = link.expose().rsplit('/').next().unwrap().to_owned();
+        assert!(admins.enrollment_admin(&secret).await.is_ok());
+        assert!(admins.enrollment_admin("not-a-link").await.is_err());
+        clock.advance(Duration::hours(25));
+        assert!(admins.enrollment_admin(&secret).await.is_err());
+        assert!(
+            admins
+                .create("BO@corp.example", "Bo again", &Actor::Cli)
+                .await
+                .is_err(),
+            "an e-mail is one admin"
+        );
+    }
+}

@@ -99,7 +99,9 @@ pub(crate) async fn import(
                 let Ok(bytes) = field.bytes().await else {
                     return after_action(
                         "/console/keys",
-                        Err(Error::InvalidInput("the upload did not arrive whole".into())),
+                        Err(Error::InvalidInput(
+                            "the upload did not arrive whole".into(),
+                        )),
                     );
                 };
                 match name.as_str() {
