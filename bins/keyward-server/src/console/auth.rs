@@ -6,14 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
 use keyward_model::AdminCredential;
 use keyward_service::Challenge;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::frame::{Flash, Frame, Signed, after_action, render};
+use super::frame::{Checked, Flash, Frame, NoFields, Signed, after_action, render};
 use super::{SESSION_COOKIE, set_cookie};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -87,19 +87,10 @@ async fn sign_in_finish(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: String,
-}
-
 async fn sign_out(
     State(state): State<AppState>,
-    signed: Signed,
-    Form(form): Form<CsrfOnly>,
+    Checked { signed, form: _ }: Checked<NoFields>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let outcome = state
         .keyward
         .admins()

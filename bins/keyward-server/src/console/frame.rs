@@ -1,7 +1,8 @@
 //! What every page shares: the signed-in admin, the CSRF token, the notice, and rendering.
 
 use askama::Template;
-use axum::extract::FromRequestParts;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -72,6 +73,48 @@ impl Signed {
             notice: flash.0,
         }
     }
+}
+
+/// A state-changing form of a signed-in admin whose CSRF token checked out: every console POST
+/// with a plain form takes one, so that none can forget the check. The body is read as `csrf`
+/// first, then as `T` (which need not name `csrf`; unknown fields are ignored).
+pub(crate) struct Checked<T> {
+    pub signed: Signed,
+    pub form: T,
+}
+
+/// A form with no field but the CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct NoFields {}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for Checked<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let csrf: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(bad_form)?;
+        signed.check_csrf(&csrf.csrf)?;
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(bad_form)?;
+        Ok(Self { signed, form })
+    }
+}
+
+fn bad_form(e: serde_urlencoded::de::Error) -> Response {
+    ApiError::from(keyward_service::Error::InvalidInput(format!(
+        "the form did not read: {e}"
+    )))
+    .into_response()
 }
 
 /// A notice shown at the top of a page.

@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use keyward_model::{Employee, EmployeeId};
 use keyward_service::{EmployeeFilter, NewPassword, SecretString};
 use serde::Deserialize;
 
-use crate::console::frame::{Flash, Frame, Notice, Signed, after_action, render};
+use crate::console::frame::{
+    Checked, Flash, Frame, NoFields, Notice, Signed, after_action, render,
+};
 use crate::state::AppState;
 
 use super::{failed, fmt_time};
@@ -297,7 +298,6 @@ async fn employee_page(
 
 #[derive(Deserialize)]
 pub(crate) struct AssignForm {
-    csrf: String,
     serial: String,
 }
 
@@ -305,13 +305,9 @@ pub(crate) struct AssignForm {
 /// (no redirect: the code is in no URL, cookie or later page).
 pub(crate) async fn assign(
     State(state): State<AppState>,
-    signed: Signed,
     Path(id): Path<String>,
-    Form(form): Form<AssignForm>,
+    Checked { signed, form }: Checked<AssignForm>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let frame = signed.frame("employees", Flash(None));
     match state
         .keyward
@@ -332,20 +328,11 @@ pub(crate) async fn assign(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
-
 pub(crate) async fn rotate(
     State(state): State<AppState>,
-    signed: Signed,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Checked { signed, form: _ }: Checked<NoFields>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let outcome = state
         .keyward
         .passwords()
@@ -357,20 +344,15 @@ pub(crate) async fn rotate(
 
 #[derive(Deserialize)]
 pub(crate) struct SetForm {
-    csrf: String,
     directory: String,
     password: String,
 }
 
 pub(crate) async fn set_password(
     State(state): State<AppState>,
-    signed: Signed,
     Path(id): Path<String>,
-    Form(form): Form<SetForm>,
+    Checked { signed, form }: Checked<SetForm>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let password = NewPassword::Given(SecretString::new(form.password));
     let outcome = state
         .keyward

@@ -1,14 +1,13 @@
 //! Invitations: state of each, resend, revoke.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use keyward_service::Error;
 use serde::Deserialize;
 
 use super::{failed, fmt_time};
-use crate::console::frame::{Flash, Frame, Signed, after_action, render};
+use crate::console::frame::{Checked, Flash, Frame, Signed, after_action, render};
 use crate::state::AppState;
 
 struct Row {
@@ -53,7 +52,6 @@ pub(crate) async fn list(State(state): State<AppState>, signed: Signed, flash: F
 
 #[derive(Deserialize)]
 pub(crate) struct ActForm {
-    csrf: String,
     /// The console page to go back to (only paths under `/console/` are followed).
     #[serde(default)]
     back: String,
@@ -61,13 +59,9 @@ pub(crate) struct ActForm {
 
 pub(crate) async fn act(
     State(state): State<AppState>,
-    signed: Signed,
     Path((id, action)): Path<(String, String)>,
-    Form(form): Form<ActForm>,
+    Checked { signed, form }: Checked<ActForm>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let mail = state.keyward.mail();
     let outcome = match action.as_str() {
         "resend" => mail.resend(&id, &signed.actor()).await,

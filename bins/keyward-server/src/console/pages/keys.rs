@@ -2,7 +2,6 @@
 //! button for each operation its status allows (asked of the transition table).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::response::Response;
 use keyward_keys::{EventKind, KeyStatus, admin_operations};
@@ -10,7 +9,7 @@ use keyward_service::{Error, KeyView};
 use serde::Deserialize;
 
 use super::{failed, fmt_time};
-use crate::console::frame::{Flash, Frame, Notice, Signed, after_action, render};
+use crate::console::frame::{Checked, Flash, Frame, Notice, Signed, after_action, render};
 use crate::state::AppState;
 
 struct KeyRow {
@@ -263,7 +262,6 @@ async fn key_page(
 
 #[derive(Deserialize)]
 pub(crate) struct OperationForm {
-    csrf: String,
     #[serde(default)]
     reason: String,
     #[serde(default)]
@@ -273,13 +271,9 @@ pub(crate) struct OperationForm {
 /// Runs one operation; one that issues an activation code answers the key page with it.
 pub(crate) async fn operate(
     State(state): State<AppState>,
-    signed: Signed,
     Path((serial, operation)): Path<(String, String)>,
-    Form(form): Form<OperationForm>,
+    Checked { signed, form }: Checked<OperationForm>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let keys = state.keyward.keys();
     let actor = signed.actor();
     let back = format!("/console/keys/{serial}");

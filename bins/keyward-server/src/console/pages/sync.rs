@@ -2,7 +2,6 @@
 //! confirming held removals, the run history.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use keyward_service::{DirectoryTestReport, SyncOptions};
@@ -11,7 +10,9 @@ use serde_json::Value;
 
 use super::dashboard::{LastRun, last_runs};
 use super::{failed, fmt_time};
-use crate::console::frame::{Flash, Frame, Notice, Signed, after_action, render};
+use crate::console::frame::{
+    Checked, Flash, Frame, NoFields, Notice, Signed, after_action, render,
+};
 use crate::state::AppState;
 
 struct DirectoryRow {
@@ -88,7 +89,6 @@ pub(crate) async fn page(State(state): State<AppState>, signed: Signed, flash: F
 
 #[derive(Deserialize)]
 pub(crate) struct RunForm {
-    csrf: String,
     #[serde(default)]
     dry_run: bool,
     #[serde(default)]
@@ -98,13 +98,9 @@ pub(crate) struct RunForm {
 /// Tests the connection (read-only) and shows the report on the sync page.
 pub(crate) async fn test(
     State(state): State<AppState>,
-    signed: Signed,
     Path(directory): Path<String>,
-    Form(form): Form<RunForm>,
+    Checked { signed, form: _ }: Checked<RunForm>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let frame = signed.frame("sync", Flash(None));
     match state.keyward.directories().test(&directory).await {
         Ok(report) => {
@@ -121,13 +117,9 @@ pub(crate) async fn test(
 /// Runs a sync (or a dry run) now and shows its report.
 pub(crate) async fn run(
     State(state): State<AppState>,
-    signed: Signed,
     Path(directory): Path<String>,
-    Form(form): Form<RunForm>,
+    Checked { signed, form }: Checked<RunForm>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let options = SyncOptions {
         full: form.full,
         dry_run: form.dry_run,
@@ -287,21 +279,12 @@ pub(crate) async fn run_page(
     })
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
-
 /// Applies the removals a run held (a new run of the same directory, confirming them).
 pub(crate) async fn confirm(
     State(state): State<AppState>,
-    signed: Signed,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Checked { signed, form: _ }: Checked<NoFields>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let run = match state.keyward.sync().show(&id).await {
         Ok(r) => r,
         Err(e) => return after_action("/console/sync", Err(e)),

@@ -1,14 +1,13 @@
 //! Workstations: pending ones with their fingerprint, approve, revoke.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use keyward_service::Error;
 use serde::Deserialize;
 
 use super::{failed, fmt_time};
-use crate::console::frame::{Flash, Frame, Signed, after_action, render};
+use crate::console::frame::{Checked, Flash, Frame, NoFields, Signed, after_action, render};
 use crate::state::AppState;
 
 struct Row {
@@ -67,20 +66,11 @@ pub(crate) async fn list(
     })
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
-
 pub(crate) async fn act(
     State(state): State<AppState>,
-    signed: Signed,
     Path((id, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Checked { signed, form: _ }: Checked<NoFields>,
 ) -> Response {
-    if let Err(refused) = signed.check_csrf(&form.csrf) {
-        return refused;
-    }
     let agent = state.keyward.agent();
     let outcome = match action.as_str() {
         "approve" => agent.approve(&id, &signed.actor()).await,
