@@ -207,6 +207,22 @@ impl Store {
             .collect()
     }
 
+    /// The keys held by any of `employees`, by serial.
+    pub async fn keys_of_many(&self, employees: &[EmployeeId]) -> Result<Vec<Key>> {
+        let mut out = Vec::new();
+        for chunk in employees.chunks(crate::ID_LIST_CHUNK) {
+            let rows = key::Entity::find()
+                .filter(key::Column::EmployeeId.is_in(chunk.iter().map(|e| e.as_uuid())))
+                .order_by_asc(key::Column::Serial)
+                .all(&self.db)
+                .await?;
+            for row in &rows {
+                out.push(to_model(row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The live activation code of a key, if any.
     pub async fn activation_code(&self, serial: &KeySerial) -> Result<Option<StoredCode>> {
         let row = activation_code::Entity::find_by_id(serial.as_str().to_owned())

@@ -119,6 +119,11 @@ impl<'a> Keys<'a> {
         Ok(views)
     }
 
+    /// The keys held by any of `employees` (one page of a list), without their owners.
+    pub async fn of_employees(&self, employees: &[EmployeeId]) -> Result<Vec<Key>> {
+        Ok(self.ctx.store.keys_of_many(employees).await?)
+    }
+
     /// One key with its owner.
     pub async fn show(&self, serial: &str) -> Result<KeyView> {
         let key = self.load(&KeySerial::parse(serial)?).await?;

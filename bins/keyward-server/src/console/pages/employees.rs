@@ -17,6 +17,9 @@ use crate::state::AppState;
 
 use super::{failed, fmt_time};
 
+/// The most Ready keys the assign list offers (the first by serial).
+const READY_KEYS_SHOWN: usize = 500;
+
 #[derive(Deserialize, Default)]
 pub(crate) struct ListParams {
     #[serde(default)]
@@ -88,12 +91,13 @@ pub(crate) async fn list(
         .await
         .unwrap_or_default();
     let mut keys_of: HashMap<EmployeeId, Vec<String>> = HashMap::new();
-    for view in k.keys().list(None).await.unwrap_or_default() {
-        if let Some(owner) = view.key.employee_id {
+    let ids: Vec<EmployeeId> = page.items.iter().map(|e| e.id).collect();
+    for key in k.keys().of_employees(&ids).await.unwrap_or_default() {
+        if let Some(owner) = key.employee_id {
             keys_of
                 .entry(owner)
                 .or_default()
-                .push(view.key.serial.to_string());
+                .push(key.serial.to_string());
         }
     }
     let rows = page
@@ -225,24 +229,29 @@ async fn employee_page(
         .status(Some(&employee.id.to_string()))
         .await
         .unwrap_or_default();
-    let all_keys = k.keys().list(None).await.unwrap_or_default();
-    let keys = all_keys
+    let keys = k
+        .keys()
+        .of_employees(&[employee.id])
+        .await
+        .unwrap_or_default()
         .iter()
-        .filter(|v| v.key.employee_id == Some(employee.id))
-        .map(|v| {
+        .map(|key| {
             (
-                v.key.serial.to_string(),
-                v.key.status.as_str().to_owned(),
-                v.key
-                    .reason
+                key.serial.to_string(),
+                key.status.as_str().to_owned(),
+                key.reason
                     .map(|r| r.as_str().to_owned())
                     .unwrap_or_default(),
             )
         })
         .collect();
-    let ready_keys = all_keys
+    let ready_keys = k
+        .keys()
+        .list(Some(keyward_keys::KeyStatus::Ready.as_str()))
+        .await
+        .unwrap_or_default()
         .iter()
-        .filter(|v| v.key.status == keyward_keys::KeyStatus::Ready)
+        .take(READY_KEYS_SHOWN)
         .map(|v| v.key.serial.to_string())
         .collect();
     let invitations = k
