@@ -277,4 +277,31 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     browser.find("#sign-in").await;
     browser.goto(&format!("{console}/console/")).await;
     browser.find("#sign-in").await;
+
+    // Sign-in attempts are rate-limited per address: probing e-mails stops after a few.
+    let statuses = browser
+        .eval(
+            "const out = []; for (let i = 0; i < 15; i++) { const x = new XMLHttpRequest(); \
+             x.open('POST', '/console/sign-in/start', false); \
+             x.setRequestHeader('Content-Type', 'application/json'); \
+             x.send(JSON.stringify({ email: 'probe' + i + '@corp.example' })); \
+             out.push(x.status); } return out;",
+            json!([]),
+        )
+        .await;
+    let statuses: Vec<u64> = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    let first_limited = statuses.iter().position(|s| *s == 429);
+    assert!(
+        first_limited.is_some_and(|i| i >= 8),
+        "sign-in attempts were not limited as expected: {statuses:?}"
+    );
+    assert!(
+        statuses[..first_limited.unwrap()].iter().all(|s| *s == 401),
+        "{statuses:?}"
+    );
 }

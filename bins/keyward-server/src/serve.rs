@@ -118,6 +118,10 @@ pub(crate) fn app_with_wake(
         openapi_json: Arc::new(crate::openapi::openapi_document()),
         rotation_wake,
         registration_limiter,
+        sign_in_limiter: Arc::new(crate::ratelimit::RateLimiter::new(
+            crate::console::SIGN_IN_BURST,
+            crate::console::SIGN_IN_PER_MINUTE,
+        )),
     };
     let RouteSets {
         public,

@@ -19,4 +19,6 @@ pub(crate) struct AppState {
     pub rotation_wake: Arc<tokio::sync::Notify>,
     /// Token buckets per client address for workstation registration.
     pub registration_limiter: Arc<RateLimiter>,
+    /// Token buckets per client address for console sign-in attempts.
+    pub sign_in_limiter: Arc<RateLimiter>,
 }

@@ -2,7 +2,9 @@
 //! sign-out.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +18,7 @@ use uuid::Uuid;
 use super::frame::{Checked, Flash, Frame, NoFields, Signed, after_action, render};
 use super::{SESSION_COOKIE, set_cookie};
 use crate::error::ApiError;
+use crate::ratelimit::client_address;
 use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -55,8 +58,22 @@ fn challenge_json(c: &Challenge) -> Json<serde_json::Value> {
 
 async fn sign_in_start(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(body): Json<SignInStart>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let address = client_address(
+        peer.ip(),
+        &headers,
+        &state.keyward.settings().agent.trusted_proxies,
+    );
+    if let Err(retry_after) = state.sign_in_limiter.check(address) {
+        tracing::warn!(%address, retry_after, "console sign-in attempts rate-limited");
+        return Err(ApiError::rate_limited(
+            retry_after,
+            format!("too many sign-in attempts from this address; retry in {retry_after} s"),
+        ));
+    }
     let challenge = state.keyward.admins().start_sign_in(&body.email).await?;
     Ok(challenge_json(&challenge))
 }

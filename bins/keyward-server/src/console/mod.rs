@@ -29,6 +29,11 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
+/// Sign-in attempts one client address may start at once, and per minute after that: enough
+/// for people, too few to probe which e-mails are admins or to guess at scale.
+pub(crate) const SIGN_IN_BURST: u32 = 10;
+pub(crate) const SIGN_IN_PER_MINUTE: u32 = 10;
+
 /// The session cookie.
 const SESSION_COOKIE: &str = "keyward_session";
 /// The one-request notice after a POST.
