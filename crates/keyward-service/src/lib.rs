@@ -55,7 +55,7 @@ pub use keyward::{Keyward, MigrationReport, OpenMode, check_schema};
 pub use keyward_model::{Workstation, WorkstationStatus};
 pub use keyward_password::SecretString;
 pub use keyward_store::{SchemaState, SchemaStatus};
-pub use mail::{EnrollView, InvitationView, Mail, SendReport};
+pub use mail::{EnrollView, InvitationView, Mail, SendReport, check_mail_templates};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;
 pub use sync::{

@@ -9,9 +9,9 @@
 //! told so, logs it and leaves the outcome to the sender that took the message over.
 //!
 //! Modules: [`compose`] decides what a message says, or why it must not be sent any more;
-//! [`templates`] renders it; [`smtp`] builds the transport; [`invitations`] holds the
-//! administrators' and the enrollment page's operations; [`sealed_code`] seals the activation
-//! code a key notification may carry.
+//! [`templates`] loads and checks the templates once and renders them; [`smtp`] builds the
+//! transport; [`invitations`] holds the administrators' and the enrollment page's operations;
+//! [`sealed_code`] seals the activation code a key notification may carry.
 
 mod compose;
 mod invitations;
@@ -28,10 +28,19 @@ use uuid::Uuid;
 
 pub use invitations::{EnrollView, InvitationView};
 pub(crate) use sealed_code::seal_activation_code;
+pub(crate) use templates::{Templates, TemplatesCell};
 
 use self::compose::Verdict;
 use crate::context::Context;
 use crate::{Error, Result};
+
+/// Loads and checks the mail templates (built-in and `mail.templates_dir`) as the server does
+/// at start, without a database: a configuration error listing every broken file on one line.
+pub fn check_mail_templates(mail: &crate::MailSettings) -> Result<()> {
+    Templates::load(mail.templates_dir.as_deref())
+        .map(|_| ())
+        .map_err(|problems| Error::Config(problems.join("; ")))
+}
 
 /// Messages one outbox run handles at most; the next run goes on.
 const MAX_PER_RUN: u32 = 500;
@@ -90,6 +99,8 @@ impl<'a> Mail<'a> {
             return Err(Error::Config("mail is off: set mail.smtp_host".into()));
         }
         let transport = smtp::transport(mail)?;
+        // Broken templates stop the run before a message is claimed (none uses an attempt).
+        self.templates()?;
         let claim = Duration::seconds(i64::try_from(mail.claim_secs).unwrap_or(60));
         let mut report = SendReport::default();
         // A message that failed in this run is due again only in a later run.
@@ -168,6 +179,20 @@ impl<'a> Mail<'a> {
                     .await?)
             }
         }
+    }
+
+    /// The installation's templates, loaded and checked on first use: a broken file in
+    /// `mail.templates_dir` is a configuration error naming it.
+    pub(crate) fn templates(&self) -> Result<std::sync::Arc<Templates>> {
+        self.ctx
+            .templates
+            .get(self.ctx.settings.mail.templates_dir.as_deref())
+    }
+
+    /// Loads and checks the mail templates now (the server does at start, so that a broken
+    /// template file stops it with the file's name and the problem).
+    pub fn check_templates(&self) -> Result<()> {
+        self.templates().map(|_| ())
     }
 
     async fn deliver(
