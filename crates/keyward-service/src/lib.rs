@@ -26,6 +26,7 @@ mod actor;
 mod agent;
 mod clock;
 pub mod config;
+mod config_check;
 mod context;
 mod directories;
 mod employees;
@@ -47,6 +48,7 @@ pub use config::{
     AgentSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides, PasswordSettings,
     SecretsSettings, Settings, SmtpSecurity, SyncSettings, TlsSettings,
 };
+pub use config_check::{ConfigCheck, ConnectionCheck, check_config, check_connections};
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
 pub use error::{Credential, Error, ErrorCode, InvitationProblem, Result};

@@ -42,6 +42,43 @@ pub fn check_mail_templates(mail: &crate::MailSettings) -> Result<()> {
         .map_err(|problems| Error::Config(problems.join("; ")))
 }
 
+/// Builds the SMTP transport `mail` describes without connecting: reads `mail.ca_file` and the
+/// password variable (`keyward config check`).
+pub(crate) fn check_smtp_settings(mail: &crate::MailSettings) -> Result<()> {
+    smtp::transport(mail).map(|_| ())
+}
+
+/// Connects to the SMTP server as the worker does (EHLO, STARTTLS or TLS, login) and quits;
+/// sends nothing. What answered, or the problem in one line without the server's name
+/// (`keyward config check --connect`).
+pub(crate) async fn test_smtp(mail: &crate::MailSettings) -> Result<String> {
+    let transport = smtp::transport(mail)?;
+    let limit = smtp::timeout(mail.claim_secs);
+    // The caller names the server.
+    let fail = Error::Config;
+    match tokio::time::timeout(limit, transport.test_connection()).await {
+        Ok(Ok(true)) => Ok(format!(
+            "connected ({}){}",
+            match mail.security {
+                crate::SmtpSecurity::Starttls => "STARTTLS",
+                crate::SmtpSecurity::Tls => "TLS",
+                crate::SmtpSecurity::None => "NOT encrypted",
+            },
+            mail.username
+                .as_ref()
+                .map_or_else(String::new, |user| format!(", logged in as {user}"))
+        )),
+        Ok(Ok(false)) => Err(fail("the server did not answer NOOP".into())),
+        Ok(Err(e)) if smtp::is_login_refused(&e) => Err(fail(format!(
+            "authentication failed: the server refused mail.username {:?} with the password in \
+             mail.password_env ({e})",
+            mail.username.as_deref().unwrap_or_default()
+        ))),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail(format!("no answer within {} s", limit.as_secs()))),
+    }
+}
+
 /// Messages one outbox run handles at most; the next run goes on.
 const MAX_PER_RUN: u32 = 500;
 
