@@ -17,7 +17,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use crate::{Error, Result};
 
 /// The placeholders a template may use.
-pub(crate) const PLACEHOLDERS: [&str; 7] = [
+const PLACEHOLDERS: [&str; 7] = [
     "name",
     "email",
     "link",
@@ -120,7 +120,7 @@ const ENTRIES: [Entry; 8] = [
 ];
 
 /// The files `mail.templates_dir` may hold.
-pub(crate) const FILES: [&str; 6] = [
+const FILES: [&str; 6] = [
     INVITATION_TXT,
     INVITATION_HTML,
     KEY_TXT,
@@ -312,15 +312,15 @@ fn one_line(e: &minijinja::Error) -> String {
     }
 }
 
-pub(super) const BUILT_IN_INVITATION_TXT: &str = "Hello {{name}},\n\nYou are invited to enroll your security key.\nOpen this link (it works once, until {{expires}}):\n\n{{link}}\n\nIf you did not expect this message, ignore it.\n";
-pub(super) const BUILT_IN_INVITATION_HTML: &str = "<p>Hello {{name}},</p><p>You are invited to enroll your security key.</p><p><a href=\"{{link}}\">Open your invitation</a> (it works once, until {{expires}}).</p><p>If you did not expect this message, ignore it.</p>";
-pub(super) const BUILT_IN_KEY_TXT: &str = "Hello {{name}},\n\nThe security key {{serial}} was assigned to you. Your administrator will give you its activation code.\n";
-pub(super) const BUILT_IN_KEY_HTML: &str = "<p>Hello {{name}},</p><p>The security key <b>{{serial}}</b> was assigned to you. Your administrator will give you its activation code.</p>";
+const BUILT_IN_INVITATION_TXT: &str = "Hello {{name}},\n\nYou are invited to enroll your security key.\nOpen this link (it works once, until {{expires}}):\n\n{{link}}\n\nIf you did not expect this message, ignore it.\n";
+const BUILT_IN_INVITATION_HTML: &str = "<p>Hello {{name}},</p><p>You are invited to enroll your security key.</p><p><a href=\"{{link}}\">Open your invitation</a> (it works once, until {{expires}}).</p><p>If you did not expect this message, ignore it.</p>";
+const BUILT_IN_KEY_TXT: &str = "Hello {{name}},\n\nThe security key {{serial}} was assigned to you. Your administrator will give you its activation code.\n";
+const BUILT_IN_KEY_HTML: &str = "<p>Hello {{name}},</p><p>The security key <b>{{serial}}</b> was assigned to you. Your administrator will give you its activation code.</p>";
 /// The key notification when it carries the activation code.
-pub(super) const BUILT_IN_KEY_WITH_CODE_TXT: &str = "Hello {{name}},\n\nThe security key {{serial}} was assigned to you. Its activation code is {{activation_code}}. Keep it to yourself: it activates the key once.\n";
-pub(super) const BUILT_IN_KEY_WITH_CODE_HTML: &str = "<p>Hello {{name}},</p><p>The security key <b>{{serial}}</b> was assigned to you. Its activation code is <b>{{activation_code}}</b>. Keep it to yourself: it activates the key once.</p>";
-pub(super) const BUILT_IN_ROTATED_TXT: &str = "Hello {{name}},\n\nThe password of your domain account {{account}} was changed and is now on your security key. You do not need to know it: sign in with your key.\n\nIf you did not expect this, tell your administrator.\n";
-pub(super) const BUILT_IN_ROTATED_HTML: &str = "<p>Hello {{name}},</p><p>The password of your domain account <b>{{account}}</b> was changed and is now on your security key. You do not need to know it: sign in with your key.</p><p>If you did not expect this, tell your administrator.</p>";
+const BUILT_IN_KEY_WITH_CODE_TXT: &str = "Hello {{name}},\n\nThe security key {{serial}} was assigned to you. Its activation code is {{activation_code}}. Keep it to yourself: it activates the key once.\n";
+const BUILT_IN_KEY_WITH_CODE_HTML: &str = "<p>Hello {{name}},</p><p>The security key <b>{{serial}}</b> was assigned to you. Its activation code is <b>{{activation_code}}</b>. Keep it to yourself: it activates the key once.</p>";
+const BUILT_IN_ROTATED_TXT: &str = "Hello {{name}},\n\nThe password of your domain account {{account}} was changed and is now on your security key. You do not need to know it: sign in with your key.\n\nIf you did not expect this, tell your administrator.\n";
+const BUILT_IN_ROTATED_HTML: &str = "<p>Hello {{name}},</p><p>The password of your domain account <b>{{account}}</b> was changed and is now on your security key. You do not need to know it: sign in with your key.</p><p>If you did not expect this, tell your administrator.</p>";
 
 /// The loaded templates of an installation, read on first use (the server loads them at start,
 /// so that a broken file stops it there) and kept; shared by the clones of a `Keyward`.
