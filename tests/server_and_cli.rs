@@ -298,6 +298,39 @@ fn a_bad_config_file_is_one_line_naming_key_and_file() {
 }
 
 #[test]
+fn a_broken_mail_template_stops_the_server_with_one_line_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(templates.join("invitation.html"), "<p>Hello {{ nmae }}</p>").unwrap();
+    let file = dir.path().join("keyward.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "database_url = \"sqlite://{}\"\n[mail]\ntemplates_dir = \"{}\"\n",
+            dir.path().join("k.db").display(),
+            templates.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin_path("keyward-server"))
+        .arg("--config")
+        .arg(&file)
+        .env_remove("KEYWARD_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let path = templates.join("invitation.html").display().to_string();
+    assert!(
+        stderr.contains(&path) && stderr.contains("unknown placeholder `nmae`"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("k.db").exists(), "nothing was opened");
+}
+
+#[test]
 fn an_unreachable_database_is_exit_code_7() {
     let out = keyward("postgres://nobody@127.0.0.1:1/none", &["employees", "list"]);
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Outbox rules end to end: a message that cannot be delivered is retried, then given up as
 //! `failed` after `mail.max_attempts` and never sent afterwards; templates from
-//! `mail.templates_dir` replace the built-in ones.
+//! `mail.templates_dir` replace the built-in ones, and a broken one sends nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -129,4 +129,40 @@ async fn templates_from_the_templates_dir_replace_the_built_in_ones() {
         !message.contains("Your administrator will give you"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_broken_template_sends_nothing_and_uses_no_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    let broken = templates.join("key_assigned.txt");
+    std::fs::write(&broken, "Hello {{ name }, key {{ serial }}\n").unwrap();
+    let sink = SmtpSink::start(&dir.path().join("inbox"));
+    let cfg = config(
+        dir.path(),
+        sink.port,
+        &format!("templates_dir = \"{}\"\n", templates.display()),
+    );
+    let db = TestDb::sqlite_file().migrated();
+    queue_key_notices(&cfg, &db.url, "tplbroken", 1);
+    let out = cli(&cfg, &db.url, &["mail", "send"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&broken.display().to_string()) && stderr.contains("syntax error"),
+        "{stderr}"
+    );
+    let queued = outbox(&db.url).await;
+    assert_eq!(
+        (queued[0].status.as_str(), queued[0].attempts),
+        ("queued", 0),
+        "{queued:?}"
+    );
+    assert!(sink.messages().is_empty());
+
+    // Fixed, the same message goes.
+    std::fs::write(&broken, "Hello {{ name }}, key {{ serial }}\n").unwrap();
+    let report = json_ok(&cli(&cfg, &db.url, &["mail", "send"]));
+    assert_eq!(report["sent"], 1, "{report}");
 }

@@ -73,6 +73,22 @@ pub enum Command {
     /// The key-encryption key that seals stored passwords.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The configuration (the file, `KEYWARD_*` variables and flags): check it.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the configuration as the server would use it: every setting rule, the mail
+    /// templates, the TLS, key and password files and variables it names. Prints one line per
+    /// problem and exits 3 if there is any; opens no database and changes nothing.
+    Check {
+        /// Also connect to every configured directory (as `keyward directory test`) and to the
+        /// SMTP server (connect, EHLO, TLS, login; nothing is sent).
+        #[arg(long)]
+        connect: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,7 @@
 //! | 0 | success |
 //! | 1 | internal error (see the message) |
 //! | 2 | usage error (bad flags or arguments) |
-//! | 3 | configuration error (file, environment or flags) |
+//! | 3 | configuration error (file, environment or flags), and `config check` that found a problem |
 //! | 4 | not found |
 //! | 5 | conflict: already exists, a key or workstation status that does not allow the operation, an invitation already used or expired, a sync already running, a concurrent change, or a rotation already under way |
 //! | 6 | invalid input, including a wrong, expired or exhausted activation code and a password the policy refuses |

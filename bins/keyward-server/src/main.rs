@@ -73,6 +73,12 @@ fn main() -> ExitCode {
         eprintln!("keyward-server: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    // A broken template file stops the server here, naming the file, rather than failing
+    // every message it would render.
+    if let Err(e) = keyward_service::check_mail_templates(&settings.mail) {
+        eprintln!("keyward-server: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -167,6 +167,12 @@ pub async fn run(
     let keyward = Keyward::open_with(&settings, OpenMode::CreateIfEmpty)
         .await
         .context("cannot open the database")?;
+    // Loaded once, for every message the mailer renders (main checked them already; an
+    // embedder calling `run` gets the same refusal).
+    keyward
+        .mail()
+        .check_templates()
+        .context("cannot load the mail templates")?;
     let backend = keyward.backend();
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -398,8 +398,48 @@ pub struct Overrides {
 }
 
 impl Settings {
-    /// Checks rules that span fields or need more than a type: run by [`Settings::load`].
+    /// Checks rules that span fields or need more than a type: run by [`Settings::load`],
+    /// which refuses the first problem.
     fn validate(&self) -> Result<()> {
+        self.problems()
+            .into_iter()
+            .next()
+            .map_or(Ok(()), |first| Err(Error::Config(first)))
+    }
+
+    /// Every rule these settings break, one line each, in the order [`Settings::load`] checks
+    /// them (it refuses the first; `keyward config check` lists them all).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |result: Result<()>| {
+            if let Err(e) = result {
+                problems.push(config_message(e));
+            }
+        };
+        check(self.validate_keys_and_mail());
+        check(self.sync.validate());
+        check(self.validate_secrets_and_rotation());
+        check(self.validate_agent());
+        check(self.console.validate());
+        check(self.validate_transport());
+        let mut names = std::collections::HashSet::new();
+        for directory in &self.directories {
+            check(
+                directory
+                    .validate()
+                    .map_err(|e| Error::Config(format!("[[directories]]: {e}"))),
+            );
+            if !names.insert(directory.name.as_str()) {
+                check(Err(Error::Config(format!(
+                    "[[directories]]: the name {:?} is used twice",
+                    directory.name
+                ))));
+            }
+        }
+        problems
+    }
+
+    fn validate_keys_and_mail(&self) -> Result<()> {
         let k = &self.keys;
         if k.per_employee == 0 {
             return Err(Error::Config(
@@ -437,7 +477,10 @@ impl Settings {
                     .into(),
             ));
         }
-        self.sync.validate()?;
+        Ok(())
+    }
+
+    fn validate_secrets_and_rotation(&self) -> Result<()> {
         if self.secrets.key_file.is_some() && self.secrets.passphrase_env.is_some() {
             return Err(Error::Config(
                 "keys `secrets.key_file` and `secrets.passphrase_env`: set one, not both".into(),
@@ -465,6 +508,10 @@ impl Settings {
                     .into(),
             ));
         }
+        Ok(())
+    }
+
+    fn validate_agent(&self) -> Result<()> {
         let a = &self.agent;
         if a.registration_burst == 0 || a.registration_per_minute == 0 {
             return Err(Error::Config(
@@ -479,20 +526,6 @@ impl Settings {
                  one, not both"
                     .into(),
             ));
-        }
-        self.console.validate()?;
-        self.validate_transport()?;
-        let mut names = std::collections::HashSet::new();
-        for directory in &self.directories {
-            directory
-                .validate()
-                .map_err(|e| Error::Config(format!("[[directories]]: {e}")))?;
-            if !names.insert(directory.name.as_str()) {
-                return Err(Error::Config(format!(
-                    "[[directories]]: the name {:?} is used twice",
-                    directory.name
-                )));
-            }
         }
         Ok(())
     }
@@ -563,22 +596,45 @@ impl Settings {
         env: &[(String, String)],
         overrides: &Overrides,
     ) -> Result<Self> {
+        let settings = Self::read_from(file, env, overrides)
+            .map_err(|problems| Error::Config(problems.join("; ")))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The layers of [`Settings::load_from`] without the rules that span fields
+    /// ([`Settings::problems`]): what a file says, or why it cannot be read (each problem one
+    /// line naming the file or variable and the key).
+    pub fn read_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> std::result::Result<Self, Vec<String>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(Error::Config(format!(
+                return Err(vec![format!(
                     "config file {} does not exist or is not a file",
                     path.display()
-                )));
+                )]);
             }
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(EnvSettings::from_pairs(env));
         figment = figment.merge(Serialized::defaults(overrides));
-        let mut settings: Settings = figment.extract().map_err(|e| Error::Config(describe(e)))?;
-        settings.database_url = normalize_database_url(&settings.database_url)?;
-        settings.validate()?;
+        let mut settings: Settings = figment.extract().map_err(describe)?;
+        settings.database_url =
+            normalize_database_url(&settings.database_url).map_err(|e| vec![config_message(e)])?;
         Ok(settings)
+    }
+}
+
+/// The message of a configuration error, without the "configuration error: " its `Display`
+/// adds.
+pub(crate) fn config_message(error: Error) -> String {
+    match error {
+        Error::Config(message) => message,
+        other => other.to_string(),
     }
 }
 
@@ -659,8 +715,8 @@ fn normalize_database_url(url: &str) -> Result<String> {
 }
 
 /// One line per figment error: where it came from, which key, and what is wrong.
-fn describe(error: figment::Error) -> String {
-    let lines: Vec<String> = error
+fn describe(error: figment::Error) -> Vec<String> {
+    error
         .into_iter()
         .map(|e| {
             let key = e.path.join(".");
@@ -682,8 +738,7 @@ fn describe(error: figment::Error) -> String {
                 format!("{origin}: key `{key}`: {what}")
             }
         })
-        .collect();
-    lines.join("; ")
+        .collect()
 }
 
 /// Folds a multi-line parser message (TOML errors carry a source snippet) into its first and

@@ -1,8 +1,10 @@
-//! What every use case works with: the store, the settings, the clock and the key-encryption
-//! key, passed around as one value instead of four fields copied into each use case.
+//! What every use case works with: the store, the settings, the clock, the key-encryption key
+//! and the mail templates, passed around as one value instead of five fields copied into each
+//! use case.
 
 use keyward_store::Store;
 
+use crate::mail::TemplatesCell;
 use crate::passwords::PlanContext;
 use crate::secrets::KekCell;
 use crate::{Clock, Settings};
@@ -15,6 +17,7 @@ pub(crate) struct Context<'a> {
     pub(crate) settings: &'a Settings,
     pub(crate) clock: &'a dyn Clock,
     pub(crate) kek: &'a KekCell,
+    pub(crate) templates: &'a TemplatesCell,
 }
 
 impl<'a> Context<'a> {

@@ -16,6 +16,7 @@ pub struct Keyward {
     settings: Settings,
     clock: Arc<dyn Clock>,
     kek: crate::secrets::KekCell,
+    templates: crate::mail::TemplatesCell,
 }
 
 /// What `migrate` found and did.
@@ -76,6 +77,7 @@ impl Keyward {
             settings: settings.clone(),
             clock: Arc::new(SystemClock),
             kek: crate::secrets::KekCell::default(),
+            templates: crate::mail::TemplatesCell::default(),
         })
     }
 
@@ -195,6 +197,7 @@ impl Keyward {
             settings: &self.settings,
             clock: self.clock.as_ref(),
             kek: &self.kek,
+            templates: &self.templates,
         }
     }
 

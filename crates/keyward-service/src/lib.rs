@@ -27,6 +27,7 @@ pub mod admins;
 mod agent;
 mod clock;
 pub mod config;
+mod config_check;
 mod context;
 mod directories;
 mod employees;
@@ -49,6 +50,7 @@ pub use config::{
     AgentSettings, ConsoleSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides,
     PasswordSettings, SecretsSettings, Settings, SmtpSecurity, SyncSettings, TlsSettings,
 };
+pub use config_check::{ConfigCheck, ConnectionCheck, check_config, check_connections};
 pub use directories::{Directories, DirectoryTestReport, GroupReport};
 pub use employees::Employees;
 pub use error::{Credential, Error, ErrorCode, InvitationProblem, Result};
@@ -57,7 +59,7 @@ pub use keyward::{Keyward, MigrationReport, OpenMode, check_schema};
 pub use keyward_model::{Workstation, WorkstationStatus};
 pub use keyward_password::SecretString;
 pub use keyward_store::{AuditFilter, EmployeeFilter, Overview, SchemaState, SchemaStatus};
-pub use mail::{EnrollView, InvitationView, Mail, SendReport};
+pub use mail::{EnrollView, InvitationView, Mail, SendReport, check_mail_templates};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;
 pub use sync::{

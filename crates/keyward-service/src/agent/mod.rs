@@ -11,6 +11,7 @@ mod key_proof;
 mod registration;
 
 pub use registration::Registration;
+pub(crate) use registration::check_registration_secret;
 
 pub(crate) use key_proof::new_key_proof;
 use key_proof::proof_matches;

@@ -52,6 +52,12 @@ pub(super) fn check_secret(settings: &AgentSettings, presented: Option<&str>) ->
     }
 }
 
+/// Reads the configured registration secret's source (`keyward config check`): a file or
+/// variable that is missing or empty is a configuration error.
+pub(crate) fn check_registration_secret(settings: &AgentSettings) -> Result<()> {
+    configured_secret(settings).map(|_| ())
+}
+
 /// The configured secret: `None` when registration is open. A configured source that is
 /// unreadable or empty is a configuration error (registration is then refused, never opened).
 fn configured_secret(settings: &AgentSettings) -> Result<Option<SecretString>> {

@@ -55,7 +55,7 @@ impl Mail<'_> {
         match message.kind.as_str() {
             "invitation" => self.invitation(message, name).await,
             "key_assigned" => self.key_assigned(message, name).await,
-            _ => Ok(Verdict::Send(self.rotated(message, name))),
+            _ => Ok(Verdict::Send(self.rotated(message, name)?)),
         }
     }
 
@@ -95,8 +95,8 @@ impl Mail<'_> {
         };
         Ok(Verdict::Send(Composed {
             subject: "Your invitation to enroll a security key".into(),
-            text: self.render("invitation.txt", templates::INVITATION_TXT, &values),
-            html: self.render("invitation.html", templates::INVITATION_HTML, &values),
+            text: self.render(templates::INVITATION_TXT, &values)?,
+            html: self.render(templates::INVITATION_HTML, &values)?,
         }))
     }
 
@@ -116,7 +116,8 @@ impl Mail<'_> {
             activation_code: code.as_ref().map_or("", SecretString::expose),
             ..Values::default()
         };
-        // The built-in templates mention the code only when there is one to give.
+        // The built-in templates mention the code only when there is one to give (a
+        // `key_assigned.*` file replaces both).
         let (text, html) = if code.is_some() {
             (templates::KEY_WITH_CODE_TXT, templates::KEY_WITH_CODE_HTML)
         } else {
@@ -127,8 +128,8 @@ impl Mail<'_> {
                 "A security key was assigned to you ({})",
                 message.subject_ref
             ),
-            text: self.render("key_assigned.txt", text, &values),
-            html: self.render("key_assigned.html", html, &values),
+            text: self.render(text, &values)?,
+            html: self.render(html, &values)?,
         }))
     }
 
@@ -171,30 +172,27 @@ impl Mail<'_> {
     }
 
     /// A password rotation notice (never the password).
-    fn rotated(&self, message: &OutboxMessage, name: &str) -> Composed {
+    fn rotated(&self, message: &OutboxMessage, name: &str) -> Result<Composed> {
         let values = Values {
             name,
             email: &message.recipient,
             account: &message.subject_ref,
             ..Values::default()
         };
-        Composed {
+        Ok(Composed {
             subject: format!(
                 "The password of your account {} was changed",
                 message.subject_ref
             ),
-            text: self.render("password_rotated.txt", templates::ROTATED_TXT, &values),
-            html: self.render("password_rotated.html", templates::ROTATED_HTML, &values),
-        }
+            text: self.render(templates::ROTATED_TXT, &values)?,
+            html: self.render(templates::ROTATED_HTML, &values)?,
+        })
     }
 
-    fn render(&self, file: &str, default: &str, values: &Values<'_>) -> String {
-        templates::render(
-            self.ctx.settings.mail.templates_dir.as_deref(),
-            file,
-            default,
-            values,
-        )
+    /// Renders the template `name` of the installation's templates (loaded and checked on
+    /// first use).
+    fn render(&self, name: &str, values: &Values<'_>) -> Result<String> {
+        self.templates()?.render(name, values)
     }
 }
 

@@ -9,9 +9,9 @@
 //! told so, logs it and leaves the outcome to the sender that took the message over.
 //!
 //! Modules: [`compose`] decides what a message says, or why it must not be sent any more;
-//! [`templates`] renders it; [`smtp`] builds the transport; [`invitations`] holds the
-//! administrators' and the enrollment page's operations; [`sealed_code`] seals the activation
-//! code a key notification may carry.
+//! [`templates`] loads and checks the templates once and renders them; [`smtp`] builds the
+//! transport; [`invitations`] holds the administrators' and the enrollment page's operations;
+//! [`sealed_code`] seals the activation code a key notification may carry.
 
 mod compose;
 mod invitations;
@@ -28,10 +28,56 @@ use uuid::Uuid;
 
 pub use invitations::{EnrollView, InvitationView};
 pub(crate) use sealed_code::seal_activation_code;
+pub(crate) use templates::{Templates, TemplatesCell};
 
 use self::compose::Verdict;
 use crate::context::Context;
 use crate::{Error, Result};
+
+/// Loads and checks the mail templates (built-in and `mail.templates_dir`) as the server does
+/// at start, without a database: a configuration error listing every broken file on one line.
+pub fn check_mail_templates(mail: &crate::MailSettings) -> Result<()> {
+    Templates::load(mail.templates_dir.as_deref())
+        .map(|_| ())
+        .map_err(|problems| Error::Config(problems.join("; ")))
+}
+
+/// Builds the SMTP transport `mail` describes without connecting: reads `mail.ca_file` and the
+/// password variable (`keyward config check`).
+pub(crate) fn check_smtp_settings(mail: &crate::MailSettings) -> Result<()> {
+    smtp::transport(mail).map(|_| ())
+}
+
+/// Connects to the SMTP server as the worker does (EHLO, STARTTLS or TLS, login) and quits;
+/// sends nothing. What answered, or the problem in one line without the server's name
+/// (`keyward config check --connect`).
+pub(crate) async fn test_smtp(mail: &crate::MailSettings) -> Result<String> {
+    let transport = smtp::transport(mail)?;
+    let limit = smtp::timeout(mail.claim_secs);
+    // The caller names the server.
+    let fail = Error::Config;
+    match tokio::time::timeout(limit, transport.test_connection()).await {
+        Ok(Ok(true)) => Ok(format!(
+            "connected ({}){}",
+            match mail.security {
+                crate::SmtpSecurity::Starttls => "STARTTLS",
+                crate::SmtpSecurity::Tls => "TLS",
+                crate::SmtpSecurity::None => "NOT encrypted",
+            },
+            mail.username
+                .as_ref()
+                .map_or_else(String::new, |user| format!(", logged in as {user}"))
+        )),
+        Ok(Ok(false)) => Err(fail("the server did not answer NOOP".into())),
+        Ok(Err(e)) if smtp::is_login_refused(&e) => Err(fail(format!(
+            "authentication failed: the server refused mail.username {:?} with the password in \
+             mail.password_env ({e})",
+            mail.username.as_deref().unwrap_or_default()
+        ))),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail(format!("no answer within {} s", limit.as_secs()))),
+    }
+}
 
 /// Messages one outbox run handles at most; the next run goes on.
 const MAX_PER_RUN: u32 = 500;
@@ -90,6 +136,8 @@ impl<'a> Mail<'a> {
             return Err(Error::Config("mail is off: set mail.smtp_host".into()));
         }
         let transport = smtp::transport(mail)?;
+        // Broken templates stop the run before a message is claimed (none uses an attempt).
+        self.templates()?;
         let claim = Duration::seconds(i64::try_from(mail.claim_secs).unwrap_or(60));
         let mut report = SendReport::default();
         // A message that failed in this run is due again only in a later run.
@@ -168,6 +216,20 @@ impl<'a> Mail<'a> {
                     .await?)
             }
         }
+    }
+
+    /// The installation's templates, loaded and checked on first use: a broken file in
+    /// `mail.templates_dir` is a configuration error naming it.
+    pub(crate) fn templates(&self) -> Result<std::sync::Arc<Templates>> {
+        self.ctx
+            .templates
+            .get(self.ctx.settings.mail.templates_dir.as_deref())
+    }
+
+    /// Loads and checks the mail templates now (the server does at start, so that a broken
+    /// template file stops it with the file's name and the problem).
+    pub fn check_templates(&self) -> Result<()> {
+        self.templates().map(|_| ())
     }
 
     async fn deliver(
