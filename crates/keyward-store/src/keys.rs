@@ -212,7 +212,7 @@ impl Store {
         let mut out = Vec::new();
         for chunk in employees.chunks(crate::ID_LIST_CHUNK) {
             let rows = key::Entity::find()
-                .filter(key::Column::EmployeeId.is_in(chunk.iter().map(|e| e.as_uuid())))
+                .filter(key::Column::EmployeeId.is_in(chunk.iter().map(EmployeeId::as_uuid)))
                 .order_by_asc(key::Column::Serial)
                 .all(&self.db)
                 .await?;

@@ -103,14 +103,14 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for Checked<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let csrf: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(bad_form)?;
+        let csrf: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|e| bad_form(&e))?;
         signed.check_csrf(&csrf.csrf)?;
-        let form = serde_urlencoded::from_bytes(&bytes).map_err(bad_form)?;
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| bad_form(&e))?;
         Ok(Self { signed, form })
     }
 }
 
-fn bad_form(e: serde_urlencoded::de::Error) -> Response {
+fn bad_form(e: &serde_urlencoded::de::Error) -> Response {
     ApiError::from(keyward_service::Error::InvalidInput(format!(
         "the form did not read: {e}"
     )))
