@@ -76,6 +76,59 @@ pub enum Command {
     /// The configuration (the file, `KEYWARD_*` variables and flags): check it.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The audit log: who changed what, when.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The newest records that match, newest first.
+    List {
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+        /// How many records (1 to 10000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
+    },
+    /// Every record that matches, newest first, on stdout: CSV (with a header row) or JSON
+    /// lines (one record per line), read page by page.
+    Export {
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+        /// `csv` or `jsonl`.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+    },
+}
+
+/// Which audit records: every filter given must match.
+#[derive(Debug, clap::Args)]
+pub struct AuditFilterArgs {
+    /// Exactly this actor: `cli`, `system`, `token:NAME`, `admin:EMAIL`, `workstation:ID`.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Exactly this subject, e.g. `key:SN-1`, `employee:ID`, `admin:EMAIL`.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Actions starting with this, e.g. `key.` or `key.assign`.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// At or after: 2026-12-03, 2026-12-03T09:30 (UTC) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before: the same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// How `audit export` writes records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// RFC 4180 CSV with a header row; formula-like fields are prefixed with `'`.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
 }
 
 #[derive(Debug, Subcommand)]

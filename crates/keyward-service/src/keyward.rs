@@ -125,12 +125,9 @@ impl Keyward {
         Ok(self.store.overview().await?)
     }
 
-    /// The audit log, searched.
-    pub async fn audit(
-        &self,
-        filter: &keyward_store::AuditFilter,
-    ) -> Result<Vec<keyward_model::AuditRecord>> {
-        Ok(self.store.search_audit(filter).await?)
+    /// The audit log: search and export.
+    pub fn audit(&self) -> crate::Audit<'_> {
+        crate::Audit::new(&self.store)
     }
 
     /// `sqlite` or `postgres`.

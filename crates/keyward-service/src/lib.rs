@@ -25,6 +25,7 @@
 mod actor;
 pub mod admins;
 mod agent;
+mod audit;
 mod clock;
 pub mod config;
 mod config_check;
@@ -45,6 +46,7 @@ pub use admins::{AdminView, Admins, Challenge, ConsoleSession, SignedIn};
 pub use agent::{
     AccountDelivery, AckItem, Activated, Agent, PendingWork, Registration, SeenKey, UserChange,
 };
+pub use audit::{AUDIT_CSV_HEADER, Audit, audit_csv, audit_csv_part, parse_audit_time};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AgentSettings, ConsoleSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides,

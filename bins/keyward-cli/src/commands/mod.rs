@@ -1,6 +1,7 @@
 //! One module per command group; each returns data and prints it in the chosen format.
 
 mod admins;
+mod audit;
 mod config;
 mod directory;
 mod employees;
@@ -34,6 +35,7 @@ async fn run_with_settings(global: &Global, command: Command) -> Result<(), Fail
         Command::Migrate(args) => migrate::run(&settings, &args, output).await,
         Command::Token(cmd) => token::run(&open(&settings).await?, cmd, output).await,
         Command::Admins(cmd) => admins::run(&open(&settings).await?, cmd, output).await,
+        Command::Audit(cmd) => audit::run(&open(&settings).await?, cmd, output).await,
         Command::Employees(cmd) => employees::run(&open(&settings).await?, cmd, output).await,
         Command::Keys(cmd) => keys::run(&open(&settings).await?, cmd, output).await,
         Command::Invitations(cmd) => invitations::run(&open(&settings).await?, cmd, output).await,

@@ -4,9 +4,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use keyward_model::AuditRecord;
-use keyward_service::{AuditFilter, Error};
+use keyward_service::{AuditFilter, Error, audit_csv, parse_audit_time};
 use serde::Deserialize;
 
 use super::{failed, fmt_time, percent_encode};
@@ -33,22 +31,6 @@ pub(crate) struct Params {
     before: Option<i64>,
 }
 
-fn time(field: &str, raw: &str) -> Result<Option<DateTime<Utc>>, Error> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
-        .map(|t| Some(t.and_utc()))
-        .ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "{field}: {raw:?} is not a time such as 2026-12-03T09:30 (UTC)"
-            ))
-        })
-}
-
 impl Params {
     fn filter(&self, limit: u64) -> Result<AuditFilter, Error> {
         let given = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -56,8 +38,8 @@ impl Params {
             actor: given(&self.actor),
             subject: given(&self.subject),
             action: given(&self.action),
-            from: time("from", &self.from)?,
-            until: time("until", &self.until)?,
+            from: parse_audit_time("from", &self.from)?,
+            until: parse_audit_time("until", &self.until)?,
             before: self.before,
             limit,
         })
@@ -103,7 +85,7 @@ pub(crate) async fn list(
 ) -> Response {
     let frame = signed.frame("audit", flash);
     let records = match p.filter(PAGE) {
-        Ok(filter) => state.keyward.audit(&filter).await,
+        Ok(filter) => state.keyward.audit().search(&filter).await,
         Err(e) => Err(e),
     };
     let records = match records {
@@ -138,84 +120,30 @@ pub(crate) async fn list(
     })
 }
 
-/// One CSV field, quoted when it must be (RFC 4180), with a leading `=`, `+`, `-` or `@`
-/// prefixed by `'` so that a spreadsheet does not run it as a formula.
-fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
-fn csv_line(r: &AuditRecord) -> String {
-    [
-        r.seq.to_string(),
-        r.record.at.to_rfc3339(),
-        r.record.actor.clone(),
-        r.record.action.clone(),
-        r.record.subject.clone(),
-        r.record.detail.to_string(),
-    ]
-    .iter()
-    .map(|f| csv_field(f))
-    .collect::<Vec<_>>()
-    .join(",")
-}
-
 pub(crate) async fn export(
     State(state): State<AppState>,
     _signed: Signed,
-    Query(mut p): Query<Params>,
+    Query(p): Query<Params>,
 ) -> Response {
-    let mut out = String::from("seq,at,actor,action,subject,detail\r\n");
-    let mut total = 0;
-    loop {
-        let filter = match p.filter(1000) {
-            Ok(f) => f,
-            Err(e) => return ApiError::from(e).into_response(),
-        };
-        let records = match state.keyward.audit(&filter).await {
-            Ok(r) => r,
-            Err(e) => return ApiError::from(e).into_response(),
-        };
-        for r in &records {
-            out.push_str(&csv_line(r));
-            out.push_str("\r\n");
-        }
-        total += records.len() as u64;
-        match records.last() {
-            Some(last) if records.len() == 1000 && total < EXPORT_MAX => p.before = Some(last.seq),
-            _ => break,
-        }
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"keyward-audit.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    let csv = match p.filter(0) {
+        Ok(filter) => match state.keyward.audit().export(&filter, EXPORT_MAX).await {
+            Ok((records, _more)) => audit_csv(&records),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match csv {
+        Ok(csv) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"keyward-audit.csv\"",
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
