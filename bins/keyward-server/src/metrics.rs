@@ -32,11 +32,51 @@ struct BuildLabels {
     version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    directory: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectoryLabels {
+    directory: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    directory: String,
+    phase: String,
+}
+
+/// What keyward exists for, read from the database at each scrape (so every instance of a
+/// shared PostgreSQL reports the same): keys, workstations, mail, rotations, sync runs.
+struct Domain {
+    employees: Family<StatusLabels, Gauge>,
+    keys: Family<StatusLabels, Gauge>,
+    workstations: Family<StatusLabels, Gauge>,
+    outbox: Family<StatusLabels, Gauge>,
+    rotations: Family<StatusLabels, Gauge>,
+    rotations_stalled: Gauge,
+    sync_runs: Family<RunLabels, Gauge>,
+    last_run_read: Family<DirectoryLabels, Gauge>,
+    last_run_held: Family<DirectoryLabels, Gauge>,
+    last_run_finished: Family<DirectoryLabels, Gauge>,
+    last_run_succeeded: Family<DirectoryLabels, Gauge>,
+    last_run_phase_ms: Family<PhaseLabels, Gauge>,
+}
+
 /// The server's metric registry.
 pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
+    domain: Domain,
 }
 
 impl Metrics {
@@ -63,10 +103,20 @@ impl Metrics {
             })
             .set(1);
         registry.register("keyward_build_info", "keyward version", build);
+        let domain = Domain::register(&mut registry);
         Self {
             registry,
             requests,
             durations,
+            domain,
+        }
+    }
+
+    /// Reads the domain figures from the database into their gauges. A failed read leaves the
+    /// previous figures and is logged; the request metrics are served either way.
+    pub(crate) async fn refresh(&self, keyward: &keyward_service::Keyward) {
+        if let Err(e) = self.domain.refresh(keyward).await {
+            tracing::warn!(error = %e, "the domain metrics could not be read");
         }
     }
 
@@ -124,4 +174,153 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
         .get_or_create(&RouteLabels { method, route })
         .observe(elapsed);
     response
+}
+
+fn set_all(family: &Family<StatusLabels, Gauge>, counts: &std::collections::BTreeMap<String, u64>) {
+    family.clear();
+    for (status, n) in counts {
+        family
+            .get_or_create(&StatusLabels {
+                status: status.clone(),
+            })
+            .set(i64::try_from(*n).unwrap_or(i64::MAX));
+    }
+}
+
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Domain {
+    fn register(registry: &mut Registry) -> Self {
+        let domain = Self {
+            employees: Family::default(),
+            keys: Family::default(),
+            workstations: Family::default(),
+            outbox: Family::default(),
+            rotations: Family::default(),
+            rotations_stalled: Gauge::default(),
+            sync_runs: Family::default(),
+            last_run_read: Family::default(),
+            last_run_held: Family::default(),
+            last_run_finished: Family::default(),
+            last_run_succeeded: Family::default(),
+            last_run_phase_ms: Family::default(),
+        };
+        registry.register(
+            "keyward_employees",
+            "Employees by origin (manual, directory)",
+            domain.employees.clone(),
+        );
+        registry.register(
+            "keyward_keys",
+            "Hardware keys by status",
+            domain.keys.clone(),
+        );
+        registry.register(
+            "keyward_workstations",
+            "Workstations by status (pending ones wait for approval)",
+            domain.workstations.clone(),
+        );
+        registry.register(
+            "keyward_outbox_messages",
+            "Mail in the outbox by status (queued and failed ones are the depth and the failures)",
+            domain.outbox.clone(),
+        );
+        registry.register("keyward_rotation_accounts", "Accounts keyward keeps a password for, by rotation state (every state but idle is a rotation in flight)", domain.rotations.clone());
+        registry.register("keyward_rotations_stalled", "Rotations in flight waiting for their key longer than passwords.key_wait_warn_hours, or failed at the directory passwords.max_attempts times", domain.rotations_stalled.clone());
+        registry.register(
+            "keyward_sync_runs",
+            "Stored sync runs by directory and result",
+            domain.sync_runs.clone(),
+        );
+        registry.register(
+            "keyward_sync_last_run_accounts_read",
+            "Accounts the last run of each directory read",
+            domain.last_run_read.clone(),
+        );
+        registry.register(
+            "keyward_sync_last_run_removals_held",
+            "Removals the last run of each directory held for confirmation",
+            domain.last_run_held.clone(),
+        );
+        registry.register(
+            "keyward_sync_last_run_finished_timestamp_seconds",
+            "When the last run of each directory finished (Unix time)",
+            domain.last_run_finished.clone(),
+        );
+        registry.register(
+            "keyward_sync_last_run_succeeded",
+            "1 when the last run of each directory succeeded, 0 when it failed",
+            domain.last_run_succeeded.clone(),
+        );
+        registry.register(
+            "keyward_sync_last_run_phase_milliseconds",
+            "Time the last run of each directory spent in each phase (read, plan, write)",
+            domain.last_run_phase_ms.clone(),
+        );
+        domain
+    }
+
+    async fn refresh(&self, keyward: &keyward_service::Keyward) -> keyward_service::Result<()> {
+        let overview = keyward.overview().await?;
+        let mut origins = std::collections::BTreeMap::new();
+        origins.insert("directory".to_owned(), overview.employees_from_directory);
+        origins.insert(
+            "manual".to_owned(),
+            overview.employees - overview.employees_from_directory,
+        );
+        set_all(&self.employees, &origins);
+        set_all(&self.keys, &overview.keys);
+        set_all(&self.workstations, &overview.workstations);
+        set_all(&self.outbox, &overview.outbox);
+        set_all(&self.rotations, &overview.rotations);
+        self.rotations_stalled
+            .set(gauge(keyward.stalled_rotations().await?));
+        self.sync_runs.clear();
+        for ((directory, status), n) in &overview.sync_runs {
+            self.sync_runs
+                .get_or_create(&RunLabels {
+                    directory: directory.clone(),
+                    status: status.clone(),
+                })
+                .set(gauge(*n));
+        }
+        let runs = keyward.sync().runs(500).await?;
+        for directory in &keyward.settings().directories {
+            let Some(run) = runs
+                .iter()
+                .find(|r| r.directory == directory.name && !r.dry_run)
+            else {
+                continue;
+            };
+            let labels = DirectoryLabels {
+                directory: directory.name.clone(),
+            };
+            let report = &run.report;
+            self.last_run_read
+                .get_or_create(&labels)
+                .set(gauge(report["read"].as_u64().unwrap_or(0)));
+            self.last_run_held
+                .get_or_create(&labels)
+                .set(gauge(report["held"].as_u64().unwrap_or(0)));
+            self.last_run_succeeded
+                .get_or_create(&labels)
+                .set(i64::from(run.status == "succeeded"));
+            if let Some(finished) = run.finished_at {
+                self.last_run_finished
+                    .get_or_create(&labels)
+                    .set(finished.timestamp());
+            }
+            for phase in ["read", "plan", "write"] {
+                self.last_run_phase_ms
+                    .get_or_create(&PhaseLabels {
+                        directory: directory.name.clone(),
+                        phase: phase.to_owned(),
+                    })
+                    .set(gauge(report["phases_ms"][phase].as_u64().unwrap_or(0)));
+            }
+        }
+        Ok(())
+    }
 }

@@ -272,6 +272,33 @@ async fn metrics_count_requests_by_route_template() {
     assert!(text.contains("keyward_build_info"));
 }
 
+#[tokio::test]
+async fn metrics_report_keys_workstations_and_mail_from_the_database() {
+    let h = harness().await;
+    let actor = keyward_service::Actor::Cli;
+    h.keyward
+        .keys()
+        .import(&["MX-1".into(), "MX-2".into(), "MX-3".into()], &actor)
+        .await
+        .unwrap();
+    h.keyward.keys().delete("MX-3", &actor).await.unwrap();
+    h.keyward.agent().register("WS-METRICS").await.unwrap();
+    let (status, text, _) = h.call("GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    for line in [
+        r#"keyward_keys{status="ready"} 2"#,
+        r#"keyward_workstations{status="pending"} 1"#,
+        "keyward_rotations_stalled 0",
+        r#"keyward_employees{status="manual"} 0"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
+    }
+}
+
 /// Every route the server answers is in the OpenAPI document, and every documented route answers.
 #[tokio::test]
 async fn openapi_document_lists_exactly_the_served_routes() {

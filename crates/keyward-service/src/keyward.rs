@@ -125,6 +125,15 @@ impl Keyward {
         Ok(self.store.overview().await?)
     }
 
+    /// Rotations in flight that are stalled, as `passwords status` marks them `overdue`:
+    /// waiting for their key longer than `passwords.key_wait_warn_hours`, or failed at the
+    /// directory `passwords.max_attempts` times.
+    pub async fn stalled_rotations(&self) -> Result<u64> {
+        let p = &self.settings.passwords;
+        let cutoff = self.clock.now() - chrono::Duration::hours(i64::from(p.key_wait_warn_hours));
+        Ok(self.store.stalled_rotations(cutoff, p.max_attempts).await?)
+    }
+
     /// The audit log: search and export.
     pub fn audit(&self) -> crate::Audit<'_> {
         crate::Audit::new(&self.store)

@@ -1,4 +1,5 @@
-//! Counts for the console's dashboard (and metrics): one `GROUP BY` per table.
+//! Counts for the console's dashboard and the metrics: one `GROUP BY` per table, read from the
+//! database so that every server instance reports the same.
 
 use std::collections::BTreeMap;
 
@@ -6,7 +7,7 @@ use sea_orm::{
     ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, sea_query::Expr,
 };
 
-use crate::entity::{employee, key, outbox, workstation};
+use crate::entity::{account_password, employee, key, outbox, sync_run, workstation};
 use crate::{Result, Store};
 
 /// How many of each, by the stored status encoding.
@@ -22,6 +23,17 @@ pub struct Overview {
     pub workstations: BTreeMap<String, u64>,
     /// Outbox messages by status (`queued`, `sending`, `sent`, `failed`, `cancelled`).
     pub outbox: BTreeMap<String, u64>,
+    /// Accounts keyward keeps a password for, by rotation state (`idle`, `awaiting_key`, …).
+    pub rotations: BTreeMap<String, u64>,
+    /// Stored sync runs by directory and status.
+    pub sync_runs: BTreeMap<(String, String), u64>,
+}
+
+#[derive(FromQueryResult)]
+struct ByPair {
+    directory: String,
+    status: String,
+    n: i64,
 }
 
 #[derive(FromQueryResult)]
@@ -46,7 +58,54 @@ impl Store {
             workstations: count_by::<workstation::Entity>(&self.db, workstation::Column::Status)
                 .await?,
             outbox: count_by::<outbox::Entity>(&self.db, outbox::Column::Status).await?,
+            rotations: count_by::<account_password::Entity>(
+                &self.db,
+                account_password::Column::State,
+            )
+            .await?,
+            sync_runs: sync_run::Entity::find()
+                .select_only()
+                .column(sync_run::Column::Directory)
+                .column(sync_run::Column::Status)
+                .column_as(Expr::cust("COUNT(*)"), "n")
+                .group_by(sync_run::Column::Directory)
+                .group_by(sync_run::Column::Status)
+                .into_model::<ByPair>()
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|r| ((r.directory, r.status), u64::try_from(r.n).unwrap_or(0)))
+                .collect(),
         })
+    }
+
+    /// Rotations in flight that are stalled: waiting for their key since before `key_wait_cutoff`,
+    /// or waiting for the directory after `max_attempts` failures or more (still retried) — the
+    /// rule of `passwords status`' `overdue`.
+    pub async fn stalled_rotations(
+        &self,
+        key_wait_cutoff: chrono::DateTime<chrono::Utc>,
+        max_attempts: u32,
+    ) -> Result<u64> {
+        use sea_orm::{Condition, PaginatorTrait};
+        let attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+        Ok(account_password::Entity::find()
+            .filter(account_password::Column::PendingVersion.is_not_null())
+            .filter(
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(account_password::Column::State.eq("awaiting_key"))
+                            .add(account_password::Column::RequestedAt.lt(key_wait_cutoff)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(account_password::Column::State.eq("awaiting_directory"))
+                            .add(account_password::Column::Attempts.gte(attempts)),
+                    ),
+            )
+            .count(&self.db)
+            .await?)
     }
 }
 

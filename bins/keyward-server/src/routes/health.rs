@@ -47,6 +47,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<H
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.refresh(&state.keyward).await;
     (
         [(
             header::CONTENT_TYPE,

@@ -26,8 +26,8 @@ struct DashboardPage {
     employees_from_directory: u64,
     keys: Vec<(String, u64)>,
     workstations_pending: u64,
-    stalled: usize,
-    in_flight: usize,
+    stalled: u64,
+    in_flight: u64,
     outbox: Vec<(String, u64)>,
     runs: Vec<LastRun>,
 }
@@ -61,7 +61,10 @@ pub(crate) async fn page(State(state): State<AppState>, signed: Signed, flash: F
         Ok(o) => o,
         Err(e) => return failed(frame, e),
     };
-    let passwords = k.passwords().status(None).await.unwrap_or_default();
+    let stalled = match k.stalled_rotations().await {
+        Ok(n) => n,
+        Err(e) => return failed(frame, e),
+    };
     let runs = match last_runs(&state).await {
         Ok(r) => r,
         Err(e) => return failed(frame, e),
@@ -72,11 +75,13 @@ pub(crate) async fn page(State(state): State<AppState>, signed: Signed, flash: F
         employees_from_directory: overview.employees_from_directory,
         keys: overview.keys.into_iter().collect(),
         workstations_pending: overview.workstations.get("pending").copied().unwrap_or(0),
-        stalled: passwords.iter().filter(|p| p.overdue).count(),
-        in_flight: passwords
+        stalled,
+        in_flight: overview
+            .rotations
             .iter()
-            .filter(|p| p.pending_version.is_some())
-            .count(),
+            .filter(|(state, _)| state.as_str() != "idle")
+            .map(|(_, n)| n)
+            .sum(),
         outbox: overview.outbox.into_iter().collect(),
         runs,
     })
