@@ -157,6 +157,10 @@ pub struct CreateEmployeeRequest {
 pub struct HealthDto {
     /// `ok`, or `unavailable` when not ready.
     pub status: String,
+    /// Why not ready: the database, or a background worker (sync scheduler, mailer, rotation
+    /// worker) that has stopped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// The owner of a key, in brief.

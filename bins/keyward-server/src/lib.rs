@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod auth;
 mod console;
 mod dto;

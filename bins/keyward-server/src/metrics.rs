@@ -71,12 +71,24 @@ struct Domain {
     last_run_phase_ms: Family<PhaseLabels, Gauge>,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
 /// The server's metric registry.
 pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
+    rotation_steps: Family<OutcomeLabels, Counter>,
     domain: Domain,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
@@ -103,12 +115,36 @@ impl Metrics {
             })
             .set(1);
         registry.register("keyward_build_info", "keyward version", build);
+        let rotation_steps = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "keyward_rotation_directory_steps",
+            "Directory steps this server's rotation worker took, by outcome: committed (the \
+             directory took the new password), refused (it refused it; the rotation rolls back), \
+             retried (it could not be reached)",
+            rotation_steps.clone(),
+        );
         let domain = Domain::register(&mut registry);
         Self {
             registry,
             requests,
             durations,
+            rotation_steps,
             domain,
+        }
+    }
+
+    /// Counts one pass of the rotation worker.
+    pub(crate) fn count_rotation_steps(&self, committed: usize, refused: usize, retried: usize) {
+        for (outcome, n) in [
+            ("committed", committed),
+            ("refused", refused),
+            ("retried", retried),
+        ] {
+            self.rotation_steps
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
         }
     }
 

@@ -99,6 +99,7 @@ pub(crate) fn spawn_rotation(
     keyward: Keyward,
     wake: std::sync::Arc<tokio::sync::Notify>,
     stop: watch::Receiver<bool>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) -> Option<JoinHandle<()>> {
     let secrets = &keyward.settings().secrets;
     if secrets.key_file.is_none() && secrets.passphrase_env.is_none() {
@@ -118,7 +119,11 @@ pub(crate) fn spawn_rotation(
                 }
                 last_expiry_check = Some(Instant::now());
             }
-            match keyward.passwords().advance_due().await {
+            let pass = keyward.passwords().advance_due().await;
+            if let Ok(r) = &pass {
+                metrics.count_rotation_steps(r.committed, r.refused, r.retried);
+            }
+            match pass {
                 Ok(r) if r.committed + r.refused + r.retried > 0 => tracing::info!(
                     committed = r.committed,
                     refused = r.refused,

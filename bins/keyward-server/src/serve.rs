@@ -100,13 +100,24 @@ pub fn app(keyward: Keyward) -> Router {
 
 /// [`app`] with these timeouts, concurrency limit and client-certificate rule.
 pub fn app_with_options(keyward: Keyward, options: &HttpOptions) -> Router {
-    app_with_wake(keyward, Arc::new(tokio::sync::Notify::new()), options)
+    app_with_wake(keyward, Background::default(), options)
+}
+
+/// What the server's background workers share with the request handlers.
+#[derive(Default)]
+pub(crate) struct Background {
+    /// Wakes the rotation worker when a key acknowledged a candidate.
+    pub rotation_wake: Arc<tokio::sync::Notify>,
+    /// The workers this server runs (name and task), for `/readyz`.
+    pub workers: Vec<(&'static str, tokio::task::AbortHandle)>,
+    /// The metric registry, which the rotation worker counts its steps in.
+    pub metrics: Arc<Metrics>,
 }
 
 /// [`app`] whose agent acknowledgements wake `rotation_wake` (the rotation worker).
 pub(crate) fn app_with_wake(
     keyward: Keyward,
-    rotation_wake: Arc<tokio::sync::Notify>,
+    background: Background,
     options: &HttpOptions,
 ) -> Router {
     let registration_limiter = Arc::new(crate::ratelimit::RateLimiter::from_settings(
@@ -114,14 +125,15 @@ pub(crate) fn app_with_wake(
     ));
     let state = AppState {
         keyward: Arc::new(keyward),
-        metrics: Arc::new(Metrics::new()),
+        metrics: background.metrics,
         openapi_json: Arc::new(crate::openapi::openapi_document()),
-        rotation_wake,
+        rotation_wake: background.rotation_wake,
         registration_limiter,
         sign_in_limiter: Arc::new(crate::ratelimit::RateLimiter::new(
             crate::console::SIGN_IN_BURST,
             crate::console::SIGN_IN_PER_MINUTE,
         )),
+        workers: Arc::new(background.workers),
     };
     let RouteSets {
         public,
@@ -134,6 +146,7 @@ pub(crate) fn app_with_wake(
     let router = router.merge(crate::console::router(&state));
     crate::hardening::apply(router.fallback(not_found), options)
         .layer(from_fn_with_state(state.clone(), track))
+        .layer(axum::middleware::from_fn(crate::access::log))
         .with_state(state)
 }
 
@@ -194,12 +207,8 @@ pub async fn run(
              secrets.key_file"
         );
     }
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let (stop, stopping) = tokio::sync::watch::channel(false);
-    let scheduler = crate::scheduler::spawn(keyward.clone());
-    let mailer = crate::scheduler::spawn_mailer(keyward.clone(), stopping.clone());
-    let rotation = crate::scheduler::spawn_rotation(keyward.clone(), wake.clone(), stopping);
-    let app = app_with_wake(keyward, wake, &HttpOptions::from_settings(&settings));
+    let (workers, background) = Workers::spawn(&keyward);
+    let app = app_with_wake(keyward, background, &HttpOptions::from_settings(&settings));
     let served = match (transport, reloader) {
         (Transport::Https(files), Some(reloader)) => {
             if files.mutual() {
@@ -220,24 +229,71 @@ pub async fn run(
         .await
         .context("server error"),
     };
-    // The mailer and the rotation worker finish the step in hand (a message, a directory
-    // reset and its commit), so a restart repeats nothing; a sync in progress is abandoned
-    // (it writes nothing before its read is complete).
-    let _ = stop.send(true);
-    if let Some(task) = scheduler {
-        task.abort();
-    }
-    for task in [mailer, rotation].into_iter().flatten() {
-        if tokio::time::timeout(std::time::Duration::from_secs(30), task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("a background worker did not stop within 30 s");
-        }
-    }
+    workers.stop().await;
     served?;
     tracing::info!("keyward-server stopped");
     Ok(())
+}
+
+/// The background workers of a running server: the sync scheduler, the mailer and the rotation
+/// worker (each only when configured).
+struct Workers {
+    stop: tokio::sync::watch::Sender<bool>,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
+    mailer: Option<tokio::task::JoinHandle<()>>,
+    rotation: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts them, and returns what the request handlers share with them.
+    fn spawn(keyward: &Keyward) -> (Self, Background) {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let metrics = Arc::new(Metrics::new());
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let workers = Self {
+            scheduler: crate::scheduler::spawn(keyward.clone()),
+            mailer: crate::scheduler::spawn_mailer(keyward.clone(), stopping.clone()),
+            rotation: crate::scheduler::spawn_rotation(
+                keyward.clone(),
+                wake.clone(),
+                stopping,
+                metrics.clone(),
+            ),
+            stop,
+        };
+        let handles = [
+            ("sync scheduler", &workers.scheduler),
+            ("mailer", &workers.mailer),
+            ("rotation worker", &workers.rotation),
+        ]
+        .into_iter()
+        .filter_map(|(name, task)| task.as_ref().map(|t| (name, t.abort_handle())))
+        .collect();
+        let background = Background {
+            rotation_wake: wake,
+            workers: handles,
+            metrics,
+        };
+        (workers, background)
+    }
+
+    /// The mailer and the rotation worker finish the step in hand (a message, a directory
+    /// reset and its commit), so a restart repeats nothing; a sync in progress is abandoned
+    /// (it writes nothing before its read is complete).
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.scheduler {
+            task.abort();
+        }
+        for task in [self.mailer, self.rotation].into_iter().flatten() {
+            if tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background worker did not stop within 30 s");
+            }
+        }
+    }
 }
 
 /// Checks what the server needs from the settings before it starts: TLS files that can be

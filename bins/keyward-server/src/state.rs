@@ -21,4 +21,6 @@ pub(crate) struct AppState {
     pub registration_limiter: Arc<RateLimiter>,
     /// Token buckets per client address for console sign-in attempts.
     pub sign_in_limiter: Arc<RateLimiter>,
+    /// The background workers this server runs (name and task), for `/readyz`.
+    pub workers: Arc<Vec<(&'static str, tokio::task::AbortHandle)>>,
 }

@@ -251,3 +251,34 @@ async fn metric_labels_are_bounded_whatever_the_client_sends() {
         .count();
     assert_eq!(unmatched, 1, "{text}");
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_a_plain_caller_id_is_kept() {
+    let (keyward, _) = keyward().await;
+    let app = keyward_server::app(keyward);
+    let (_, _, headers) = common::send(&app, "GET", "/healthz", None, None, &[]).await;
+    let made = headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(made.len(), 32, "{made}");
+    let (_, _, again) = common::send(&app, "GET", "/nope", None, None, &[]).await;
+    assert_ne!(again["x-request-id"], made.as_str(), "a new id per request");
+    let (_, _, kept) = common::send(
+        &app,
+        "GET",
+        "/healthz",
+        None,
+        None,
+        &[("x-request-id", "case-4711.a")],
+    )
+    .await;
+    assert_eq!(kept["x-request-id"], "case-4711.a");
+    let (_, _, replaced) = common::send(
+        &app,
+        "GET",
+        "/healthz",
+        None,
+        None,
+        &[("x-request-id", "has spaces; and more")],
+    )
+    .await;
+    assert_ne!(replaced["x-request-id"], "has spaces; and more");
+}
