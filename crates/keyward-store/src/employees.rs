@@ -66,23 +66,8 @@ impl Store {
 
     /// One page of employees in id order (which is creation order for v7 ids).
     pub async fn list_employees(&self, page: &PageRequest) -> Result<Page<Employee>> {
-        let mut query = employee::Entity::find().order_by_asc(employee::Column::Id);
-        if let Some(cursor) = &page.after {
-            let after: EmployeeId = cursor.as_str().parse().map_err(|_| Error::InvalidCursor {
-                cursor: cursor.as_str().to_owned(),
-            })?;
-            query = query.filter(employee::Column::Id.gt(after.as_uuid()));
-        }
-        let mut rows = query.limit(u64::from(page.limit) + 1).all(&self.db).await?;
-        let has_more = rows.len() > page.limit as usize;
-        rows.truncate(page.limit as usize);
-        let items = rows.iter().map(to_model).collect::<Result<Vec<_>>>()?;
-        let next_cursor = if has_more {
-            items.last().map(|e| Cursor::new(e.id.to_string()))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        self.search_employees(&EmployeeFilter::default(), page)
+            .await
     }
 }
 
