@@ -2,7 +2,7 @@
 //! employee search and its filters, the counts by status, the audit search.
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
 
 use chrono::Utc;
 use keyward_model::{DirectoryAccount, DirectoryName, Email};
