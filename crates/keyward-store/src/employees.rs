@@ -64,6 +64,22 @@ impl Store {
             .transpose()
     }
 
+    /// The employees with these ids (those that exist), in id order.
+    pub async fn employees_by_ids(&self, ids: &[EmployeeId]) -> Result<Vec<Employee>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(crate::ID_LIST_CHUNK) {
+            let rows = employee::Entity::find()
+                .filter(employee::Column::Id.is_in(chunk.iter().map(EmployeeId::as_uuid)))
+                .order_by_asc(employee::Column::Id)
+                .all(&self.db)
+                .await?;
+            for row in &rows {
+                out.push(to_model(row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// One page of employees in id order (which is creation order for v7 ids).
     pub async fn list_employees(&self, page: &PageRequest) -> Result<Page<Employee>> {
         self.search_employees(&EmployeeFilter::default(), page)

@@ -103,11 +103,23 @@ impl<'a> Keys<'a> {
     pub async fn list(&self, status: Option<&str>) -> Result<Vec<KeyView>> {
         let status = status.map(str::parse::<KeyStatus>).transpose()?;
         let keys = self.ctx.store.list_keys(status).await?;
-        let mut owners: HashMap<EmployeeId, Employee> = HashMap::new();
-        for id in keys.iter().filter_map(|k| k.employee_id) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(id) {
-                slot.insert(self.employees().get(id).await?);
-            }
+        let mut ids: Vec<EmployeeId> = keys.iter().filter_map(|k| k.employee_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // One query per chunk of owners, not one per key.
+        let owners: HashMap<EmployeeId, Employee> = self
+            .ctx
+            .store
+            .employees_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        if let Some(missing) = ids.iter().find(|id| !owners.contains_key(id)) {
+            return Err(Error::NotFound {
+                what: "employee",
+                key: missing.to_string(),
+            });
         }
         let views = keys
             .into_iter()
