@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use keyward_service::{AuditFilter, Error, audit_csv, parse_audit_time};
 use serde::Deserialize;
 
-use super::{failed, fmt_time, percent_encode};
+use super::{failed, fmt_time, query_string};
 use crate::console::frame::{Flash, Frame, Signed, render};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -47,19 +47,14 @@ impl Params {
 
     fn query(&self, before: Option<i64>) -> String {
         let before = before.map(|b| b.to_string()).unwrap_or_default();
-        [
+        query_string(&[
             ("actor", self.actor.as_str()),
             ("subject", &self.subject),
             ("action", &self.action),
             ("from", &self.from),
             ("until", &self.until),
             ("before", &before),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
 }
 

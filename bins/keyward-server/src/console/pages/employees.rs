@@ -127,7 +127,7 @@ pub(crate) async fn list(
         })
         .collect();
     let next = page.next_cursor.map(|c| {
-        let query = serde_urlencoded_pairs(&[
+        let query = super::query_string(&[
             ("q", &p.q),
             ("directory", &p.directory),
             ("status", &p.status),
@@ -151,16 +151,6 @@ pub(crate) async fn list(
         rows,
         next,
     })
-}
-
-/// `a=1&b=2`, percent-encoded.
-fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", super::percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 struct AccountRow {

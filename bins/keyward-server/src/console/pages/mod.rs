@@ -77,16 +77,26 @@ pub(super) fn fmt_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// Percent-encodes a query value (everything but unreserved characters).
-pub(super) fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+/// The query string `a=1&b=2` of the pairs whose value is not empty (form-encoded, as the
+/// `Query` extractor reads it back).
+pub(super) fn query_string(pairs: &[(&str, &str)]) -> String {
+    let given: Vec<&(&str, &str)> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
+    serde_urlencoded::to_string(given).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_string;
+
+    #[test]
+    fn a_query_string_leaves_out_empty_values_and_encodes_the_rest() {
+        assert_eq!(
+            query_string(&[
+                ("q", "a b&c"),
+                ("status", ""),
+                ("actor", "admin:ada@x.example")
+            ]),
+            "q=a+b%26c&actor=admin%3Aada%40x.example"
+        );
+    }
 }
