@@ -133,6 +133,8 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     browser.goto(&employee_url).await;
     browser.select("#assign-serial", "CON-1").await;
     browser.click("#assign-button").await;
+    // The click submits a form: wait for the answer's page, not the one it left.
+    browser.find("#activation-code").await;
     let code = browser.text("#activation-code").await;
     assert!(!code.is_empty());
     browser.screenshot(shots, "employee-code").await;
@@ -227,6 +229,8 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     );
     browser.screenshot(shots, "run-held").await;
     browser.click("#confirm-removals").await;
+    // The confirming run's page holds nothing more, so the button is gone once it answered.
+    browser.wait_gone("#confirm-removals").await;
     browser.wait_text("#run-counts", "missing", None).await;
     let missing = t.cli(&["employees", "show", &corp1.users[1].mail]);
     assert!(

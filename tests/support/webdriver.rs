@@ -174,6 +174,19 @@ impl Browser {
         .unwrap()
     }
 
+    /// Waits up to 20 s until no element matches `css` (the page it was on has been left).
+    pub async fn wait_gone(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.exists(css).await {
+            assert!(
+                Instant::now() < deadline,
+                "{css} is still on {}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
         self.cmd("POST", &format!("/element/{id}/click"), json!({}))
