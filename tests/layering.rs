@@ -28,7 +28,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         "keyward-directory",
         "keyward-store",
     ];
+    // The admin API's wire types: made from the service's types, used by both binaries.
+    const API: &[&str] = &["keyward-service", "keyward-model"];
     const BINARY: &[&str] = &[
+        "keyward-api",
         "keyward-service",
         "keyward-model",
         "keyward-identity",
@@ -45,6 +48,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("keyward-directory", IO),
         ("keyward-store", IO),
         ("keyward-service", SERVICE),
+        ("keyward-api", API),
         ("keyward-server", BINARY),
         ("keyward-cli", BINARY),
         // The simulated agent speaks HTTP/JSON to the server; at most the vocabulary.
@@ -87,7 +91,10 @@ fn violations(metadata: &serde_json::Value) -> (usize, Vec<String>) {
                 | "keyward-password"
                 | "keyward-rotation"
         );
-        let binary = matches!(name, "keyward-server" | "keyward-cli" | "keyward-agent-sim");
+        let binary = matches!(
+            name,
+            "keyward-server" | "keyward-cli" | "keyward-agent-sim" | "keyward-api"
+        );
         for dep in package["dependencies"].as_array().unwrap() {
             if dep["kind"].as_str() == Some("dev") {
                 continue;

@@ -26,6 +26,19 @@ pub struct Global {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Act through this running server's API (e.g. `https://keyward.example.com:8443`) instead
+    /// of on the database; the admin token comes from `KEYWARD_TOKEN` or --token-file.
+    /// `migrate`, `secrets` and `config` work on this host only.
+    #[arg(long, global = true, env = "KEYWARD_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// With --server: a file whose first line is the admin token (when `KEYWARD_TOKEN` is not
+    /// set).
+    #[arg(long, global = true, env = "KEYWARD_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// With --server: trust the server's certificate if this PEM CA (bundle) signed it,
+    /// instead of the system's roots.
+    #[arg(long, global = true, env = "KEYWARD_SERVER_CA", value_name = "FILE")]
+    pub server_ca: Option<PathBuf>,
 }
 
 /// How results are printed.

@@ -1,10 +1,13 @@
 //! `keyward`: the administrator's command line. It works directly on the database and
-//! configuration the server uses. Exit codes are listed in [`exit`] and in the README.
+//! configuration the server uses, or with `--server URL` through a running server's admin API
+//! (the same output and exit codes). Exit codes are listed in [`exit`] and in the README.
 
+mod backend;
 mod cli;
 mod commands;
 mod exit;
 mod output;
+mod remote;
 
 use std::process::ExitCode;
 

@@ -63,6 +63,18 @@ impl ApiError {
         }
     }
 
+    /// 409 `invalid_config`: the server's configuration turns the feature off (e.g. no SMTP
+    /// server). Only for messages that name a setting, never a file or a value.
+    pub(crate) fn turned_off(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: ErrorCode::InvalidConfig.as_str(),
+            message: message.into(),
+            challenge: None,
+            retry_after: None,
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -29,6 +29,9 @@ pub(crate) const WORKSTATION: &str = "workstation";
         (name = "invitations", description = "Invitations and the enrollment page"),
         (name = "workstations", description = "Workstations that run the agent"),
         (name = "passwords", description = "Password rotation state and requests"),
+        (name = "tokens", description = "Admin API tokens"),
+        (name = "admins", description = "Console administrators"),
+        (name = "audit", description = "The audit log"),
         (name = "agent", description = "The workstation agent API (docs/agent-api.md)"),
         (name = "meta", description = "This document"),
     )

@@ -16,7 +16,10 @@ use crate::error::ApiError;
 use crate::hardening::HttpOptions;
 use crate::metrics::{Metrics, track};
 use crate::openapi::ApiDoc;
-use crate::routes::{agent, employees, health, invitations, keys, meta, sync, workstations};
+use crate::routes::{
+    admins, agent, audit, directories, employees, health, invitations, keys, meta, sync, tokens,
+    workstations,
+};
 use crate::state::AppState;
 use crate::tls::Transport;
 
@@ -65,7 +68,18 @@ pub(crate) fn route_sets() -> RouteSets {
         .routes(routes!(workstations::approve_workstation))
         .routes(routes!(workstations::revoke_workstation))
         .routes(routes!(workstations::password_status))
-        .routes(routes!(workstations::rotate_passwords));
+        .routes(routes!(workstations::rotate_passwords))
+        .routes(routes!(workstations::set_password))
+        .routes(routes!(workstations::advance_passwords))
+        .routes(routes!(invitations::send_mail))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(admins::list_admins, admins::create_admin))
+        .routes(routes!(admins::admin_link))
+        .routes(routes!(admins::disable_admin))
+        .routes(routes!(directories::list_directories))
+        .routes(routes!(directories::test_directory))
+        .routes(routes!(audit::list_audit));
     let agent = OpenApiRouter::new()
         .routes(routes!(agent::me))
         .routes(routes!(agent::seen))

@@ -265,7 +265,7 @@ async fn metrics_count_requests_by_route_template() {
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().unwrap();
     assert!(
-        text.contains(r#"keyward_http_requests_total{method="GET",route="/api/v1/employees/{id}",status="404"} 1"#),
+        text.contains(r#"keyward_http_requests_total{method="GET",route="/api/v1/employees/{employee}",status="404"} 1"#),
         "{text}"
     );
     assert!(!text.contains("01a210d0"), "raw ids never become labels");
@@ -314,7 +314,7 @@ async fn openapi_document_lists_exactly_the_served_routes() {
     documented.sort();
     let served = [
         ("GET", "/api/v1/employees"),
-        ("GET", "/api/v1/employees/{id}"),
+        ("GET", "/api/v1/employees/{employee}"),
         ("GET", "/api/v1/openapi.json"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
@@ -348,6 +348,19 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/api/v1/workstations/{id}/revoke"),
         ("GET", "/api/v1/passwords"),
         ("POST", "/api/v1/passwords/rotate"),
+        ("POST", "/api/v1/passwords/set"),
+        ("POST", "/api/v1/passwords/advance"),
+        ("POST", "/api/v1/mail/send"),
+        ("GET", "/api/v1/tokens"),
+        ("POST", "/api/v1/tokens"),
+        ("POST", "/api/v1/tokens/{name}/revoke"),
+        ("GET", "/api/v1/admins"),
+        ("POST", "/api/v1/admins"),
+        ("POST", "/api/v1/admins/{email}/link"),
+        ("POST", "/api/v1/admins/{email}/disable"),
+        ("GET", "/api/v1/directories"),
+        ("POST", "/api/v1/directories/{name}/test"),
+        ("GET", "/api/v1/audit"),
         ("POST", "/api/v1/agent/register"),
         ("GET", "/api/v1/agent/me"),
         ("POST", "/api/v1/agent/keys/{serial}/seen"),
@@ -374,7 +387,9 @@ async fn openapi_document_lists_exactly_the_served_routes() {
             .replace("{name}", "nodir")
             .replace("{directory}", "nodir")
             .replace("{object_guid}", "01a210d0-1ef4-750a-b561-900de409afd3")
-            .replace("{token}", "no-such-token");
+            .replace("{token}", "no-such-token")
+            .replace("{employee}", "nobody@example.com")
+            .replace("{email}", "nobody@example.com");
         let (status, body) = h.admin(method, &uri, Some("{}")).await;
         assert!(
             status != StatusCode::METHOD_NOT_ALLOWED

@@ -18,8 +18,9 @@ use crate::{Error, Result};
 pub const ENV_PREFIX: &str = "KEYWARD_";
 
 /// Environment variables with the prefix that are not settings and are therefore not checked:
-/// the config file path itself and the test suite's own variables.
-const ENV_NOT_SETTINGS: &[&str] = &["config", "test_"];
+/// the config file path itself, the test suite's own variables, and the CLI's remote mode
+/// (`KEYWARD_SERVER`, `KEYWARD_SERVER_CA`, `KEYWARD_TOKEN`, `KEYWARD_TOKEN_FILE`).
+const ENV_NOT_SETTINGS: &[&str] = &["config", "test_", "server", "token"];
 
 /// The default SQLite database, a file in the working directory created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://keyward.db?mode=rwc";

@@ -68,6 +68,43 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code.
+    pub const ALL: [Self; 28] = [
+        Self::InvalidInput,
+        Self::NotFound,
+        Self::Conflict,
+        Self::Unauthorized,
+        Self::TokenExpired,
+        Self::InsufficientScope,
+        Self::RegistrationRefused,
+        Self::RateLimited,
+        Self::InvalidConfig,
+        Self::Unavailable,
+        Self::InvalidTransition,
+        Self::LeaseBusy,
+        Self::WorkstationState,
+        Self::InvitationState,
+        Self::ConcurrentChange,
+        Self::WrongActivationCode,
+        Self::ActivationCodeExpired,
+        Self::ActivationAttemptsExhausted,
+        Self::Directory,
+        Self::WorkstationNotApproved,
+        Self::KeyNotHeld,
+        Self::KeyProofRequired,
+        Self::RotationInFlight,
+        Self::PasswordPolicy,
+        Self::NotSupported,
+        Self::SchemaBehind,
+        Self::SchemaAhead,
+        Self::Internal,
+    ];
+
+    /// The code named `code` (as [`ErrorCode::as_str`] writes it), e.g. from an API answer.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+
     /// The code as text, e.g. `not_found`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -488,6 +525,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_parses_back_from_its_text_and_the_texts_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            assert!(seen.insert(code.as_str()), "{code} twice");
+        }
+        assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
 
     #[test]
     fn the_new_variants_have_their_own_codes_and_the_old_messages() {

@@ -58,9 +58,12 @@ pub use employees::Employees;
 pub use error::{Credential, Error, ErrorCode, InvitationProblem, Result};
 pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport, OpenMode, check_schema};
+pub use keyward_directory::DirectoryConfig;
 pub use keyward_model::{Workstation, WorkstationStatus};
 pub use keyward_password::SecretString;
-pub use keyward_store::{AuditFilter, EmployeeFilter, Overview, SchemaState, SchemaStatus};
+pub use keyward_store::{
+    AuditFilter, EmployeeFilter, Overview, SchemaState, SchemaStatus, SyncRunRecord,
+};
 pub use mail::{EnrollView, InvitationView, Mail, SendReport, check_mail_templates};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;

@@ -1,53 +1,69 @@
 //! `keyward admins create|link|list|disable`.
 
-use keyward_model::Admin;
+use keyward_api::{AdminDetailDto, AdminDto, CreateAdminRequest, EnrollmentLinkDto};
 use keyward_service::{Actor, Keyward};
-use serde_json::{Value, json};
 
+use crate::backend::Backend;
 use crate::cli::{AdminsCommand, OutputFormat};
 use crate::exit::Failure;
 use crate::output;
+use crate::remote::NO_QUERY;
 
 pub async fn run(
-    keyward: &Keyward,
+    backend: &Backend,
     cmd: AdminsCommand,
     format: OutputFormat,
 ) -> Result<(), Failure> {
-    let admins = keyward.admins();
     match cmd {
         AdminsCommand::Create { email, name } => {
-            let (admin, link) = admins.create(&email, &name, &Actor::Cli).await?;
-            print_link(format, &admin_json(&admin), link.expose(), keyward);
+            let link: EnrollmentLinkDto = match backend {
+                Backend::Direct(k) => {
+                    let (admin, link) = k.admins().create(&email, &name, &Actor::Cli).await?;
+                    enrollment(
+                        k,
+                        admin.email.as_str(),
+                        Some(AdminDto::from(&admin)),
+                        link.expose(),
+                    )
+                }
+                Backend::Remote(r) => {
+                    r.post(&["admins"], &CreateAdminRequest { email, name })
+                        .await?
+                }
+            };
+            print_link(format, &link);
         }
         AdminsCommand::Link { email } => {
-            let link = admins.link(&email, &Actor::Cli).await?;
-            print_link(
-                format,
-                &json!({ "email": email.trim() }),
-                link.expose(),
-                keyward,
-            );
+            let link: EnrollmentLinkDto = match backend {
+                Backend::Direct(k) => {
+                    let link = k.admins().link(&email, &Actor::Cli).await?;
+                    enrollment(k, email.trim(), None, link.expose())
+                }
+                Backend::Remote(r) => r.post_empty(&["admins", &email, "link"]).await?,
+            };
+            print_link(format, &link);
         }
         AdminsCommand::List => {
-            let all = admins.list().await?;
+            let all: Vec<AdminDetailDto> = match backend {
+                Backend::Direct(k) => k
+                    .admins()
+                    .list()
+                    .await?
+                    .iter()
+                    .map(AdminDetailDto::from)
+                    .collect(),
+                Backend::Remote(r) => r.get(&["admins"], NO_QUERY).await?,
+            };
             match format {
-                OutputFormat::Json => output::json(
-                    &all.iter()
-                        .map(|v| {
-                            let mut j = admin_json(&v.admin);
-                            j["credentials"] = json!(v.credentials);
-                            j
-                        })
-                        .collect::<Vec<_>>(),
-                ),
+                OutputFormat::Json => output::json(&all),
                 OutputFormat::Text => output::table(
                     &["EMAIL", "NAME", "STATUS", "CREDENTIALS"],
                     &all.iter()
                         .map(|v| {
                             vec![
-                                v.admin.email.to_string(),
+                                v.admin.email.clone(),
                                 v.admin.name.clone(),
-                                if v.admin.is_active() {
+                                if v.admin.disabled_at.is_none() {
                                     "active"
                                 } else {
                                     "disabled"
@@ -69,9 +85,12 @@ pub async fn run(
             }
         }
         AdminsCommand::Disable { email } => {
-            let admin = admins.disable(&email, &Actor::Cli).await?;
+            let admin: AdminDto = match backend {
+                Backend::Direct(k) => (&k.admins().disable(&email, &Actor::Cli).await?).into(),
+                Backend::Remote(r) => r.post_empty(&["admins", &email, "disable"]).await?,
+            };
             match format {
-                OutputFormat::Json => output::json(&admin_json(&admin)),
+                OutputFormat::Json => output::json(&admin),
                 OutputFormat::Text => {
                     println!("disabled {}; their sessions have ended", admin.email);
                 }
@@ -81,31 +100,25 @@ pub async fn run(
     Ok(())
 }
 
-fn print_link(format: OutputFormat, about: &Value, link: &str, keyward: &Keyward) {
-    let hours = keyward.settings().console.enrollment_ttl_hours;
-    match format {
-        OutputFormat::Json => {
-            let mut j = about.clone();
-            j["enrollment_link"] = json!(link);
-            j["expires_in_hours"] = json!(hours);
-            output::json(&j);
-        }
-        OutputFormat::Text => {
-            println!("{link}");
-            eprintln!(
-                "open this link in a browser to register a passkey or security key; it works \
-                 once, for {hours} hours, and is shown only this once"
-            );
-        }
+fn enrollment(k: &Keyward, email: &str, admin: Option<AdminDto>, link: &str) -> EnrollmentLinkDto {
+    EnrollmentLinkDto {
+        email: email.to_owned(),
+        admin,
+        enrollment_link: link.to_owned(),
+        expires_in_hours: k.settings().console.enrollment_ttl_hours,
     }
 }
 
-fn admin_json(admin: &Admin) -> Value {
-    json!({
-        "id": admin.id,
-        "email": admin.email,
-        "name": admin.name,
-        "created_at": admin.created_at,
-        "disabled_at": admin.disabled_at,
-    })
+fn print_link(format: OutputFormat, link: &EnrollmentLinkDto) {
+    match format {
+        OutputFormat::Json => output::json(link),
+        OutputFormat::Text => {
+            println!("{}", link.enrollment_link);
+            eprintln!(
+                "open this link in a browser to register a passkey or security key; it works \
+                 once, for {} hours, and is shown only this once",
+                link.expires_in_hours
+            );
+        }
+    }
 }

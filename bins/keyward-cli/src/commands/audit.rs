@@ -2,9 +2,11 @@
 
 use std::io::Write as _;
 
+use keyward_api::{AuditListParams, AuditPage, AuditRecordDto};
 use keyward_model::AuditRecord;
-use keyward_service::{AuditFilter, Keyward, audit_csv_part, parse_audit_time};
+use keyward_service::{AuditFilter, audit_csv_part, parse_audit_time};
 
+use crate::backend::Backend;
 use crate::cli::{AuditCommand, AuditFilterArgs, ExportFormat, OutputFormat};
 use crate::exit::Failure;
 use crate::output;
@@ -13,31 +15,35 @@ use crate::output;
 const EXPORT_PAGE: u64 = 1000;
 
 pub async fn run(
-    keyward: &Keyward,
+    backend: &Backend,
     cmd: AuditCommand,
     format: OutputFormat,
 ) -> Result<(), Failure> {
-    let audit = keyward.audit();
     match cmd {
         AuditCommand::List { filter, limit } => {
-            let records = audit.search(&filter_of(&filter, limit)?).await?;
+            let page = search(backend, &filter, None, limit).await?;
             match format {
-                OutputFormat::Json => output::json(&records),
+                OutputFormat::Json => output::json(&page.items),
                 OutputFormat::Text => output::table(
                     &["SEQ", "AT", "ACTOR", "ACTION", "SUBJECT", "DETAIL"],
-                    &records.iter().map(row).collect::<Vec<_>>(),
+                    &page.items.iter().map(row).collect::<Vec<_>>(),
                 ),
             }
         }
         AuditCommand::Export { filter, format } => {
-            let mut filter = filter_of(&filter, EXPORT_PAGE)?;
+            let mut before = None;
             let mut out = std::io::stdout().lock();
             let mut first = true;
             loop {
-                let page = audit.search(&filter).await?;
+                let page = search(backend, &filter, before, EXPORT_PAGE).await?;
                 let text = match format {
-                    ExportFormat::Csv => audit_csv_part(&page, first)?,
+                    ExportFormat::Csv => {
+                        let records: Vec<AuditRecord> =
+                            page.items.into_iter().map(AuditRecord::from).collect();
+                        audit_csv_part(&records, first)?
+                    }
                     ExportFormat::Jsonl => page
+                        .items
                         .iter()
                         .map(|r| serde_json::to_string(r).unwrap_or_default() + "\n")
                         .collect(),
@@ -47,11 +53,9 @@ pub async fn run(
                     return Ok(());
                 }
                 first = false;
-                match page.last() {
-                    Some(last) if page.len() as u64 == EXPORT_PAGE => {
-                        filter.before = Some(last.seq);
-                    }
-                    _ => break,
+                match page.next_before {
+                    Some(seq) => before = Some(seq),
+                    None => break,
                 }
             }
         }
@@ -59,7 +63,46 @@ pub async fn run(
     Ok(())
 }
 
-fn filter_of(args: &AuditFilterArgs, limit: u64) -> Result<AuditFilter, Failure> {
+/// One page of the records that match, newest first, older than `before`.
+async fn search(
+    backend: &Backend,
+    args: &AuditFilterArgs,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<AuditPage, Failure> {
+    match backend {
+        Backend::Direct(k) => {
+            let filter = filter_of(args, before, limit)?;
+            let records = k.audit().search(&filter).await?;
+            let next_before = match records.last() {
+                Some(last) if records.len() as u64 == limit => Some(last.seq),
+                _ => None,
+            };
+            Ok(AuditPage {
+                items: records.into_iter().map(AuditRecordDto::from).collect(),
+                next_before,
+            })
+        }
+        Backend::Remote(r) => {
+            let params = AuditListParams {
+                actor: args.actor.clone(),
+                subject: args.subject.clone(),
+                action: args.action.clone(),
+                since: args.since.clone(),
+                until: args.until.clone(),
+                before,
+                limit: Some(limit),
+            };
+            r.get(&["audit"], &params).await
+        }
+    }
+}
+
+fn filter_of(
+    args: &AuditFilterArgs,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<AuditFilter, Failure> {
     let given = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -72,18 +115,18 @@ fn filter_of(args: &AuditFilterArgs, limit: u64) -> Result<AuditFilter, Failure>
         action: given(&args.action),
         from: parse_audit_time("--since", args.since.as_deref().unwrap_or_default())?,
         until: parse_audit_time("--until", args.until.as_deref().unwrap_or_default())?,
-        before: None,
+        before,
         limit,
     })
 }
 
-fn row(r: &AuditRecord) -> Vec<String> {
+fn row(r: &AuditRecordDto) -> Vec<String> {
     vec![
         r.seq.to_string(),
-        r.record.at.to_rfc3339(),
-        r.record.actor.clone(),
-        r.record.action.clone(),
-        r.record.subject.clone(),
-        r.record.detail.to_string(),
+        r.at.to_rfc3339(),
+        r.actor.clone(),
+        r.action.clone(),
+        r.subject.clone(),
+        r.detail.to_string(),
     ]
 }

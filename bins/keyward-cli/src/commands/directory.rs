@@ -1,37 +1,23 @@
 //! `keyward directory list|test`.
 
-use keyward_service::{DirectoryTestReport, Keyward};
-use serde_json::json;
+use keyward_api::{DirectoryDto, DirectoryTestDto};
 
+use crate::backend::Backend;
 use crate::cli::{DirectoryCommand, OutputFormat};
 use crate::exit::Failure;
 use crate::output;
+use crate::remote::NO_QUERY;
 
 pub async fn run(
-    keyward: &Keyward,
+    backend: &Backend,
     cmd: DirectoryCommand,
     format: OutputFormat,
 ) -> Result<(), Failure> {
-    let directories = keyward.directories();
     match cmd {
         DirectoryCommand::List => {
-            let all = directories.list();
+            let all = list(backend).await?;
             match format {
-                OutputFormat::Json => output::json(
-                    &all.iter()
-                        .map(|d| {
-                            json!({
-                                "name": d.name,
-                                "urls": d.urls,
-                                "bind_dn": d.bind_dn,
-                                "base_dn": d.base_dn,
-                                "sync_group": d.sync_group,
-                                "rotation_group": d.rotation_group,
-                                "priority": d.priority,
-                            })
-                        })
-                        .collect::<Vec<_>>(),
-                ),
+                OutputFormat::Json => output::json(&all),
                 OutputFormat::Text => output::table(
                     &["NAME", "URLS", "SYNC GROUP", "PRIORITY"],
                     &all.iter()
@@ -48,9 +34,13 @@ pub async fn run(
             }
         }
         DirectoryCommand::Test { name } => {
-            let report = directories.test(&name).await?;
+            // With --server the test runs on the server: its network, its CA, its password.
+            let report: DirectoryTestDto = match backend {
+                Backend::Direct(k) => k.directories().test(&name).await?.into(),
+                Backend::Remote(r) => r.post_empty(&["directories", &name, "test"]).await?,
+            };
             match format {
-                OutputFormat::Json => output::json(&report_json(&report)),
+                OutputFormat::Json => output::json(&report),
                 OutputFormat::Text => print_report(&report),
             }
         }
@@ -58,35 +48,20 @@ pub async fn run(
     Ok(())
 }
 
-fn report_json(r: &DirectoryTestReport) -> serde_json::Value {
-    json!({
-        "name": r.name,
-        "url": r.url,
-        "encrypted": r.encrypted,
-        "bound_as": r.bound_as,
-        "base_dn": r.base_dn,
-        "netbios_name": r.netbios_name,
-        "dns_host_name": r.dns_host_name,
-        "highest_committed_usn": r.highest_committed_usn,
-        "invocation_id": r.invocation_id,
-        "supports": {
-            "paged_results": r.paged_results,
-            "vlv": r.vlv,
-            "in_chain": r.in_chain,
-            "dirsync": r.dirsync,
-        },
-        "membership": r.membership,
-        "groups": r.groups.iter().map(|g| json!({
-            "role": g.role,
-            "configured": g.configured,
-            "dn": g.dn,
-            "users": g.users,
-            "skipped": g.skipped,
-        })).collect::<Vec<_>>(),
-    })
+/// The configured directories (of the server, with --server).
+pub async fn list(backend: &Backend) -> Result<Vec<DirectoryDto>, Failure> {
+    match backend {
+        Backend::Direct(k) => Ok(k
+            .directories()
+            .list()
+            .iter()
+            .map(DirectoryDto::from)
+            .collect()),
+        Backend::Remote(r) => r.get(&["directories"], NO_QUERY).await,
+    }
 }
 
-fn print_report(r: &DirectoryTestReport) {
+fn print_report(r: &DirectoryTestDto) {
     let yes = |b: bool| if b { "yes" } else { "no" };
     println!("directory:      {}", r.name);
     println!(
@@ -110,10 +85,10 @@ fn print_report(r: &DirectoryTestReport) {
     );
     println!(
         "supports:       paged results {}, VLV {}, IN_CHAIN {}, DirSync {}",
-        yes(r.paged_results),
-        yes(r.vlv),
-        yes(r.in_chain),
-        yes(r.dirsync)
+        yes(r.supports.paged_results),
+        yes(r.supports.vlv),
+        yes(r.supports.in_chain),
+        yes(r.supports.dirsync)
     );
     println!("membership:     {}", r.membership);
     for g in &r.groups {

@@ -1,53 +1,46 @@
 //! `keyward employees list|show|create`.
 
-use keyward_model::{DirectoryAccount, Employee};
-use keyward_service::{Actor, Keyward};
-use serde_json::json;
+use keyward_api::{CreateEmployeeRequest, EmployeeDetailDto, EmployeePage, PageParams};
+use keyward_service::Actor;
 
+use crate::backend::Backend;
 use crate::cli::{EmployeesCommand, OutputFormat};
 use crate::exit::Failure;
 use crate::output;
+use crate::remote::NO_QUERY;
 
 const PAGE: u32 = 500;
 
 pub async fn run(
-    keyward: &Keyward,
+    backend: &Backend,
     cmd: EmployeesCommand,
     format: OutputFormat,
 ) -> Result<(), Failure> {
-    let employees = keyward.employees();
     match cmd {
         EmployeesCommand::List => {
-            let mut all: Vec<(Employee, Vec<DirectoryAccount>)> = Vec::new();
+            let mut all: Vec<EmployeeDetailDto> = Vec::new();
             let mut after = None;
             loop {
-                let page = employees.list(after, Some(PAGE)).await?;
-                let mut accounts = employees.accounts_of_page(&page.items).await?;
-                for e in page.items {
-                    let own = accounts.remove(&e.id).unwrap_or_default();
-                    all.push((e, own));
-                }
+                let page = list_page(backend, after).await?;
+                all.extend(page.items);
                 match page.next_cursor {
-                    Some(c) => after = Some(c.as_str().to_owned()),
+                    Some(c) => after = Some(c),
                     None => break,
                 }
             }
             match format {
-                OutputFormat::Json => output::json(
-                    &all.iter()
-                        .map(|(e, a)| employee_json(e, a))
-                        .collect::<Vec<_>>(),
-                ),
+                OutputFormat::Json => output::json(&all),
                 OutputFormat::Text => output::table(
                     &["ID", "EMAIL", "NAME", "STATUS", "ACCOUNTS"],
                     &all.iter()
-                        .map(|(e, a)| {
+                        .map(|d| {
+                            let e = &d.employee;
                             vec![
                                 e.id.to_string(),
-                                e.email.as_ref().map_or("-".into(), ToString::to_string),
-                                e.display_name.to_string(),
-                                e.status.as_str().into(),
-                                a.len().to_string(),
+                                e.email.clone().unwrap_or_else(|| "-".into()),
+                                e.display_name.clone(),
+                                e.status.clone(),
+                                d.accounts.len().to_string(),
                             ]
                         })
                         .collect::<Vec<_>>(),
@@ -55,63 +48,99 @@ pub async fn run(
             }
         }
         EmployeesCommand::Show { employee } => {
-            let e = employees.find(&employee).await?;
-            let accounts = employees.accounts(e.id).await?;
+            let found: EmployeeDetailDto = match backend {
+                Backend::Direct(k) => {
+                    let employees = k.employees();
+                    let e = employees.find(&employee).await?;
+                    let accounts = employees.accounts(e.id).await?;
+                    EmployeeDetailDto::new(e, accounts)
+                }
+                Backend::Remote(r) => r.get(&["employees", &employee], NO_QUERY).await?,
+            };
             match format {
-                OutputFormat::Json => output::json(&employee_json(&e, &accounts)),
-                OutputFormat::Text => print_employee(&e, &accounts),
+                OutputFormat::Json => output::json(&found),
+                OutputFormat::Text => print_employee(&found),
             }
         }
         EmployeesCommand::Create {
             email,
             display_name,
         } => {
-            let e = employees.create(&email, &display_name, &Actor::Cli).await?;
+            let created: EmployeeDetailDto = match backend {
+                Backend::Direct(k) => EmployeeDetailDto::new(
+                    k.employees()
+                        .create(&email, &display_name, &Actor::Cli)
+                        .await?,
+                    Vec::new(),
+                ),
+                Backend::Remote(r) => {
+                    r.post(
+                        &["employees"],
+                        &CreateEmployeeRequest {
+                            email: email.clone(),
+                            display_name,
+                        },
+                    )
+                    .await?
+                }
+            };
             match format {
-                OutputFormat::Json => output::json(&employee_json(&e, &[])),
-                OutputFormat::Text => println!("created employee {} <{}>", e.id, email.trim()),
+                OutputFormat::Json => output::json(&created),
+                OutputFormat::Text => println!(
+                    "created employee {} <{}>",
+                    created.employee.id,
+                    email.trim()
+                ),
             }
         }
     }
     Ok(())
 }
 
-fn employee_json(e: &Employee, accounts: &[DirectoryAccount]) -> serde_json::Value {
-    json!({
-        "id": e.id,
-        "email": e.email,
-        "display_name": e.display_name,
-        "status": e.status,
-        "origin": e.origin,
-        "created_at": e.created_at,
-        "updated_at": e.updated_at,
-        "accounts": accounts.iter().map(|a| json!({
-            "directory": a.directory,
-            "object_guid": a.object_guid,
-            "dn": a.dn,
-            "sam_account_name": a.sam_account_name,
-            "user_principal_name": a.user_principal_name,
-            "enabled": a.enabled,
-            "in_rotation_group": a.in_rotation_group,
-            "missing_since": a.missing_since,
-        })).collect::<Vec<_>>(),
-    })
+/// One page of employees with their accounts.
+async fn list_page(backend: &Backend, after: Option<String>) -> Result<EmployeePage, Failure> {
+    match backend {
+        Backend::Direct(k) => {
+            let employees = k.employees();
+            let page = employees.list(after, Some(PAGE)).await?;
+            let mut accounts = employees.accounts_of_page(&page.items).await?;
+            Ok(EmployeePage {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|e| {
+                        let own = accounts.remove(&e.id).unwrap_or_default();
+                        EmployeeDetailDto::new(e, own)
+                    })
+                    .collect(),
+                next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+            })
+        }
+        Backend::Remote(r) => {
+            r.get(
+                &["employees"],
+                &PageParams {
+                    after,
+                    limit: Some(PAGE),
+                },
+            )
+            .await
+        }
+    }
 }
 
-fn print_employee(e: &Employee, accounts: &[DirectoryAccount]) {
+fn print_employee(d: &EmployeeDetailDto) {
+    let e = &d.employee;
     println!("id:           {}", e.id);
-    println!(
-        "email:        {}",
-        e.email.as_ref().map_or("-".into(), ToString::to_string)
-    );
+    println!("email:        {}", e.email.as_deref().unwrap_or("-"));
     println!("display name: {}", e.display_name);
-    println!("status:       {}", e.status.as_str());
-    println!("origin:       {}", e.origin.as_str());
+    println!("status:       {}", e.status);
+    println!("origin:       {}", e.origin);
     println!("created:      {}", e.created_at.to_rfc3339());
-    if accounts.is_empty() {
+    if d.accounts.is_empty() {
         println!("accounts:     none");
     }
-    for a in accounts {
+    for a in &d.accounts {
         println!(
             "account:      {} {} {} ({})",
             a.directory,

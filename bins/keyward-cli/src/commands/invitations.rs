@@ -1,25 +1,43 @@
 //! `keyward invitations list|resend|revoke` and `keyward mail send`.
 
-use keyward_service::{Actor, InvitationView, Keyward};
-use serde_json::json;
+use keyward_api::{InvitationDto, MailSendDto};
+use keyward_service::Actor;
 
+use crate::backend::Backend;
 use crate::cli::{InvitationsCommand, MailCommand, OutputFormat};
 use crate::exit::Failure;
 use crate::output;
+use crate::remote::NO_QUERY;
 
 pub async fn run(
-    keyward: &Keyward,
+    backend: &Backend,
     cmd: InvitationsCommand,
     format: OutputFormat,
 ) -> Result<(), Failure> {
-    let mail = keyward.mail();
-    let shown = match cmd {
-        InvitationsCommand::List => mail.invitations().await?,
-        InvitationsCommand::Resend { id } => vec![mail.resend(&id, &Actor::Cli).await?],
-        InvitationsCommand::Revoke { id } => vec![mail.revoke(&id, &Actor::Cli).await?],
+    let shown: Vec<InvitationDto> = match (backend, cmd) {
+        (Backend::Direct(k), InvitationsCommand::List) => k
+            .mail()
+            .invitations()
+            .await?
+            .into_iter()
+            .map(InvitationDto::from)
+            .collect(),
+        (Backend::Direct(k), InvitationsCommand::Resend { id }) => {
+            vec![k.mail().resend(&id, &Actor::Cli).await?.into()]
+        }
+        (Backend::Direct(k), InvitationsCommand::Revoke { id }) => {
+            vec![k.mail().revoke(&id, &Actor::Cli).await?.into()]
+        }
+        (Backend::Remote(r), InvitationsCommand::List) => r.get(&["invitations"], NO_QUERY).await?,
+        (Backend::Remote(r), InvitationsCommand::Resend { id }) => {
+            vec![r.post_empty(&["invitations", id.trim(), "resend"]).await?]
+        }
+        (Backend::Remote(r), InvitationsCommand::Revoke { id }) => {
+            vec![r.post_empty(&["invitations", id.trim(), "revoke"]).await?]
+        }
     };
     match format {
-        OutputFormat::Json => output::json(&shown.iter().map(invitation_json).collect::<Vec<_>>()),
+        OutputFormat::Json => output::json(&shown),
         OutputFormat::Text => output::table(
             &[
                 "ID",
@@ -33,11 +51,11 @@ pub async fn run(
                 .iter()
                 .map(|v| {
                     vec![
-                        v.invitation.id.to_string(),
-                        v.state.to_owned(),
+                        v.id.to_string(),
+                        v.state.clone(),
                         v.recipient.clone().unwrap_or_else(|| "-".into()),
                         v.attempts.to_string(),
-                        v.invitation.expires_at.to_rfc3339(),
+                        v.expires_at.to_rfc3339(),
                         v.last_error.clone().unwrap_or_else(|| "-".into()),
                     ]
                 })
@@ -48,19 +66,18 @@ pub async fn run(
 }
 
 pub async fn mail(
-    keyward: &Keyward,
+    backend: &Backend,
     cmd: MailCommand,
     format: OutputFormat,
 ) -> Result<(), Failure> {
     match cmd {
         MailCommand::Send => {
-            let report = keyward.mail().send_due().await?;
+            let report: MailSendDto = match backend {
+                Backend::Direct(k) => k.mail().send_due().await?.into(),
+                Backend::Remote(r) => r.post_empty(&["mail", "send"]).await?,
+            };
             match format {
-                OutputFormat::Json => output::json(&json!({
-                    "sent": report.sent,
-                    "failed": report.failed,
-                    "cancelled": report.cancelled,
-                })),
+                OutputFormat::Json => output::json(&report),
                 OutputFormat::Text => println!(
                     "sent {}, failed {}, cancelled {}",
                     report.sent, report.failed, report.cancelled
@@ -69,17 +86,4 @@ pub async fn mail(
         }
     }
     Ok(())
-}
-
-fn invitation_json(v: &InvitationView) -> serde_json::Value {
-    json!({
-        "id": v.invitation.id,
-        "employee_id": v.invitation.employee_id,
-        "state": v.state,
-        "recipient": v.recipient,
-        "attempts": v.attempts,
-        "last_error": v.last_error,
-        "expires_at": v.invitation.expires_at,
-        "accepted_at": v.invitation.accepted_at,
-    })
 }

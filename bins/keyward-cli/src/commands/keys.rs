@@ -2,121 +2,243 @@
 
 use std::path::Path;
 
-use keyward_model::AuditRecord;
-use keyward_service::{Actor, KeyView, Keyward, WithCode};
-use serde_json::{Value, json};
+use keyward_api::{
+    ActivationCodeRequest, AssignKeyRequest, AuditRecordDto, ImportKeysRequest, KeyDto,
+    KeyListParams, KeyWithCodeDto, ReasonRequest, SuspendKeyRequest,
+};
+use keyward_service::{Actor, KeyView};
+use serde_json::json;
 
+use crate::backend::Backend;
 use crate::cli::{KeysCommand, OutputFormat};
 use crate::exit::{self, Failure};
 use crate::output;
+use crate::remote::NO_QUERY;
 
-// One arm per subcommand; each is a call and a print.
+// One arm per subcommand; each is a call (direct or remote) and a print.
 #[allow(clippy::too_many_lines)]
-pub async fn run(keyward: &Keyward, cmd: KeysCommand, format: OutputFormat) -> Result<(), Failure> {
-    let keys = keyward.keys();
-    let actor = Actor::Cli;
+pub async fn run(backend: &Backend, cmd: KeysCommand, format: OutputFormat) -> Result<(), Failure> {
     match cmd {
         KeysCommand::Import { mut serials, file } => {
             if let Some(path) = file {
                 serials.extend(read_serials(&path)?);
             }
-            let imported = keys.import(&serials, &actor).await?;
+            let imported: Vec<KeyDto> = match backend {
+                Backend::Direct(k) => k
+                    .keys()
+                    .import(&serials, &Actor::Cli)
+                    .await?
+                    .into_iter()
+                    .map(|key| KeyDto::from(KeyView { key, owner: None }))
+                    .collect(),
+                Backend::Remote(r) => r.post(&["keys"], &ImportKeysRequest { serials }).await?,
+            };
             match format {
-                OutputFormat::Json => output::json(
-                    &imported
-                        .into_iter()
-                        .map(|key| key_json(&KeyView { key, owner: None }))
-                        .collect::<Vec<_>>(),
-                ),
+                OutputFormat::Json => output::json(&imported),
                 OutputFormat::Text => println!("imported {} key(s)", imported.len()),
             }
         }
         KeysCommand::List { status } => {
-            let all = keys.list(status.as_deref()).await?;
+            let all: Vec<KeyDto> = match backend {
+                Backend::Direct(k) => dtos(k.keys().list(status.as_deref()).await?),
+                Backend::Remote(r) => r.get(&["keys"], &KeyListParams { status }).await?,
+            };
             match format {
-                OutputFormat::Json => output::json(&all.iter().map(key_json).collect::<Vec<_>>()),
+                OutputFormat::Json => output::json(&all),
                 OutputFormat::Text => output::table(
                     &["SERIAL", "STATUS", "OWNER", "REASON"],
                     &all.iter()
                         .map(|v| {
                             vec![
-                                v.key.serial.to_string(),
-                                v.key.status.as_str().into(),
+                                v.serial.clone(),
+                                v.status.clone(),
                                 owner_text(v),
-                                v.key.reason.map_or("-".into(), |r| r.as_str().into()),
+                                v.reason.clone().unwrap_or_else(|| "-".into()),
                             ]
                         })
                         .collect::<Vec<_>>(),
                 ),
             }
         }
-        KeysCommand::Show { serial } => print_key(format, &keys.show(&serial).await?),
+        KeysCommand::Show { serial } => {
+            let key = match backend {
+                Backend::Direct(k) => k.keys().show(&serial).await?.into(),
+                Backend::Remote(r) => r.get(&["keys", &serial], NO_QUERY).await?,
+            };
+            print_key(format, &key);
+        }
+        KeysCommand::History { serial } => {
+            let records: Vec<AuditRecordDto> = match backend {
+                Backend::Direct(k) => k
+                    .keys()
+                    .history(&serial)
+                    .await?
+                    .into_iter()
+                    .map(AuditRecordDto::from)
+                    .collect(),
+                Backend::Remote(r) => r.get(&["keys", &serial, "history"], NO_QUERY).await?,
+            };
+            print_history(format, &records);
+        }
+        KeysCommand::Delete { serial } => {
+            match backend {
+                Backend::Direct(k) => k.keys().delete(&serial, &Actor::Cli).await?,
+                Backend::Remote(r) => r.delete(&["keys", &serial]).await?,
+            }
+            let serial = serial.trim().to_ascii_uppercase();
+            match format {
+                OutputFormat::Json => output::json(&json!({ "serial": serial, "deleted": true })),
+                OutputFormat::Text => println!("deleted key {serial}"),
+            }
+        }
         KeysCommand::Assign { serial, employee } => {
-            print_with_code(format, &keys.assign(&serial, &employee, &actor).await?);
-        }
-        KeysCommand::Cancel { serial } => print_key(format, &keys.cancel(&serial, &actor).await?),
-        KeysCommand::Activate { serial, code } => {
-            print_key(format, &keys.submit_code(&serial, &code, &actor).await?);
-        }
-        KeysCommand::Lock { serial, reason } => {
-            print_key(format, &keys.lock(&serial, &reason, &actor).await?);
+            let done = match backend {
+                Backend::Direct(k) => k
+                    .keys()
+                    .assign(&serial, &employee, &Actor::Cli)
+                    .await?
+                    .into(),
+                Backend::Remote(r) => {
+                    r.post(&["keys", &serial, "assign"], &AssignKeyRequest { employee })
+                        .await?
+                }
+            };
+            print_with_code(format, &done);
         }
         KeysCommand::Suspend {
             serial,
             description,
-        } => print_with_code(format, &keys.suspend(&serial, &description, &actor).await?),
+        } => {
+            let done = match backend {
+                Backend::Direct(k) => k
+                    .keys()
+                    .suspend(&serial, &description, &Actor::Cli)
+                    .await?
+                    .into(),
+                Backend::Remote(r) => {
+                    r.post(
+                        &["keys", &serial, "suspend"],
+                        &SuspendKeyRequest { description },
+                    )
+                    .await?
+                }
+            };
+            print_with_code(format, &done);
+        }
         KeysCommand::Unlock { serial } => {
-            print_with_code(format, &keys.unlock(&serial, &actor).await?);
+            let done = match backend {
+                Backend::Direct(k) => k.keys().unlock(&serial, &Actor::Cli).await?.into(),
+                Backend::Remote(r) => r.post_empty(&["keys", &serial, "unlock"]).await?,
+            };
+            print_with_code(format, &done);
+        }
+        KeysCommand::Activate { serial, code } => {
+            let key = match backend {
+                Backend::Direct(k) => k
+                    .keys()
+                    .submit_code(&serial, &code, &Actor::Cli)
+                    .await?
+                    .into(),
+                Backend::Remote(r) => {
+                    // The API has one route per transition: a suspended key resumes, any other
+                    // activates (and the server refuses what its status does not allow).
+                    let current: KeyDto = r.get(&["keys", &serial], NO_QUERY).await?;
+                    let step = if current.status == "suspended" {
+                        "resume"
+                    } else {
+                        "activate"
+                    };
+                    r.post(&["keys", &serial, step], &ActivationCodeRequest { code })
+                        .await?
+                }
+            };
+            print_key(format, &key);
+        }
+        KeysCommand::Cancel { serial } => {
+            print_key(
+                format,
+                &transition(backend, &serial, Step::Cancel, None).await?,
+            );
+        }
+        KeysCommand::Lock { serial, reason } => {
+            print_key(
+                format,
+                &transition(backend, &serial, Step::Lock, Some(reason)).await?,
+            );
         }
         KeysCommand::Deactivate { serial, reason } => {
-            print_key(format, &keys.deactivate(&serial, &reason, &actor).await?);
+            let key = transition(backend, &serial, Step::Deactivate, Some(reason)).await?;
+            print_key(format, &key);
         }
         KeysCommand::ConfirmWipe { serial } => {
-            print_key(format, &keys.confirm_wipe(&serial, &actor).await?);
+            print_key(
+                format,
+                &transition(backend, &serial, Step::ConfirmWipe, None).await?,
+            );
         }
         KeysCommand::Compromise { serial, reason } => {
-            print_key(format, &keys.compromise(&serial, &reason, &actor).await?);
-        }
-        KeysCommand::Delete { serial } => {
-            keys.delete(&serial, &actor).await?;
-            match format {
-                OutputFormat::Json => output::json(
-                    &json!({ "serial": serial.trim().to_ascii_uppercase(), "deleted": true }),
-                ),
-                OutputFormat::Text => {
-                    println!("deleted key {}", serial.trim().to_ascii_uppercase());
-                }
-            }
-        }
-        KeysCommand::History { serial } => {
-            let records = keys.history(&serial).await?;
-            match format {
-                OutputFormat::Json => {
-                    output::json(&records.iter().map(audit_json).collect::<Vec<_>>());
-                }
-                OutputFormat::Text => output::table(
-                    &["SEQ", "TIME", "ACTOR", "ACTION", "FROM", "TO", "REASON"],
-                    &records
-                        .iter()
-                        .map(|r| {
-                            let d = &r.record.detail;
-                            let field = |k: &str| d[k].as_str().unwrap_or("-").to_owned();
-                            vec![
-                                r.seq.to_string(),
-                                r.record.at.to_rfc3339(),
-                                r.record.actor.clone(),
-                                r.record.action.clone(),
-                                field("from"),
-                                field("to"),
-                                field("reason"),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-            }
+            let key = transition(backend, &serial, Step::Compromise, Some(reason)).await?;
+            print_key(format, &key);
         }
     }
     Ok(())
+}
+
+/// The transitions whose answer is the key alone.
+#[derive(Clone, Copy)]
+enum Step {
+    Cancel,
+    Lock,
+    Deactivate,
+    ConfirmWipe,
+    Compromise,
+}
+
+impl Step {
+    /// The last segment of its API route.
+    fn route(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Lock => "lock",
+            Self::Deactivate => "deactivate",
+            Self::ConfirmWipe => "confirm-wipe",
+            Self::Compromise => "compromise",
+        }
+    }
+}
+
+async fn transition(
+    backend: &Backend,
+    serial: &str,
+    step: Step,
+    reason: Option<String>,
+) -> Result<KeyDto, Failure> {
+    match backend {
+        Backend::Direct(k) => {
+            let keys = k.keys();
+            let actor = Actor::Cli;
+            let why = reason.as_deref().unwrap_or_default();
+            let view = match step {
+                Step::Cancel => keys.cancel(serial, &actor).await?,
+                Step::Lock => keys.lock(serial, why, &actor).await?,
+                Step::Deactivate => keys.deactivate(serial, why, &actor).await?,
+                Step::ConfirmWipe => keys.confirm_wipe(serial, &actor).await?,
+                Step::Compromise => keys.compromise(serial, why, &actor).await?,
+            };
+            Ok(view.into())
+        }
+        Backend::Remote(r) => {
+            let path = ["keys", serial, step.route()];
+            match reason {
+                Some(reason) => r.post(&path, &ReasonRequest { reason }).await,
+                None => r.post_empty(&path).await,
+            }
+        }
+    }
+}
+
+fn dtos(views: Vec<KeyView>) -> Vec<KeyDto> {
+    views.into_iter().map(KeyDto::from).collect()
 }
 
 /// The serials of a list file: a CSV table with a `serial` column (`,` or `;`, quoted fields,
@@ -135,74 +257,60 @@ fn read_serials(path: &Path) -> Result<Vec<String>, Failure> {
     Ok(serials.into_iter().map(String::from).collect())
 }
 
-fn owner_text(v: &KeyView) -> String {
-    v.owner.as_ref().map_or("-".into(), |e| {
-        e.email
-            .as_ref()
-            .map_or_else(|| e.id.to_string(), ToString::to_string)
+fn owner_text(v: &KeyDto) -> String {
+    v.employee.as_ref().map_or("-".into(), |e| {
+        e.email.clone().unwrap_or_else(|| e.id.to_string())
     })
 }
 
-fn key_json(v: &KeyView) -> Value {
-    json!({
-        "serial": v.key.serial,
-        "status": v.key.status,
-        "employee": v.owner.as_ref().map(|e| json!({
-            "id": e.id,
-            "email": e.email,
-            "display_name": e.display_name,
-        })),
-        "reason": v.key.reason,
-        "description": v.key.description,
-        "wipe_pending": v.key.wipe_pending,
-        "holder_workstation": v.key.linked_workstation,
-        "created_at": v.key.created_at,
-        "updated_at": v.key.updated_at,
-    })
-}
-
-fn audit_json(r: &AuditRecord) -> Value {
-    json!({
-        "seq": r.seq,
-        "at": r.record.at,
-        "actor": r.record.actor,
-        "action": r.record.action,
-        "subject": r.record.subject,
-        "detail": r.record.detail,
-    })
-}
-
-fn print_key(format: OutputFormat, v: &KeyView) {
+fn print_history(format: OutputFormat, records: &[AuditRecordDto]) {
     match format {
-        OutputFormat::Json => output::json(&key_json(v)),
+        OutputFormat::Json => output::json(&records),
+        OutputFormat::Text => output::table(
+            &["SEQ", "TIME", "ACTOR", "ACTION", "FROM", "TO", "REASON"],
+            &records
+                .iter()
+                .map(|r| {
+                    let field = |k: &str| r.detail[k].as_str().unwrap_or("-").to_owned();
+                    vec![
+                        r.seq.to_string(),
+                        r.at.to_rfc3339(),
+                        r.actor.clone(),
+                        r.action.clone(),
+                        field("from"),
+                        field("to"),
+                        field("reason"),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+fn print_key(format: OutputFormat, v: &KeyDto) {
+    match format {
+        OutputFormat::Json => output::json(v),
         OutputFormat::Text => {
-            println!("serial:  {}", v.key.serial);
-            println!("status:  {}", v.key.status);
+            println!("serial:  {}", v.serial);
+            println!("status:  {}", v.status);
             println!("owner:   {}", owner_text(v));
-            println!(
-                "reason:  {}",
-                v.key.reason.map_or("-".into(), |r| r.to_string())
-            );
-            if let Some(d) = &v.key.description {
+            println!("reason:  {}", v.reason.as_deref().unwrap_or("-"));
+            if let Some(d) = &v.description {
                 println!("note:    {d}");
             }
-            if v.key.wipe_pending {
+            if v.wipe_pending {
                 println!("wipe:    queued");
             }
         }
     }
 }
 
-fn print_with_code(format: OutputFormat, done: &WithCode) {
+fn print_with_code(format: OutputFormat, done: &KeyWithCodeDto) {
     match format {
-        OutputFormat::Json => {
-            let mut value = key_json(&done.key);
-            value["activation_code"] = json!(done.activation_code.expose());
-            output::json(&value);
-        }
+        OutputFormat::Json => output::json(done),
         OutputFormat::Text => {
             print_key(format, &done.key);
-            println!("activation code: {}", done.activation_code.expose());
+            println!("activation code: {}", done.activation_code);
             eprintln!("the activation code is shown only this once");
         }
     }

@@ -14,43 +14,87 @@ mod token;
 
 use keyward_service::{Keyward, Overrides, Settings};
 
-use crate::cli::{Cli, Command, Global};
+use crate::backend::Backend;
+use crate::cli::{Cli, Command, Global, OutputFormat};
 use crate::exit::Failure;
+use crate::remote::{Remote, ServerOptions};
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let global = &cli.global;
     match cli.command {
-        // `config check` reports a file that does not load instead of stopping at it.
-        Command::Config(cmd) => config::run(&cli.global, cmd, &overrides(&cli.global)).await,
+        // These work on this host's database and files; `config check` reports a file that
+        // does not load instead of stopping at it.
+        Command::Config(cmd) => {
+            local_only(global, "config")?;
+            config::run(global, cmd, &overrides(global)).await
+        }
+        Command::Migrate(args) => {
+            local_only(global, "migrate")?;
+            migrate::run(&load_settings(global)?, &args, global.output).await
+        }
+        Command::Secrets(cmd) => {
+            local_only(global, "secrets")?;
+            passwords::secrets(&load_settings(global)?, cmd, global.output).await
+        }
         // Boxed: every command's future is in this one, and it is large.
-        command => Box::pin(run_with_settings(&cli.global, command)).await,
+        command => {
+            let backend = backend(global, &command).await?;
+            Box::pin(dispatch(&backend, command, global.output)).await
+        }
     }
 }
 
-/// Every command but `config`: the settings must load first.
-async fn run_with_settings(global: &Global, command: Command) -> Result<(), Failure> {
-    let settings = load_settings(global)?;
-    let output = global.output;
+/// The commands that work on a backend: the database, or a server with `--server`.
+async fn dispatch(
+    backend: &Backend,
+    command: Command,
+    output: OutputFormat,
+) -> Result<(), Failure> {
     match command {
-        Command::Migrate(args) => migrate::run(&settings, &args, output).await,
-        Command::Token(cmd) => token::run(&open(&settings).await?, cmd, output).await,
-        Command::Admins(cmd) => admins::run(&open(&settings).await?, cmd, output).await,
-        Command::Audit(cmd) => audit::run(&open(&settings).await?, cmd, output).await,
-        Command::Employees(cmd) => employees::run(&open(&settings).await?, cmd, output).await,
-        Command::Keys(cmd) => keys::run(&open(&settings).await?, cmd, output).await,
-        Command::Invitations(cmd) => invitations::run(&open(&settings).await?, cmd, output).await,
-        Command::Mail(cmd) => invitations::mail(&open(&settings).await?, cmd, output).await,
-        Command::Passwords(cmd) => passwords::run(&open(&settings).await?, cmd, output).await,
-        Command::Workstations(cmd) => {
-            passwords::workstations(&open(&settings).await?, cmd, output).await
+        Command::Token(cmd) => token::run(backend, cmd, output).await,
+        Command::Admins(cmd) => admins::run(backend, cmd, output).await,
+        Command::Audit(cmd) => audit::run(backend, cmd, output).await,
+        Command::Employees(cmd) => employees::run(backend, cmd, output).await,
+        Command::Keys(cmd) => keys::run(backend, cmd, output).await,
+        Command::Invitations(cmd) => invitations::run(backend, cmd, output).await,
+        Command::Mail(cmd) => invitations::mail(backend, cmd, output).await,
+        Command::Passwords(cmd) => passwords::run(backend, cmd, output).await,
+        Command::Workstations(cmd) => passwords::workstations(backend, cmd, output).await,
+        Command::Sync(args) => sync::run(backend, args, output).await,
+        Command::Directory(cmd) => directory::run(backend, cmd, output).await,
+        // `run` handles these before a backend exists.
+        Command::Config(_) | Command::Migrate(_) | Command::Secrets(_) => {
+            Err(Failure::local_only("config, migrate and secrets"))
         }
-        Command::Secrets(cmd) => passwords::secrets(&settings, cmd, output).await,
-        Command::Sync(args) => sync::run(&open(&settings).await?, args, output).await,
-        Command::Directory(cmd) => {
-            directory::run(&Keyward::connect(&settings).await?, cmd, output).await
-        }
-        // `run` dispatches it before the settings are loaded; here for the exhaustive match.
-        Command::Config(cmd) => config::run(global, cmd, &overrides(global)).await,
+    }
+}
+
+/// The server's API with `--server`; else the database, opened as it is (an empty database,
+/// or a schema older or newer than this keyward, is refused with the one-line message naming
+/// `keyward migrate`, exit 9 or 10: only `keyward migrate` changes the schema). `directory`
+/// needs the configuration only.
+async fn backend(global: &Global, command: &Command) -> Result<Backend, Failure> {
+    if let Some(url) = &global.server {
+        return Ok(Backend::Remote(Remote::new(&ServerOptions {
+            url: url.clone(),
+            ca_file: global.server_ca.clone(),
+            token_file: global.token_file.clone(),
+        })?));
+    }
+    let settings = load_settings(global)?;
+    let keyward = match command {
+        Command::Directory(_) => Keyward::connect(&settings).await?,
+        _ => Keyward::open(&settings).await?,
+    };
+    Ok(Backend::Direct(Box::new(keyward)))
+}
+
+/// Refuses `--server` for a command that works on this host only.
+fn local_only(global: &Global, command: &str) -> Result<(), Failure> {
+    match global.server {
+        Some(_) => Err(Failure::local_only(command)),
+        None => Ok(()),
     }
 }
 
@@ -66,11 +110,4 @@ fn load_settings(global: &Global) -> Result<Settings, Failure> {
         global.config.as_deref(),
         &overrides(global),
     )?)
-}
-
-/// Opens the database as it is: an empty database, or a schema older or newer than this keyward,
-/// is refused with the one-line message naming `keyward migrate` (exit 9 or 10). Only
-/// `keyward migrate` changes the schema.
-async fn open(settings: &Settings) -> Result<Keyward, Failure> {
-    Ok(Keyward::open(settings).await?)
 }

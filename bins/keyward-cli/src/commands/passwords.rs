@@ -4,30 +4,44 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use keyward_service::{
-    Actor, Keyward, NewPassword, PasswordStatus, SecretString, Settings, Workstation,
+use keyward_api::{
+    AdvanceReportDto, PageParams, PasswordStatusDto, PasswordStatusParams, RotateRequest,
+    SetPasswordRequest, WorkstationDto, WorkstationPage,
 };
+use keyward_service::{Actor, Keyward, NewPassword, PasswordStatus, SecretString, Settings};
 use serde_json::json;
 
+use crate::backend::Backend;
 use crate::cli::{OutputFormat, PasswordsCommand, SecretsCommand, WorkstationsCommand};
 use crate::exit::Failure;
 use crate::output;
 
 pub async fn run(
-    keyward: &Keyward,
+    backend: &Backend,
     cmd: PasswordsCommand,
     format: OutputFormat,
 ) -> Result<(), Failure> {
-    let passwords = keyward.passwords();
-    let shown = match cmd {
+    let shown: Vec<PasswordStatusDto> = match cmd {
         PasswordsCommand::Rotate {
             employee,
             directory,
-        } => {
-            passwords
-                .rotate(&employee, directory.as_deref(), &Actor::Cli)
+        } => match backend {
+            Backend::Direct(k) => dtos(
+                k.passwords()
+                    .rotate(&employee, directory.as_deref(), &Actor::Cli)
+                    .await?,
+            ),
+            Backend::Remote(r) => {
+                r.post(
+                    &["passwords", "rotate"],
+                    &RotateRequest {
+                        employee,
+                        directory,
+                    },
+                )
                 .await?
-        }
+            }
+        },
         PasswordsCommand::Set {
             employee,
             directory,
@@ -41,15 +55,39 @@ pub async fn run(
                     return Err(usage("give --generate or --password-file FILE"));
                 }
             };
-            vec![
-                passwords
+            vec![match backend {
+                Backend::Direct(k) => k
+                    .passwords()
                     .set(&employee, &directory, password, &Actor::Cli)
-                    .await?,
-            ]
+                    .await?
+                    .into(),
+                Backend::Remote(r) => {
+                    let (generate, password) = match password {
+                        NewPassword::Generate => (true, None),
+                        NewPassword::Given(p) => (false, Some(p.expose().to_owned())),
+                    };
+                    let request = SetPasswordRequest {
+                        employee,
+                        directory,
+                        generate,
+                        password,
+                    };
+                    r.post(&["passwords", "set"], &request).await?
+                }
+            }]
         }
-        PasswordsCommand::Status { employee } => passwords.status(employee.as_deref()).await?,
+        PasswordsCommand::Status { employee } => match backend {
+            Backend::Direct(k) => dtos(k.passwords().status(employee.as_deref()).await?),
+            Backend::Remote(r) => {
+                r.get(&["passwords"], &PasswordStatusParams { employee })
+                    .await?
+            }
+        },
         PasswordsCommand::Advance => {
-            let report = passwords.advance_due().await?;
+            let report: AdvanceReportDto = match backend {
+                Backend::Direct(k) => k.passwords().advance_due().await?.into(),
+                Backend::Remote(r) => r.post_empty(&["passwords", "advance"]).await?,
+            };
             match format {
                 OutputFormat::Json => output::json(&report),
                 OutputFormat::Text => println!(
@@ -64,7 +102,11 @@ pub async fn run(
     Ok(())
 }
 
-fn print_status(shown: &[PasswordStatus], format: OutputFormat) {
+fn dtos(list: Vec<PasswordStatus>) -> Vec<PasswordStatusDto> {
+    list.into_iter().map(PasswordStatusDto::from).collect()
+}
+
+fn print_status(shown: &[PasswordStatusDto], format: OutputFormat) {
     match format {
         OutputFormat::Json => output::json(&shown),
         OutputFormat::Text => output::table(
@@ -141,54 +183,53 @@ fn usage(message: &str) -> Failure {
 }
 
 pub async fn workstations(
-    keyward: &Keyward,
+    backend: &Backend,
     cmd: WorkstationsCommand,
     format: OutputFormat,
 ) -> Result<(), Failure> {
-    let agent = keyward.agent();
     let mut next_cursor = None;
     let mut paged = false;
-    let shown: Vec<Workstation> = match cmd {
+    let shown: Vec<WorkstationDto> = match cmd {
         WorkstationsCommand::List { after, limit } => {
             if limit.is_some() {
                 paged = true;
-                let page = agent.list(after, limit).await?;
-                next_cursor = page.next_cursor.map(|c| c.as_str().to_owned());
+                let page = workstation_page(backend, after, limit).await?;
+                next_cursor = page.next_cursor;
                 page.items
             } else {
                 let mut all = Vec::new();
                 let mut after = after;
                 loop {
-                    let page = agent.list(after, Some(WORKSTATION_PAGE)).await?;
+                    let page = workstation_page(backend, after, Some(WORKSTATION_PAGE)).await?;
                     all.extend(page.items);
                     match page.next_cursor {
-                        Some(c) => after = Some(c.as_str().to_owned()),
+                        Some(c) => after = Some(c),
                         None => break,
                     }
                 }
                 all
             }
         }
-        WorkstationsCommand::Approve { id } => vec![agent.approve(&id, &Actor::Cli).await?],
-        WorkstationsCommand::Revoke { id } => vec![agent.revoke(&id, &Actor::Cli).await?],
-    };
-    let json_of = |w: &Workstation| {
-        json!({
-            "id": w.id, "name": w.name, "status": w.status.as_str(),
-            "source_address": w.source_address,
-            "credential_fingerprint": w.credential_fingerprint,
-            "created_at": w.created_at, "approved_at": w.approved_at,
-            "revoked_at": w.revoked_at, "last_seen_at": w.last_seen_at,
-        })
+        WorkstationsCommand::Approve { id } => vec![match backend {
+            Backend::Direct(k) => k.agent().approve(&id, &Actor::Cli).await?.into(),
+            Backend::Remote(r) => {
+                r.post_empty(&["workstations", id.trim(), "approve"])
+                    .await?
+            }
+        }],
+        WorkstationsCommand::Revoke { id } => vec![match backend {
+            Backend::Direct(k) => k.agent().revoke(&id, &Actor::Cli).await?.into(),
+            Backend::Remote(r) => r.post_empty(&["workstations", id.trim(), "revoke"]).await?,
+        }],
     };
     match format {
         // A page asked for with --limit is an object with its cursor (null on the last page);
         // everything else is the list as before.
-        OutputFormat::Json if paged => output::json(&json!({
-            "items": shown.iter().map(json_of).collect::<Vec<_>>(),
-            "next_cursor": next_cursor,
-        })),
-        OutputFormat::Json => output::json(&shown.iter().map(json_of).collect::<Vec<_>>()),
+        OutputFormat::Json if paged => output::json(&WorkstationPage {
+            items: shown,
+            next_cursor,
+        }),
+        OutputFormat::Json => output::json(&shown),
         OutputFormat::Text => {
             output::table(
                 &[
@@ -206,7 +247,7 @@ pub async fn workstations(
                         vec![
                             w.id.to_string(),
                             w.name.clone(),
-                            w.status.to_string(),
+                            w.status.clone(),
                             w.credential_fingerprint.clone(),
                             w.source_address.clone().unwrap_or_else(|| "-".into()),
                             w.created_at.to_rfc3339(),
@@ -222,6 +263,23 @@ pub async fn workstations(
         }
     }
     Ok(())
+}
+
+async fn workstation_page(
+    backend: &Backend,
+    after: Option<String>,
+    limit: Option<u32>,
+) -> Result<WorkstationPage, Failure> {
+    match backend {
+        Backend::Direct(k) => {
+            let page = k.agent().list(after, limit).await?;
+            Ok(WorkstationPage {
+                items: page.items.into_iter().map(WorkstationDto::from).collect(),
+                next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+            })
+        }
+        Backend::Remote(r) => r.get(&["workstations"], &PageParams { after, limit }).await,
+    }
 }
 
 /// Page size of a complete `workstations list`.

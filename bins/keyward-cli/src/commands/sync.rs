@@ -4,39 +4,48 @@
 use std::io::IsTerminal as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use keyward_service::{Actor, Error, Keyward, SyncOptions, SyncReport};
+use keyward_api::{RunListParams, RunSummary, SyncRequest};
+use keyward_service::{Actor, Error, SyncOptions, SyncReport};
 use serde_json::json;
 
+use crate::backend::Backend;
 use crate::cli::{OutputFormat, SyncArgs, SyncCommand};
+use crate::commands::directory;
 use crate::exit::Failure;
 use crate::output;
+use crate::remote::NO_QUERY;
 
-pub async fn run(keyward: &Keyward, args: SyncArgs, format: OutputFormat) -> Result<(), Failure> {
+pub async fn run(backend: &Backend, args: SyncArgs, format: OutputFormat) -> Result<(), Failure> {
     match args.command {
         Some(SyncCommand::Runs { limit }) => {
-            let runs = keyward.sync().runs(limit).await?;
+            let runs: Vec<RunSummary> = match backend {
+                Backend::Direct(k) => k
+                    .sync()
+                    .runs(limit)
+                    .await?
+                    .iter()
+                    .map(|r| RunSummary::from_record(r).map_err(|what| corrupt_run(r.id, what)))
+                    .collect::<Result<_, _>>()?,
+                Backend::Remote(r) => {
+                    r.get(&["sync", "runs"], &RunListParams { limit: Some(limit) })
+                        .await?
+                }
+            };
             match format {
-                OutputFormat::Json => output::json(
-                    &runs.iter()
-                        .map(|r| json!({
-                            "id": r.id, "directory": r.directory, "mode": r.mode, "dry_run": r.dry_run,
-                            "status": r.status, "started_at": r.started_at, "finished_at": r.finished_at,
-                            "error": r.error,
-                        }))
-                        .collect::<Vec<_>>(),
-                ),
+                OutputFormat::Json => output::json(&runs),
                 OutputFormat::Text => output::table(
                     &["RUN", "DIRECTORY", "MODE", "STATUS", "STARTED", "CHANGES"],
-                    &runs.iter()
+                    &runs
+                        .iter()
                         .map(|r| {
-                            let n = |k: &str| r.report[k].as_u64().unwrap_or(0);
+                            let n = &r.changes;
                             vec![
                                 r.id.to_string(),
                                 r.directory.clone(),
                                 format!("{}{}", r.mode, if r.dry_run { " (dry run)" } else { "" }),
-                                r.status.clone(),
+                                r.status.to_string(),
                                 r.started_at.to_rfc3339(),
-                                format!("+{} ~{} -{}", n("created"), n("updated"), n("missing") + n("removed")),
+                                format!("+{} ~{} -{}", n.created, n.updated, n.missing + n.removed),
                             ]
                         })
                         .collect::<Vec<_>>(),
@@ -45,38 +54,47 @@ pub async fn run(keyward: &Keyward, args: SyncArgs, format: OutputFormat) -> Res
             Ok(())
         }
         Some(SyncCommand::Show { run_id }) => {
-            let run = keyward.sync().show(&run_id).await?;
+            let report: SyncReport = match backend {
+                Backend::Direct(k) => {
+                    let run = k.sync().show(&run_id).await?;
+                    serde_json::from_value(run.report).map_err(|_| corrupt_run(run.id, "report"))?
+                }
+                Backend::Remote(r) => r.get(&["sync", "runs", run_id.trim()], NO_QUERY).await?,
+            };
             match format {
-                OutputFormat::Json => output::json(&run.report),
+                OutputFormat::Json => output::json(&report),
                 OutputFormat::Text => {
-                    if let Ok(report) = serde_json::from_value::<SyncReport>(run.report.clone()) {
-                        print_report(&report);
-                        for o in &report.outcomes {
-                            println!(
-                                "  {:<16} {} {}{}",
-                                o.change,
-                                o.subject,
-                                o.dn.as_deref().unwrap_or(""),
-                                if o.reasons.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(" ({})", o.reasons.join(", "))
-                                }
-                            );
-                        }
-                    } else {
-                        output::json(&run.report);
+                    print_report(&report);
+                    for o in &report.outcomes {
+                        println!(
+                            "  {:<16} {} {}{}",
+                            o.change,
+                            o.subject,
+                            o.dn.as_deref().unwrap_or(""),
+                            if o.reasons.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", o.reasons.join(", "))
+                            }
+                        );
                     }
                 }
             }
             Ok(())
         }
-        None => sync_directories(keyward, &args, format).await,
+        None => sync_directories(backend, &args, format).await,
     }
 }
 
+/// A stored run whose mode, status or report no keyward wrote.
+fn corrupt_run(id: uuid::Uuid, what: &str) -> Failure {
+    Failure::from(Error::Internal {
+        source: format!("stored sync run {id} has an unknown {what}").into(),
+    })
+}
+
 async fn sync_directories(
-    keyward: &Keyward,
+    backend: &Backend,
     args: &SyncArgs,
     format: OutputFormat,
 ) -> Result<(), Failure> {
@@ -88,17 +106,11 @@ async fn sync_directories(
             )))
         })?),
     };
-    let options = SyncOptions {
-        full: args.full,
-        dry_run: args.dry_run,
-        confirm_removals_of: confirm,
-    };
     let names: Vec<String> = if args.directories.is_empty() {
-        keyward
-            .directories()
-            .list()
-            .iter()
-            .map(|d| d.name.clone())
+        directory::list(backend)
+            .await?
+            .into_iter()
+            .map(|d| d.name)
             .collect()
     } else {
         args.directories.clone()
@@ -113,8 +125,30 @@ async fn sync_directories(
     let mut first_failure: Option<Failure> = None;
     for name in &names {
         let bar = progress_bar(format, name);
-        let tick = |n: u64| bar.set_message(format!("{name}: {n} users read"));
-        let outcome = keyward.sync().run(name, &options, &Actor::Cli, &tick).await;
+        let outcome = match backend {
+            Backend::Direct(k) => {
+                let options = SyncOptions {
+                    full: args.full,
+                    dry_run: args.dry_run,
+                    confirm_removals_of: confirm,
+                };
+                let tick = |n: u64| bar.set_message(format!("{name}: {n} users read"));
+                k.sync()
+                    .run(name, &options, &Actor::Cli, &tick)
+                    .await
+                    .map_err(Failure::from)
+            }
+            Backend::Remote(r) => {
+                bar.set_message(format!("{name}: running on the server"));
+                let request = SyncRequest {
+                    full: args.full,
+                    dry_run: args.dry_run,
+                    confirm_removals_of: confirm,
+                };
+                r.post::<SyncReport>(&["directories", name, "sync"], &request)
+                    .await
+            }
+        };
         bar.finish_and_clear();
         match outcome {
             Ok(report) => {
@@ -123,8 +157,7 @@ async fn sync_directories(
                 }
                 results.push(serde_json::to_value(&report).unwrap_or_default());
             }
-            Err(e) => {
-                let failure = Failure::from(e);
+            Err(failure) => {
                 if format == OutputFormat::Text {
                     eprintln!("keyward: {name}: {}", failure.message);
                 }

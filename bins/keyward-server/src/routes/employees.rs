@@ -4,12 +4,11 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use keyward_model::EmployeeId;
 
 use crate::auth::Authenticated;
 use crate::dto::{
-    AccountDto, ApiJson, ApiPath, ApiQuery, CreateEmployeeRequest, EmployeeDetailDto, EmployeeDto,
-    EmployeePage, ErrorBody, PageParams,
+    ApiJson, ApiPath, ApiQuery, CreateEmployeeRequest, EmployeeDetailDto, EmployeePage, ErrorBody,
+    PageParams,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -27,13 +26,18 @@ pub(crate) async fn list_employees(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<EmployeePage>, ApiError> {
-    let page = state
-        .keyward
-        .employees()
-        .list(params.after, params.limit)
-        .await?;
+    let employees = state.keyward.employees();
+    let page = employees.list(params.after, params.limit).await?;
+    let mut accounts = employees.accounts_of_page(&page.items).await?;
     Ok(Json(EmployeePage {
-        items: page.items.into_iter().map(EmployeeDto::from).collect(),
+        items: page
+            .items
+            .into_iter()
+            .map(|e| {
+                let own = accounts.remove(&e.id).unwrap_or_default();
+                EmployeeDetailDto::new(e, own)
+            })
+            .collect(),
         next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
     }))
 }
@@ -43,7 +47,7 @@ pub(crate) async fn list_employees(
     request_body = CreateEmployeeRequest,
     security(("admin_token" = ["sync"])),
     responses(
-        (status = 201, description = "Created", body = EmployeeDto),
+        (status = 201, description = "Created (with no accounts)", body = EmployeeDetailDto),
         (status = 401, description = "No valid admin token", body = ErrorBody),
         (status = 409, description = "An employee with this e-mail exists", body = ErrorBody),
         (status = 422, description = "Invalid e-mail or display name", body = ErrorBody),
@@ -52,37 +56,34 @@ pub(crate) async fn create_employee(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
     ApiJson(body): ApiJson<CreateEmployeeRequest>,
-) -> Result<(StatusCode, Json<EmployeeDto>), ApiError> {
+) -> Result<(StatusCode, Json<EmployeeDetailDto>), ApiError> {
     let employee = state
         .keyward
         .employees()
         .create(&body.email, &body.display_name, &auth.actor())
         .await?;
-    Ok((StatusCode::CREATED, Json(employee.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(EmployeeDetailDto::new(employee, Vec::new())),
+    ))
 }
 
-/// One employee with its directory accounts.
-#[utoipa::path(get, path = "/api/v1/employees/{id}", tag = "employees",
-    params(("id" = uuid::Uuid, Path, description = "Employee id")),
+/// One employee with its directory accounts, by id or e-mail address.
+#[utoipa::path(get, path = "/api/v1/employees/{employee}", tag = "employees",
+    params(("employee" = String, Path, description = "Employee id (a UUID) or e-mail address")),
     security(("admin_token" = ["read"])),
     responses(
         (status = 200, description = "The employee", body = EmployeeDetailDto),
         (status = 401, description = "No valid admin token", body = ErrorBody),
         (status = 404, description = "No such employee", body = ErrorBody),
-        (status = 422, description = "The id is not a UUID", body = ErrorBody),
+        (status = 422, description = "Neither an id nor an e-mail address", body = ErrorBody),
     ))]
 pub(crate) async fn get_employee(
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(employee): ApiPath<String>,
 ) -> Result<Json<EmployeeDetailDto>, ApiError> {
-    let id: EmployeeId = id
-        .parse()
-        .map_err(|_| ApiError::invalid_input(format!("{id:?} is not an employee id (a UUID)")))?;
     let employees = state.keyward.employees();
-    let employee = employees.get(id).await?;
-    let accounts = employees.accounts(id).await?;
-    Ok(Json(EmployeeDetailDto {
-        employee: employee.into(),
-        accounts: accounts.into_iter().map(AccountDto::from).collect(),
-    }))
+    let found = employees.find(&employee).await?;
+    let accounts = employees.accounts(found.id).await?;
+    Ok(Json(EmployeeDetailDto::new(found, accounts)))
 }

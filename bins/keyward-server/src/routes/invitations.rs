@@ -9,48 +9,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use keyward_service::{EnrollView, InvitationView};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use keyward_service::EnrollView;
 
 use crate::auth::Authenticated;
-use crate::dto::{ApiPath, ErrorBody};
+use crate::dto::{ApiPath, ErrorBody, InvitationDto, MailSendDto};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// An invitation.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct InvitationDto {
-    /// Id.
-    pub id: uuid::Uuid,
-    /// The employee invited.
-    pub employee_id: uuid::Uuid,
-    /// `queued`, `sent`, `failed`, `cancelled` (its message was not sent: see `last_error`),
-    /// `accepted`, `expired` or `revoked`.
-    pub state: String,
-    /// Where it goes.
-    pub recipient: Option<String>,
-    /// Delivery attempts.
-    pub attempts: u32,
-    /// The last delivery error, or why its message was cancelled.
-    pub last_error: Option<String>,
-    /// When the link expires.
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<InvitationView> for InvitationDto {
-    fn from(v: InvitationView) -> Self {
-        Self {
-            id: v.invitation.id,
-            employee_id: v.invitation.employee_id.as_uuid(),
-            state: v.state.to_owned(),
-            recipient: v.recipient,
-            attempts: v.attempts,
-            last_error: v.last_error,
-            expires_at: v.invitation.expires_at,
-        }
-    }
-}
 
 /// Invitations, newest first.
 #[utoipa::path(get, path = "/api/v1/invitations", tag = "invitations", security(("admin_token" = ["read"])),
@@ -104,6 +68,20 @@ pub(crate) async fn revoke_invitation(
             .await?
             .into(),
     ))
+}
+
+/// Sends every due message of the outbox now (the server's mailer does this on its own every
+/// `mail.send_interval_secs`).
+#[utoipa::path(post, path = "/api/v1/mail/send", tag = "invitations", security(("admin_token" = ["sync"])),
+    responses((status = 200, body = MailSendDto), (status = 401, body = ErrorBody),
+        (status = 409, description = "`invalid_config`: mail is off (no `mail.smtp_host`)", body = ErrorBody)))]
+pub(crate) async fn send_mail(
+    State(state): State<AppState>,
+) -> Result<Json<MailSendDto>, ApiError> {
+    if state.keyward.settings().mail.smtp_host.is_empty() {
+        return Err(ApiError::turned_off("mail is off: set mail.smtp_host"));
+    }
+    Ok(Json(state.keyward.mail().send_due().await?.into()))
 }
 
 /// The enrollment page an invitation link opens: who it is for and the QR code for the

@@ -3,33 +3,12 @@
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use keyward_service::{RunMode, RunStatus, SyncOptions, SyncReport};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use keyward_service::{SyncOptions, SyncReport};
 
 use crate::auth::Authenticated;
-use crate::dto::{ApiJson, ApiPath, ApiQuery, ErrorBody};
+use crate::dto::{ApiJson, ApiPath, ApiQuery, ErrorBody, RunListParams, RunSummary, SyncRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// How to run a sync.
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct SyncRequest {
-    /// Plan and report only; change nothing.
-    pub dry_run: bool,
-    /// Read everything even when an incremental run is possible.
-    pub full: bool,
-}
-
-/// Run list parameters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RunListParams {
-    /// How many runs, newest first (default 50, at most 1000).
-    pub limit: Option<u64>,
-}
 
 /// Runs a sync of one directory now and returns its report (counts, per-entry outcomes,
 /// conflicts, skipped entries).
@@ -38,7 +17,7 @@ pub struct RunListParams {
     security(("admin_token" = ["sync"])),
     responses(
         (status = 200, description = "The run report", body = SyncReport),
-        (status = 401, body = ErrorBody), (status = 404, description = "No such directory", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, description = "No such directory, or `confirm_removals_of` names no run of it", body = ErrorBody),
         (status = 409, description = "`lease_busy`: a sync of this directory is already running", body = ErrorBody),
         (status = 502, description = "The directory failed (unreachable, TLS, bind, search); nothing was changed", body = ErrorBody),
     ))]
@@ -51,7 +30,7 @@ pub(crate) async fn sync_directory(
     let options = SyncOptions {
         full: body.full,
         dry_run: body.dry_run,
-        confirm_removals_of: None,
+        confirm_removals_of: body.confirm_removals_of,
     };
     let report = state
         .keyward
@@ -59,27 +38,6 @@ pub(crate) async fn sync_directory(
         .run(&name, &options, &auth.actor(), &|_| {})
         .await?;
     Ok(Json(report))
-}
-
-/// One run in the list of runs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunSummary {
-    /// Run id (`GET /api/v1/sync/runs/{id}` has its report).
-    pub id: uuid::Uuid,
-    /// Directory.
-    pub directory: String,
-    /// How it read the directory.
-    pub mode: RunMode,
-    /// Planned only.
-    pub dry_run: bool,
-    /// Where it is.
-    pub status: RunStatus,
-    /// Start.
-    pub started_at: DateTime<Utc>,
-    /// End, once it ended.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Why it failed.
-    pub error: Option<String>,
 }
 
 /// A stored run whose mode or status no keyward wrote.
@@ -99,19 +57,8 @@ pub(crate) async fn list_runs(
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
     let limit = params.limit.unwrap_or(50).clamp(1, 1000);
     let runs = state.keyward.sync().runs(limit).await?;
-    runs.into_iter()
-        .map(|r| {
-            Ok(RunSummary {
-                mode: RunMode::parse(&r.mode).ok_or_else(|| corrupt_run(r.id, "mode"))?,
-                status: RunStatus::parse(&r.status).ok_or_else(|| corrupt_run(r.id, "status"))?,
-                id: r.id,
-                directory: r.directory,
-                dry_run: r.dry_run,
-                started_at: r.started_at,
-                finished_at: r.finished_at,
-                error: r.error,
-            })
-        })
+    runs.iter()
+        .map(|r| RunSummary::from_record(r).map_err(|what| corrupt_run(r.id, what)))
         .collect::<Result<Vec<_>, ApiError>>()
         .map(Json)
 }

@@ -4,123 +4,15 @@
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use keyward_service::{PasswordStatus, Workstation};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use keyward_service::{NewPassword, SecretString};
 
 use crate::auth::Authenticated;
-use crate::dto::{ApiJson, ApiPath, ApiQuery, ErrorBody, PageParams};
+use crate::dto::{
+    AdvanceReportDto, ApiJson, ApiPath, ApiQuery, ErrorBody, PageParams, PasswordStatusDto,
+    PasswordStatusParams, RotateRequest, SetPasswordRequest, WorkstationDto, WorkstationPage,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// A workstation (never its credential).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct WorkstationDto {
-    id: Uuid,
-    name: String,
-    /// `pending`, `approved` or `revoked`.
-    status: String,
-    created_at: DateTime<Utc>,
-    approved_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-    last_seen_at: Option<DateTime<Utc>>,
-    /// The client address it registered from (absent for workstations registered before
-    /// addresses were recorded).
-    source_address: Option<String>,
-    /// The first 8 hex digits of the SHA-256 of its credential; the agent printed the same at
-    /// registration.
-    credential_fingerprint: String,
-}
-
-/// One page of workstations.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct WorkstationPage {
-    /// The workstations, in registration order.
-    items: Vec<WorkstationDto>,
-    /// Pass as `after` to get the next page; absent on the last page.
-    next_cursor: Option<String>,
-}
-
-impl From<Workstation> for WorkstationDto {
-    fn from(w: Workstation) -> Self {
-        Self {
-            id: w.id,
-            name: w.name,
-            status: w.status.as_str().to_owned(),
-            created_at: w.created_at,
-            approved_at: w.approved_at,
-            revoked_at: w.revoked_at,
-            last_seen_at: w.last_seen_at,
-            source_address: w.source_address,
-            credential_fingerprint: w.credential_fingerprint,
-        }
-    }
-}
-
-/// One account's password state (never a password).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct PasswordStatusDto {
-    employee_id: Uuid,
-    directory: String,
-    object_guid: Uuid,
-    sam_account_name: Option<String>,
-    key_serial: Option<String>,
-    version: i64,
-    state: String,
-    waiting_for: Option<String>,
-    pending_version: Option<i64>,
-    reason: Option<String>,
-    waiting_since: Option<DateTime<Utc>>,
-    overdue: bool,
-    last_commit: Option<DateTime<Utc>>,
-    attempts: u32,
-    next_attempt_at: Option<DateTime<Utc>>,
-    last_error: Option<String>,
-}
-
-impl From<PasswordStatus> for PasswordStatusDto {
-    fn from(s: PasswordStatus) -> Self {
-        Self {
-            employee_id: s.employee_id.as_uuid(),
-            directory: s.directory,
-            object_guid: s.object_guid,
-            sam_account_name: s.sam_account_name,
-            key_serial: s.key_serial,
-            version: s.version,
-            state: s.state,
-            waiting_for: s.waiting_for,
-            pending_version: s.pending_version,
-            reason: s.reason,
-            waiting_since: s.waiting_since,
-            overdue: s.overdue,
-            last_commit: s.last_commit,
-            attempts: s.attempts,
-            next_attempt_at: s.next_attempt_at,
-            last_error: s.last_error,
-        }
-    }
-}
-
-/// Filter of the password status.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct PasswordStatusParams {
-    /// Only this employee (id or e-mail).
-    employee: Option<String>,
-}
-
-/// Starts rotations for an employee.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RotateRequest {
-    /// The employee (id or e-mail).
-    employee: String,
-    /// Only the account in this directory.
-    #[serde(default)]
-    directory: Option<String>,
-}
 
 /// Workstations in registration order, one page at a time.
 #[utoipa::path(get, path = "/api/v1/workstations", tag = "workstations", params(PageParams),
@@ -206,4 +98,43 @@ pub(crate) async fn rotate_passwords(
     Ok(Json(
         list.into_iter().map(PasswordStatusDto::from).collect(),
     ))
+}
+
+/// Sets one account's password to a generated or given value: it goes to the key first, then
+/// to the directory (docs/product.md §3). The password is never logged or echoed.
+#[utoipa::path(post, path = "/api/v1/passwords/set", tag = "passwords", request_body = SetPasswordRequest,
+    security(("admin_token" = ["passwords"])),
+    responses((status = 200, body = PasswordStatusDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "A rotation of the account is under way, or it has no key", body = ErrorBody),
+        (status = 422, description = "Both or neither of `generate` and `password`, or a password the policy refuses", body = ErrorBody)))]
+pub(crate) async fn set_password(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    ApiJson(body): ApiJson<SetPasswordRequest>,
+) -> Result<Json<PasswordStatusDto>, ApiError> {
+    let password = match (body.generate, body.password) {
+        (true, None) => NewPassword::Generate,
+        (false, Some(given)) => NewPassword::Given(SecretString::new(given)),
+        (true, Some(_)) | (false, None) => {
+            return Err(ApiError::invalid_input(
+                "give either `generate: true` or a `password`, not both and not neither",
+            ));
+        }
+    };
+    let status = state
+        .keyward
+        .passwords()
+        .set(&body.employee, &body.directory, password, &auth.actor())
+        .await?;
+    Ok(Json(status.into()))
+}
+
+/// Runs the due directory steps of rotations once (the server's worker does this on its own).
+#[utoipa::path(post, path = "/api/v1/passwords/advance", tag = "passwords",
+    security(("admin_token" = ["passwords"])),
+    responses((status = 200, body = AdvanceReportDto), (status = 401, body = ErrorBody)))]
+pub(crate) async fn advance_passwords(
+    State(state): State<AppState>,
+) -> Result<Json<AdvanceReportDto>, ApiError> {
+    Ok(Json(state.keyward.passwords().advance_due().await?.into()))
 }
