@@ -58,7 +58,11 @@ fn same_in_both(db: &TestDb, base: &str, token: &str, args: &[&str]) -> String {
         with_format.extend(["--output", format]);
         let here = text(&direct(db, &with_format));
         let there = text(&remote(base, Some(token), &with_format));
-        assert_eq!(here, there, "{}: keyward {args:?} --output {format}", db.label);
+        assert_eq!(
+            here, there,
+            "{}: keyward {args:?} --output {format}",
+            db.label
+        );
         if format == "text" {
             shown = here.1;
         }
@@ -66,17 +70,21 @@ fn same_in_both(db: &TestDb, base: &str, token: &str, args: &[&str]) -> String {
     shown
 }
 
-async fn scenario(db: &TestDb) {
+fn scenario(db: &TestDb) {
     let label = db.label;
     assert!(direct(db, &["migrate"]).status.success(), "{label}");
     let created = json_of(&direct(
         db,
-        &["token", "create", "--name", "ops", "--scope", "admin", "--output", "json"],
+        &[
+            "token", "create", "--name", "ops", "--scope", "admin", "--output", "json",
+        ],
     ));
     let token = created["token"].as_str().unwrap().to_owned();
     let reader = json_of(&direct(
         db,
-        &["token", "create", "--name", "viewer", "--scope", "read", "--output", "json"],
+        &[
+            "token", "create", "--name", "viewer", "--scope", "read", "--output", "json",
+        ],
     ))["token"]
         .as_str()
         .unwrap()
@@ -87,32 +95,80 @@ async fn scenario(db: &TestDb) {
 
     // Changes through the server, recorded under the token's name.
     let ada = run(&[
-        "employees", "create", "--email", "ada@example.com", "--display-name", "Ada L",
-        "--output", "json",
+        "employees",
+        "create",
+        "--email",
+        "ada@example.com",
+        "--display-name",
+        "Ada L",
+        "--output",
+        "json",
     ]);
     assert_eq!(ada["accounts"], serde_json::json!([]), "{label}: {ada}");
     let imported = run(&["keys", "import", "RM-1", "RM-2", "RM-3", "--output", "json"]);
     assert_eq!(imported.as_array().unwrap().len(), 3, "{label}");
     let assigned = run(&[
-        "keys", "assign", "RM-1", "--employee", "ada@example.com", "--output", "json",
+        "keys",
+        "assign",
+        "RM-1",
+        "--employee",
+        "ada@example.com",
+        "--output",
+        "json",
     ]);
     assert_eq!(assigned["status"], "reserved", "{label}: {assigned}");
-    assert!(assigned["activation_code"].as_str().is_some_and(|c| !c.is_empty()));
+    assert!(
+        assigned["activation_code"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
     let cancelled = run(&["keys", "cancel", "RM-1", "--output", "json"]);
     assert_eq!(cancelled["status"], "ready", "{label}: {cancelled}");
-    let compromised = run(&["keys", "compromise", "RM-3", "--reason", "lost", "--output", "json"]);
+    let compromised = run(&[
+        "keys",
+        "compromise",
+        "RM-3",
+        "--reason",
+        "lost",
+        "--output",
+        "json",
+    ]);
     assert_eq!(compromised["status"], "compromised", "{label}");
     let deleted = run(&["keys", "delete", "RM-3", "--output", "json"]);
     assert_eq!(deleted["deleted"], true, "{label}");
     let link = run(&[
-        "admins", "create", "--email", "root@example.com", "--name", "Root", "--output", "json",
+        "admins",
+        "create",
+        "--email",
+        "root@example.com",
+        "--name",
+        "Root",
+        "--output",
+        "json",
     ]);
-    assert!(link["enrollment_link"].as_str().unwrap().contains("/console/enroll/"));
+    assert!(
+        link["enrollment_link"]
+            .as_str()
+            .unwrap()
+            .contains("/console/enroll/")
+    );
     let minted = run(&[
-        "token", "create", "--name", "ci", "--scope", "sync,keys", "--expires", "30d",
-        "--output", "json",
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--scope",
+        "sync,keys",
+        "--expires",
+        "30d",
+        "--output",
+        "json",
     ]);
-    assert_eq!(minted["scopes"], serde_json::json!(["sync", "keys"]), "{label}");
+    assert_eq!(
+        minted["scopes"],
+        serde_json::json!(["sync", "keys"]),
+        "{label}"
+    );
     run(&["token", "revoke", "ci", "--output", "json"]);
     let history = run(&["keys", "history", "RM-1", "--output", "json"]);
     let actors: Vec<&str> = history
@@ -140,21 +196,47 @@ async fn scenario(db: &TestDb) {
         &["sync", "runs"],
         &["audit", "list", "--action", "key.", "--limit", "3"],
         &["audit", "export", "--format", "csv"],
-        &["audit", "export", "--format", "jsonl", "--actor", "token:ops"],
+        &[
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "--actor",
+            "token:ops",
+        ],
     ] {
         same_in_both(db, &base, &token, args);
     }
     let keys = same_in_both(db, &base, &token, &["keys", "list"]);
-    assert!(keys.contains("RM-1") && !keys.contains("RM-3"), "{label}: {keys}");
+    assert!(
+        keys.contains("RM-1") && !keys.contains("RM-3"),
+        "{label}: {keys}"
+    );
 
     // Failures: the same code, the same message, the same exit code.
     for (args, exit) in [
         (&["keys", "show", "NOPE-1"][..], 4),
         (&["employees", "show", "nobody@example.com"], 4),
         (&["keys", "lock", "RM-2"], 5),
-        (&["employees", "create", "--email", "ada@example.com", "--display-name", "Ada"], 5),
-        (&["keys", "assign", "RM-2", "--employee", "not an e-mail"], 6),
-        (&["token", "create", "--name", "bad", "--scope", "everything"], 6),
+        (
+            &[
+                "employees",
+                "create",
+                "--email",
+                "ada@example.com",
+                "--display-name",
+                "Ada",
+            ],
+            5,
+        ),
+        (
+            &["keys", "assign", "RM-2", "--employee", "not an e-mail"],
+            6,
+        ),
+        (
+            &["token", "create", "--name", "bad", "--scope", "everything"],
+            6,
+        ),
         (&["sync", "nodir"], 4),
         (&["directory", "test", "nodir"], 4),
     ] {
@@ -170,7 +252,10 @@ async fn scenario(db: &TestDb) {
     assert!(stderr.contains("KEYWARD_TOKEN"), "{stderr}");
     let (code, _, stderr) = text(&remote(&base, Some("kw_00000000_nope"), &["keys", "list"]));
     assert_eq!(code, 12, "{label}: a wrong token: {stderr}");
-    assert!(!stderr.contains("kw_00000000_nope"), "the token is never echoed: {stderr}");
+    assert!(
+        !stderr.contains("kw_00000000_nope"),
+        "the token is never echoed: {stderr}"
+    );
     let (code, _, stderr) = text(&remote(&base, Some(&reader), &["keys", "import", "RM-9"]));
     assert_eq!(code, 12, "{label}: a read token imports: {stderr}");
     assert!(stderr.contains("`keys`"), "{stderr}");
@@ -189,7 +274,11 @@ async fn scenario(db: &TestDb) {
     ));
     assert_eq!(code, 3, "{label}: plain HTTP to another host: {stderr}");
     assert!(stderr.contains("https"), "{stderr}");
-    for local in [&["migrate"][..], &["secrets", "check"], &["config", "check"]] {
+    for local in [
+        &["migrate"][..],
+        &["secrets", "check"],
+        &["config", "check"],
+    ] {
         let (code, _, stderr) = text(&remote(&base, Some(&token), local));
         assert_eq!(code, 2, "{label}: {local:?} is local: {stderr}");
     }
@@ -200,7 +289,15 @@ async fn scenario(db: &TestDb) {
     let out = remote(
         &base,
         None,
-        &["keys", "show", "RM-2", "--output", "json", "--token-file", file.to_str().unwrap()],
+        &[
+            "keys",
+            "show",
+            "RM-2",
+            "--output",
+            "json",
+            "--token-file",
+            file.to_str().unwrap(),
+        ],
     );
     assert_eq!(json_of(&out)["serial"], "RM-2", "{label}");
 
@@ -208,14 +305,14 @@ async fn scenario(db: &TestDb) {
     assert!(status.success(), "{label}: {status}");
 }
 
-#[tokio::test]
-async fn the_cli_through_the_server_on_an_sqlite_file() {
-    scenario(&TestDb::sqlite_file()).await;
+#[test]
+fn the_cli_through_the_server_on_an_sqlite_file() {
+    scenario(&TestDb::sqlite_file());
 }
 
 #[tokio::test]
 async fn the_cli_through_the_server_on_postgres() {
     if let Some(db) = TestDb::postgres().await {
-        scenario(&db).await;
+        scenario(&db);
     }
 }

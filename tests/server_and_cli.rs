@@ -12,8 +12,8 @@ use std::process::{Command, Output};
 mod server;
 
 use keyward_test_support::{TestDb, bin_path, keyward_cli as keyward};
-use server::Server;
 use serde_json::Value;
+use server::Server;
 
 fn json_of(out: &Output) -> Value {
     assert!(

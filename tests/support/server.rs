@@ -90,4 +90,3 @@ impl Server {
         panic!("keyward-server did not stop within 10 s of SIGTERM");
     }
 }
-

@@ -1,5 +1,8 @@
 //! Printing results and failures in the chosen format.
 
+use std::io::IsTerminal as _;
+
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
@@ -44,4 +47,19 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     for row in rows {
         line(row.clone());
     }
+}
+
+/// A spinner with `message` on stderr while long work runs; hidden for JSON output and when
+/// stderr is not a terminal (scripts and logs get no control characters).
+pub fn spinner(format: OutputFormat, message: String) -> ProgressBar {
+    if format == OutputFormat::Json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}") {
+        bar.set_style(style);
+    }
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }

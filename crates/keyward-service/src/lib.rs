@@ -69,6 +69,6 @@ pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};
 pub use secrets::write_new_key_file;
 pub use sync::{
     ConflictReport, Outcome, Phases, Progress, RunMode, RunStatus, Skipped, SyncOptions,
-    SyncReport, SyncRuns,
+    SyncProgress, SyncReport, SyncRuns,
 };
 pub use tokens::{Tokens, require_scope};

@@ -23,16 +23,22 @@ pub async fn run(backend: &Backend, cmd: KeysCommand, format: OutputFormat) -> R
             if let Some(path) = file {
                 serials.extend(read_serials(&path)?);
             }
-            let imported: Vec<KeyDto> = match backend {
+            let bar = output::spinner(format, format!("importing {} key(s)", serials.len()));
+            let imported: Result<Vec<KeyDto>, Failure> = match backend {
                 Backend::Direct(k) => k
                     .keys()
                     .import(&serials, &Actor::Cli)
-                    .await?
-                    .into_iter()
-                    .map(|key| KeyDto::from(KeyView { key, owner: None }))
-                    .collect(),
-                Backend::Remote(r) => r.post(&["keys"], &ImportKeysRequest { serials }).await?,
+                    .await
+                    .map(|keys| {
+                        keys.into_iter()
+                            .map(|key| KeyDto::from(KeyView { key, owner: None }))
+                            .collect()
+                    })
+                    .map_err(Failure::from),
+                Backend::Remote(r) => r.post(&["keys"], &ImportKeysRequest { serials }).await,
             };
+            bar.finish_and_clear();
+            let imported = imported?;
             match format {
                 OutputFormat::Json => output::json(&imported),
                 OutputFormat::Text => println!("imported {} key(s)", imported.len()),

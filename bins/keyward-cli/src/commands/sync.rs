@@ -1,11 +1,9 @@
 //! `keyward sync [DIRECTORY...] [--full] [--dry-run] [--confirm-removals RUN_ID]`,
 //! `keyward sync runs`, `keyward sync show RUN_ID`.
 
-use std::io::IsTerminal as _;
-
 use indicatif::{ProgressBar, ProgressStyle};
 use keyward_api::{RunListParams, RunSummary, SyncRequest};
-use keyward_service::{Actor, Error, SyncOptions, SyncReport};
+use keyward_service::{Actor, Error, SyncOptions, SyncProgress, SyncReport};
 use serde_json::json;
 
 use crate::backend::Backend;
@@ -124,7 +122,7 @@ async fn sync_directories(
     let mut results = Vec::new();
     let mut first_failure: Option<Failure> = None;
     for name in &names {
-        let bar = progress_bar(format, name);
+        let bar = output::spinner(format, format!("{name}: connecting"));
         let outcome = match backend {
             Backend::Direct(k) => {
                 let options = SyncOptions {
@@ -132,7 +130,7 @@ async fn sync_directories(
                     dry_run: args.dry_run,
                     confirm_removals_of: confirm,
                 };
-                let tick = |n: u64| bar.set_message(format!("{name}: {n} users read"));
+                let tick = |step: SyncProgress| show_progress(&bar, name, step);
                 k.sync()
                     .run(name, &options, &Actor::Cli, &tick)
                     .await
@@ -183,17 +181,24 @@ async fn sync_directories(
     }
 }
 
-fn progress_bar(format: OutputFormat, name: &str) -> ProgressBar {
-    if format == OutputFormat::Json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// The spinner while the directory is read (users so far), then a bar over the batches.
+fn show_progress(bar: &ProgressBar, name: &str, step: SyncProgress) {
+    match step {
+        SyncProgress::Reading { users } => bar.set_message(format!("{name}: read {users} users")),
+        SyncProgress::Writing { done, of } => {
+            let of = u64::try_from(of).unwrap_or(u64::MAX);
+            if bar.length() != Some(of) {
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} batches {msg}",
+                ) {
+                    bar.set_style(style.progress_chars("=> "));
+                }
+                bar.set_length(of);
+                bar.set_message(format!("{name}: planning and writing"));
+            }
+            bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
+        }
     }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}") {
-        bar.set_style(style);
-    }
-    bar.set_message(format!("{name}: connecting"));
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    bar
 }
 
 fn print_report(r: &SyncReport) {

@@ -61,8 +61,25 @@ pub struct SyncOptions {
     pub confirm_removals_of: Option<Uuid>,
 }
 
-/// A progress callback: called with the number of users read so far.
-pub type Progress<'p> = &'p (dyn Fn(u64) + Send + Sync);
+/// A progress callback: called as a run goes through its phases.
+pub type Progress<'p> = &'p (dyn Fn(SyncProgress) + Send + Sync);
+
+/// Where a sync run is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncProgress {
+    /// Reading the directory: this many users so far.
+    Reading {
+        /// Users read.
+        users: u64,
+    },
+    /// Planning and writing batches of whole merge components: `done` of `of` are finished.
+    Writing {
+        /// Batches finished.
+        done: usize,
+        /// Batches in all.
+        of: usize,
+    },
+}
 
 /// Sync operations.
 #[derive(Clone, Copy)]
@@ -452,7 +469,9 @@ impl<'a> SyncRuns<'a> {
         // Each batch is read from the store and planned while the previous batch's write is
         // applied (their components are disjoint, so neither sees the other's rows).
         let mut pending: Option<SyncWrite> = None;
+        let of = partition.batches().len();
         for (b, batch) in partition.batches().iter().enumerate() {
+            (job.progress)(SyncProgress::Writing { done: b, of });
             let previous = pending.take();
             let (applied, planned) = tokio::join!(
                 self.apply_timed(job, previous),
@@ -481,6 +500,7 @@ impl<'a> SyncRuns<'a> {
             last.cursor = final_cursor;
             report.phases_ms.write += self.apply_timed(job, Some(last)).await?;
         }
+        (job.progress)(SyncProgress::Writing { done: of, of });
         Ok(())
     }
 

@@ -10,10 +10,10 @@ use keyward_directory::{
 };
 use uuid::Uuid;
 
-use super::Progress;
 use super::batches::{InScope, Ours, Rotation};
 use super::report::Skipped;
 use super::seen::{SeenUser, SeenUsers};
+use super::{Progress, SyncProgress};
 use crate::Result;
 
 /// The two groups a run reads by.
@@ -193,7 +193,7 @@ async fn read_users(
             Read::User(user) => {
                 into.read += 1;
                 if into.read.is_multiple_of(500) {
-                    progress(into.read);
+                    progress(SyncProgress::Reading { users: into.read });
                 }
                 into.users.push(SeenUser::new(&user));
             }
@@ -203,6 +203,6 @@ async fn read_users(
             }),
         }
     }
-    progress(into.read);
+    progress(SyncProgress::Reading { users: into.read });
     Ok(())
 }
