@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use keyward_model::{Admin, AdminCredential, Email, NewAuditRecord};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait, sea_query::Expr,
+    QueryOrder, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -94,7 +94,7 @@ impl Store {
         enrollment: &NewEnrollment<'_>,
         audit_record: &NewAuditRecord,
     ) -> Result<Admin> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = admin::ActiveModel {
             id: Set(new.id),
             email: Set(new.email.as_str().to_owned()),
@@ -118,7 +118,7 @@ impl Store {
         enrollment: &NewEnrollment<'_>,
         audit_record: &NewAuditRecord,
     ) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         insert_enrollment(&txn, admin_id, enrollment).await?;
         audit::append(&txn, audit_record).await?;
         txn.commit().await?;
@@ -166,7 +166,7 @@ impl Store {
         now: DateTime<Utc>,
         audit_record: &NewAuditRecord,
     ) -> Result<Admin> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = admin::Entity::find()
             .filter(admin::Column::Email.eq(email.as_str()))
             .one(&txn)
@@ -275,7 +275,7 @@ impl Store {
         enrollment_hash: Option<&str>,
         audit_record: &NewAuditRecord,
     ) -> Result<AdminCredential> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if let Some(hash) = enrollment_hash {
             let used = admin_enrollment::Entity::update_many()
                 .col_expr(
@@ -348,7 +348,7 @@ impl Store {
         new: &NewAdminSession<'_>,
         audit_record: &NewAuditRecord,
     ) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         admin_session::Entity::delete_many()
             .filter(admin_session::Column::ExpiresAt.lt(new.created_at))
             .exec(&txn)
@@ -409,7 +409,7 @@ impl Store {
         id_hash: &str,
         audit_record: Option<&NewAuditRecord>,
     ) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let deleted = admin_session::Entity::delete_many()
             .filter(admin_session::Column::IdHash.eq(id_hash))
             .exec(&txn)

@@ -7,7 +7,7 @@ use keyward_model::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 
 use crate::entity::{directory_account, employee, key};
@@ -23,7 +23,7 @@ impl Store {
         audit_record: &NewAuditRecord,
     ) -> Result<Employee> {
         let id = EmployeeId::new_v7();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = employee::ActiveModel {
             id: Set(id.as_uuid()),
             email: Set(Some(new.email.as_str().to_owned())),

@@ -12,7 +12,7 @@ use keyward_model::{EmployeeId, NewAuditRecord};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 use uuid::Uuid;
 
@@ -142,7 +142,7 @@ impl Store {
         claimed_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if !hold_claim(&txn, message_id, claimed_until).await? {
             return Ok(false);
         }
@@ -179,7 +179,7 @@ impl Store {
         id: Uuid,
         record: &NewAuditRecord,
     ) -> Result<InvitationChange> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         // The conditional write comes first, so a concurrent accept either wins before it
         // (and the invitation stays accepted) or waits for it.
         let updated = invitation::Entity::update_many()
@@ -209,7 +209,7 @@ impl Store {
         now: DateTime<Utc>,
         record: &NewAuditRecord,
     ) -> Result<InvitationChange> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let updated = invitation::Entity::update_many()
             .col_expr(invitation::Column::Status, Expr::value("pending"))
             .col_expr(invitation::Column::ExpiresAt, Expr::value(expires_at))

@@ -12,7 +12,7 @@ use keyward_model::{EmployeeId, NewAuditRecord};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 
 use crate::entity::{activation_code, key};
@@ -148,7 +148,7 @@ impl Store {
         now: DateTime<Utc>,
         audits: &[NewAuditRecord],
     ) -> Result<Vec<Key>> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let mut imported = Vec::with_capacity(serials.len());
         for serial in serials {
             let row = key::ActiveModel {
@@ -246,7 +246,7 @@ impl Store {
         max_attempts: u8,
         now: DateTime<Utc>,
     ) -> Result<AttemptReservation> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         // The write comes first (see the module documentation): SQLite takes its write lock
         // here, PostgreSQL locks the row until the commit.
         let updated = activation_code::Entity::update_many()
@@ -283,7 +283,7 @@ impl Store {
     /// Stores one lifecycle step atomically: the version-checked key write, the code change and
     /// the audit record. Returns the key after the change (`None` when deleted).
     pub async fn apply_key_change(&self, change: &KeyChange) -> Result<Option<Key>> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let serial = change.serial.as_str();
         // The version-checked write comes first: see the module documentation.
         if write_key_row(&txn, change).await? != 1 {
@@ -323,7 +323,7 @@ impl Store {
     /// version; [`Error::Stale`] otherwise. Returns the key after the change.
     pub async fn change_key_holder(&self, change: &HolderChange) -> Result<Key> {
         let serial = change.serial.as_str();
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let mut update = key::Entity::update_many()
             .col_expr(
                 key::Column::LinkedWorkstation,

@@ -15,7 +15,7 @@ use keyward_rotation::{Method, PasswordState, PendingRotation, RotationState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -88,7 +88,7 @@ impl Store {
 
     /// Stores one write; [`Error::Stale`] when the row changed since it was read.
     pub async fn save_account_password(&self, write: &PasswordWrite) -> Result<AccountPassword> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         save_on(&txn, write).await?;
         let row =
             account_password::Entity::find_by_id((write.directory.clone(), write.object_guid))

@@ -6,7 +6,7 @@ use keyward_model::{DirectoryAccount, DirectoryName, Email, Employee, EmployeeId
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -399,7 +399,7 @@ impl Store {
     /// Applies a plan's writes in one transaction.
     #[allow(clippy::too_many_lines)] // One transaction, one block per kind of write.
     pub async fn apply_sync(&self, write: &SyncWrite) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         if let Some(lease) = &write.lease {
             let held = sync_lease::Entity::update_many()
                 .col_expr(sync_lease::Column::ExpiresAt, Expr::value(lease.until))

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use keyward_model::{ApiToken, ApiTokenId, NewAuditRecord, Scopes, TokenName};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 
 use crate::entity::api_token;
@@ -45,7 +45,7 @@ impl Store {
         new: &NewApiToken<'_>,
         audit_record: &NewAuditRecord,
     ) -> Result<ApiToken> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = api_token::ActiveModel {
             id: Set(new.id.as_uuid()),
             name: Set(new.name.as_str().to_owned()),
@@ -111,7 +111,7 @@ impl Store {
         now: DateTime<Utc>,
         audit_record: &NewAuditRecord,
     ) -> Result<ApiToken> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = api_token::Entity::find()
             .filter(api_token::Column::Name.eq(name.as_str()))
             .one(&txn)

@@ -9,7 +9,7 @@ use keyward_model::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -38,7 +38,7 @@ impl Store {
         new: &NewWorkstation<'_>,
         record: &NewAuditRecord,
     ) -> Result<Workstation> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let row = workstation::ActiveModel {
             id: Set(new.id),
             name: Set(new.name.to_owned()),
@@ -106,7 +106,7 @@ impl Store {
         now: DateTime<Utc>,
         record: &NewAuditRecord,
     ) -> Result<Option<Workstation>> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let mut update = workstation::Entity::update_many()
             .col_expr(workstation::Column::Status, Expr::value(to.as_str()));
         update = match to {
