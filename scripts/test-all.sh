@@ -31,6 +31,13 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The served OpenAPI document against the server's behaviour: schemathesis, every check.
+if ! scripts/api-fuzz.sh; then
+    status=1
+    echo "test result: FAILED. 0 passed; 1 failed (api-fuzz)" >> "$log"
+else
+    echo "test result: ok. 1 passed; 0 failed (api-fuzz)" >> "$log"
+fi
 set -e
 passed=$(grep -oE '^test result: .* ([0-9]+) passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -oE '^test result: .* ([0-9]+) failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')

@@ -291,8 +291,8 @@ pub struct SyncArgs {
 pub enum SyncCommand {
     /// Recent runs, newest first.
     Runs {
-        /// How many.
-        #[arg(long, default_value_t = 20)]
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
         limit: u64,
     },
     /// One run's report.

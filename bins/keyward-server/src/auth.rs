@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::StatusCode;
+use axum::http::header::{self, AUTHORIZATION};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use keyward_model::{ApiToken, Scope};
 use keyward_service::{Actor, Credential, Error};
 
@@ -74,28 +75,69 @@ pub(crate) async fn require_admin_token(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let Some(path) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
+        return Err(no_scope(&request));
+    };
+    // HEAD is served by the GET route.
+    let method = match request.method().as_str() {
+        "HEAD" => "GET".to_owned(),
+        other => other.to_owned(),
+    };
+    let Some(needed) = ROUTE_SCOPES.get(&(method, path.clone())).copied() else {
+        // The path is served but not with this method: 405 with `Allow`, as for every other
+        // route (axum answers those itself; here the scope check comes first).
+        let allowed = allowed_methods(&path);
+        if allowed.is_empty() {
+            return Err(no_scope(&request));
+        }
+        return Ok(method_not_allowed(&allowed));
+    };
     let presented = bearer(&request).ok_or(Error::Unauthorized {
         credential: Credential::AdminToken,
     })?;
     let token = state.keyward.tokens().verify(&presented).await?;
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| (request.method().as_str().to_owned(), p.as_str().to_owned()));
-    let Some(needed) = route.and_then(|r| ROUTE_SCOPES.get(&r).copied()) else {
-        tracing::error!(
-            method = %request.method(),
-            uri = %request.uri().path(),
-            "an admin route declares no scope in its OpenAPI security requirement; refused"
-        );
-        return Err(Error::Internal {
-            source: "admin route without a scope".into(),
-        }
-        .into());
-    };
     keyward_service::require_scope(&token, needed)?;
     request.extensions_mut().insert(Authenticated(token));
     Ok(next.run(request).await)
+}
+
+/// The methods the document lists for `path`, for an `Allow` header (`GET` brings `HEAD`).
+fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let mut allowed: Vec<&'static str> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        .into_iter()
+        .filter(|m| {
+            let documented = if *m == "HEAD" { "GET" } else { m };
+            ROUTE_SCOPES.contains_key(&(documented.to_owned(), path.to_owned()))
+        })
+        .collect();
+    allowed.dedup();
+    allowed
+}
+
+fn method_not_allowed(allowed: &[&str]) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, allowed.join(","))],
+    )
+        .into_response()
+}
+
+/// A served admin route that the OpenAPI document gives no scope: refused, and logged as the
+/// bug it is (a test keeps it from happening).
+fn no_scope(request: &Request) -> ApiError {
+    tracing::error!(
+        method = %request.method(),
+        uri = %request.uri().path(),
+        "an admin route declares no scope in its OpenAPI security requirement; refused"
+    );
+    Error::Internal {
+        source: "admin route without a scope".into(),
+    }
+    .into()
 }
 
 /// The workstation that authenticated an agent request.

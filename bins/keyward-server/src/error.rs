@@ -169,6 +169,9 @@ impl From<JsonRejection> for ApiError {
         if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
             err.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
             err.message = "the body must be JSON with Content-Type: application/json".into();
+        } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            err.status = StatusCode::PAYLOAD_TOO_LARGE;
+            err.message = "the body is larger than the server accepts".into();
         }
         err
     }

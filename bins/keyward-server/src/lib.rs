@@ -41,6 +41,7 @@ mod error;
 mod hardening;
 mod metrics;
 mod openapi;
+mod openapi_rules;
 mod ratelimit;
 mod routes;
 mod scheduler;

@@ -68,8 +68,12 @@ impl Modify for AdminTokenScheme {
 pub fn openapi_document() -> String {
     let (_, mut doc) = crate::serve::routes().split_for_parts();
     document_token_refusals(&mut doc);
-    doc.to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    let mut value = match serde_json::to_value(&doc) {
+        Ok(value) => value,
+        Err(e) => return format!("{{\"error\":\"{e}\"}}"),
+    };
+    crate::openapi_rules::complete(&mut value);
+    serde_json::to_string_pretty(&value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 /// Adds to every operation that takes an admin token the answers the token check gives: 401

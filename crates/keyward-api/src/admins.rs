@@ -86,8 +86,16 @@ impl From<&AdminView> for AdminDetailDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateAdminRequest {
     /// Their e-mail: what they type to sign in, and what audit records name.
+    #[schema(
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s.\x00-\x1f\x7f-\x9f]+$",
+        max_length = 254
+    )]
     pub email: String,
     /// Their name, shown in the console.
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 200
+    )]
     pub name: String,
 }
 

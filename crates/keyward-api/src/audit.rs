@@ -64,10 +64,10 @@ pub struct AuditListParams {
     /// Actions starting with this, e.g. `key.` or `key.assign`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
-    /// At or after: `2026-12-03`, `2026-12-03T09:30` (UTC) or an RFC 3339 time.
+    /// At or after this RFC 3339 time, e.g. `2026-12-03T09:30:00Z`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
-    /// Before: the same forms as `since`.
+    /// Before this RFC 3339 time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
     /// Only records older than this one (the `next_before` of the previous page).

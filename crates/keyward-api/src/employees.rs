@@ -119,7 +119,15 @@ pub struct PageParams {
 #[serde(deny_unknown_fields)]
 pub struct CreateEmployeeRequest {
     /// E-mail address; unique among employees.
+    #[schema(
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s.\x00-\x1f\x7f-\x9f]+$",
+        max_length = 254
+    )]
     pub email: String,
     /// Display name.
+    #[schema(
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        max_length = 256
+    )]
     pub display_name: String,
 }

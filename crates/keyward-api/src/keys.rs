@@ -85,7 +85,8 @@ impl From<keyward_service::WithCode> for KeyWithCodeDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportKeysRequest {
-    /// Serial numbers; all are imported or none.
+    /// Serial numbers, each once; all are imported or none.
+    #[schema(min_items = 1, max_items = 10000)]
     pub serials: Vec<String>,
 }
 
@@ -94,6 +95,10 @@ pub struct ImportKeysRequest {
 #[serde(deny_unknown_fields)]
 pub struct AssignKeyRequest {
     /// Employee id or e-mail address.
+    #[schema(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s.\x00-\x1f\x7f-\x9f]+)$",
+        max_length = 254
+    )]
     pub employee: String,
 }
 
@@ -137,6 +142,7 @@ pub struct ReasonRequest {
 pub struct SuspendKeyRequest {
     /// Free text for people, up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: String,
 }
 

@@ -82,25 +82,32 @@ pub struct PasswordStatusParams {
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// The employee (id or e-mail).
+    #[schema(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s.\x00-\x1f\x7f-\x9f]+)$",
+        max_length = 254
+    )]
     pub employee: String,
     /// Only the account in this directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<String>,
 }
 
-/// Sets one account's password: generated from the directory's policy, or given. It goes to
-/// the key first, then to the directory.
+/// Sets one account's password: the one given, or one generated from the directory's policy
+/// when none is given. It goes to the key first, then to the directory.
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {
     /// The employee (id or e-mail).
+    #[schema(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s.\x00-\x1f\x7f-\x9f]+)$",
+        max_length = 254
+    )]
     pub employee: String,
     /// The directory of the account.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub directory: String,
-    /// Generate the password (then `password` must be absent).
-    #[serde(default)]
-    pub generate: bool,
-    /// The password to set, when not generated. It is never logged or echoed.
+    /// The password to set (checked against the directory's policy); absent: generate one. It
+    /// is never logged or echoed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
 }
@@ -110,7 +117,6 @@ impl std::fmt::Debug for SetPasswordRequest {
         f.debug_struct("SetPasswordRequest")
             .field("employee", &self.employee)
             .field("directory", &self.directory)
-            .field("generate", &self.generate)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
             .finish()
     }

@@ -49,12 +49,19 @@ impl TokenDto {
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     /// Unique name, e.g. `ci-pipeline` (never reused, even after a revoke).
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     /// What it may do, comma-separated: `read`, `sync`, `keys`, `workstations`, `passwords`,
     /// `admin` (everything).
+    #[schema(
+        pattern = r"^(read|sync|keys|workstations|passwords|admin)(,(read|sync|keys|workstations|passwords|admin))*$"
+    )]
     pub scope: String,
     /// When it stops working: `30d`, `12h`, an RFC 3339 time, or `never` (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = r"^(never|[1-9][0-9]{0,3}[dh]|2[1-9][0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z)$"
+    )]
     pub expires: Option<String>,
 }
 

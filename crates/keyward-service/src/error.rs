@@ -287,6 +287,20 @@ pub enum Error {
         /// The clashing value.
         key: String,
     },
+    /// One request names the same thing twice (a serial in one import).
+    #[error("{what} {key} is given twice")]
+    GivenTwice {
+        /// What kind of thing.
+        what: &'static str,
+        /// The value given twice, normalized.
+        key: String,
+    },
+    /// The admin is disabled: no link, no sign-in.
+    #[error("the admin {email} is disabled")]
+    AdminDisabled {
+        /// The admin's e-mail.
+        email: String,
+    },
     /// The credential is missing, malformed, unknown or revoked. Names the kind of credential
     /// wanted and deliberately says no more: never the value presented, nor which part of it
     /// was wrong.
@@ -443,7 +457,10 @@ impl Error {
         match self {
             Self::InvalidInput(_) => ErrorCode::InvalidInput,
             Self::NotFound { .. } => ErrorCode::NotFound,
-            Self::Conflict { .. } | Self::LimitReached(_) => ErrorCode::Conflict,
+            Self::Conflict { .. }
+            | Self::LimitReached(_)
+            | Self::GivenTwice { .. }
+            | Self::AdminDisabled { .. } => ErrorCode::Conflict,
             Self::Unauthorized { .. } => ErrorCode::Unauthorized,
             Self::TokenExpired { .. } => ErrorCode::TokenExpired,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,

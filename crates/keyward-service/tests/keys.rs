@@ -334,10 +334,11 @@ async fn imports_are_all_or_nothing_and_employees_hold_one_key() {
         assert!(matches!(err, Error::Conflict { .. }), "{l}: {err}");
         let err = k
             .keys()
-            .import(&["a3".into(), "a3".into()], &actor)
+            .import(&["a3".into(), "A3".into()], &actor)
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::InvalidInput(_)), "{l}: {err}");
+        assert!(matches!(err, Error::GivenTwice { .. }), "{l}: {err}");
+        assert_eq!(err.to_string(), "serial A3 is given twice", "{l}");
         let err = k
             .keys()
             .import(&["bad serial".into()], &actor)

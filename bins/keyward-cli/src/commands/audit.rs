@@ -84,12 +84,14 @@ async fn search(
             })
         }
         Backend::Remote(r) => {
+            // The same filter as the direct mode, sent in the API's forms (RFC 3339 times).
+            let filter = filter_of(args, before, limit)?;
             let params = AuditListParams {
-                actor: args.actor.clone(),
-                subject: args.subject.clone(),
-                action: args.action.clone(),
-                since: args.since.clone(),
-                until: args.until.clone(),
+                actor: filter.actor,
+                subject: filter.subject,
+                action: filter.action,
+                since: filter.from.map(|t| t.to_rfc3339()),
+                until: filter.until.map(|t| t.to_rfc3339()),
                 before,
                 limit: Some(limit),
             };

@@ -62,14 +62,13 @@ pub async fn run(
                     .await?
                     .into(),
                 Backend::Remote(r) => {
-                    let (generate, password) = match password {
-                        NewPassword::Generate => (true, None),
-                        NewPassword::Given(p) => (false, Some(p.expose().to_owned())),
+                    let password = match password {
+                        NewPassword::Generate => None,
+                        NewPassword::Given(p) => Some(p.expose().to_owned()),
                     };
                     let request = SetPasswordRequest {
                         employee,
                         directory,
-                        generate,
                         password,
                     };
                     r.post(&["passwords", "set"], &request).await?

@@ -25,6 +25,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterRequest {
     /// Its name, 1–128 printable characters.
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     /// The server's registration secret, when it is configured with one
     /// (`agent.registration_secret_env` or `agent.registration_secret_file`).

@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use keyward_service::{AuditFilter, parse_audit_time};
+use chrono::{DateTime, Utc};
+use keyward_service::AuditFilter;
 
 use crate::dto::{ApiQuery, AuditListParams, AuditPage, AuditRecordDto, ErrorBody};
 use crate::error::ApiError;
@@ -31,13 +32,12 @@ pub(crate) async fn list_audit(
             "before must be a positive sequence number",
         ));
     }
-    let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let filter = AuditFilter {
-        actor: given(params.actor),
-        subject: given(params.subject),
-        action: given(params.action),
-        from: parse_audit_time("since", params.since.as_deref().unwrap_or_default())?,
-        until: parse_audit_time("until", params.until.as_deref().unwrap_or_default())?,
+        actor: text("actor", params.actor)?,
+        subject: text("subject", params.subject)?,
+        action: text("action", params.action)?,
+        from: rfc3339("since", params.since.as_deref())?,
+        until: rfc3339("until", params.until.as_deref())?,
         before: params.before,
         limit,
     };
@@ -50,4 +50,32 @@ pub(crate) async fn list_audit(
         items: records.into_iter().map(AuditRecordDto::from).collect(),
         next_before,
     }))
+}
+
+/// A bound of the API: an RFC 3339 time (the CLI turns its shorter forms into one).
+fn rfc3339(what: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|raw| {
+        DateTime::parse_from_rfc3339(raw)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::invalid_input(format!(
+                    "{what}: {raw:?} is not an RFC 3339 time such as 2026-12-03T09:30:00Z"
+                ))
+            })
+    })
+    .transpose()
+}
+
+/// A text filter: at most 300 characters, no control characters; blank is no filter.
+fn text(what: &str, raw: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if raw.chars().count() > 300 || raw.chars().any(char::is_control) {
+        return Err(ApiError::invalid_input(format!(
+            "{what}: at most 300 characters, without control characters"
+        )));
+    }
+    let trimmed = raw.trim();
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }

@@ -55,7 +55,12 @@ pub(crate) async fn list_runs(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<RunListParams>,
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
-    let limit = params.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid_input(format!(
+            "limit must be 1 to 1000, not {limit}"
+        )));
+    }
     let runs = state.keyward.sync().runs(limit).await?;
     runs.iter()
         .map(|r| RunSummary::from_record(r).map_err(|what| corrupt_run(r.id, what)))

@@ -100,26 +100,21 @@ pub(crate) async fn rotate_passwords(
     ))
 }
 
-/// Sets one account's password to a generated or given value: it goes to the key first, then
+/// Sets one account's password to the given value, or a generated one when none is given: it goes to the key first, then
 /// to the directory (docs/product.md §3). The password is never logged or echoed.
 #[utoipa::path(post, path = "/api/v1/passwords/set", tag = "passwords", request_body = SetPasswordRequest,
     security(("admin_token" = ["passwords"])),
     responses((status = 200, body = PasswordStatusDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "A rotation of the account is under way, or it has no key", body = ErrorBody),
-        (status = 422, description = "Both or neither of `generate` and `password`, or a password the policy refuses", body = ErrorBody)))]
+        (status = 422, description = "A password the policy refuses", body = ErrorBody)))]
 pub(crate) async fn set_password(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
     ApiJson(body): ApiJson<SetPasswordRequest>,
 ) -> Result<Json<PasswordStatusDto>, ApiError> {
-    let password = match (body.generate, body.password) {
-        (true, None) => NewPassword::Generate,
-        (false, Some(given)) => NewPassword::Given(SecretString::new(given)),
-        (true, Some(_)) | (false, None) => {
-            return Err(ApiError::invalid_input(
-                "give either `generate: true` or a `password`, not both and not neither",
-            ));
-        }
+    let password = match body.password {
+        None => NewPassword::Generate,
+        Some(given) => NewPassword::Given(SecretString::new(given)),
     };
     let status = state
         .keyward

@@ -175,9 +175,9 @@ impl<'a> Admins<'a> {
         let email = Email::parse(email)?;
         match self.store.admin_by_email(&email).await? {
             Some(admin) if admin.is_active() => Ok(admin),
-            Some(_) => Err(Error::InvalidInput(format!(
-                "the admin {email} is disabled"
-            ))),
+            Some(_) => Err(Error::AdminDisabled {
+                email: email.to_string(),
+            }),
             None => Err(Error::NotFound {
                 what: "admin with e-mail",
                 key: email.to_string(),

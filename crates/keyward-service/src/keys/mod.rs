@@ -77,9 +77,10 @@ impl<'a> Keys<'a> {
         for raw in serials {
             let serial = KeySerial::parse(raw)?;
             if parsed.contains(&serial) {
-                return Err(Error::InvalidInput(format!(
-                    "serial {serial} is given twice"
-                )));
+                return Err(Error::GivenTwice {
+                    what: "serial",
+                    key: serial.to_string(),
+                });
             }
             // Checks the table's import row (a new serial only) for each key.
             transition(None, &Event::Import, keyward_keys::KeyFacts::default())?;
