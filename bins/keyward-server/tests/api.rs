@@ -715,3 +715,25 @@ async fn the_sync_report_is_a_typed_schema_in_the_document() {
     );
     assert!(schemas["Outcome"]["properties"].get("reasons").is_some());
 }
+
+/// A body larger than the server accepts is 413 with the JSON error, and nothing is imported;
+/// a method the route does not serve is 405 with `Allow`, before any token check.
+#[tokio::test]
+async fn an_oversized_body_is_413_and_an_unserved_method_405() {
+    let h = harness().await;
+    let serials: Vec<String> = (0..200_000).map(|n| format!("BIG-{n:08}")).collect();
+    let body = serde_json::json!({ "serials": serials }).to_string();
+    assert!(body.len() > 2 * 1024 * 1024, "{} bytes", body.len());
+    let (status, answer) = h.admin("POST", "/api/v1/keys", Some(&body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_input", "{answer}");
+    let (status, keys) = h.admin("GET", "/api/v1/keys", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys, serde_json::json!([]), "nothing imported");
+
+    for token in [None, Some(h.token.as_str())] {
+        let (status, _, headers) = h.call("PATCH", "/api/v1/keys", token, None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers[axum::http::header::ALLOW], "GET,HEAD,POST");
+    }
+}
