@@ -104,6 +104,26 @@ pub struct EmployeePage {
     pub next_cursor: Option<String>,
 }
 
+impl EmployeePage {
+    /// A page of employees with their accounts (as `Employees::accounts_of_page` gives them).
+    pub fn new(
+        page: keyward_model::Page<Employee>,
+        mut accounts: std::collections::HashMap<keyward_model::EmployeeId, Vec<DirectoryAccount>>,
+    ) -> Self {
+        Self {
+            items: page
+                .items
+                .into_iter()
+                .map(|e| {
+                    let own = accounts.remove(&e.id).unwrap_or_default();
+                    EmployeeDetailDto::new(e, own)
+                })
+                .collect(),
+            next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+        }
+    }
+}
+
 /// Paging parameters.
 #[derive(Debug, Default, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

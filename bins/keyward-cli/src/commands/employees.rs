@@ -103,18 +103,8 @@ async fn list_page(backend: &Backend, after: Option<String>) -> Result<EmployeeP
         Backend::Direct(k) => {
             let employees = k.employees();
             let page = employees.list(after, Some(PAGE)).await?;
-            let mut accounts = employees.accounts_of_page(&page.items).await?;
-            Ok(EmployeePage {
-                items: page
-                    .items
-                    .into_iter()
-                    .map(|e| {
-                        let own = accounts.remove(&e.id).unwrap_or_default();
-                        EmployeeDetailDto::new(e, own)
-                    })
-                    .collect(),
-                next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
-            })
+            let accounts = employees.accounts_of_page(&page.items).await?;
+            Ok(EmployeePage::new(page, accounts))
         }
         Backend::Remote(r) => {
             r.get(

@@ -28,18 +28,8 @@ pub(crate) async fn list_employees(
 ) -> Result<Json<EmployeePage>, ApiError> {
     let employees = state.keyward.employees();
     let page = employees.list(params.after, params.limit).await?;
-    let mut accounts = employees.accounts_of_page(&page.items).await?;
-    Ok(Json(EmployeePage {
-        items: page
-            .items
-            .into_iter()
-            .map(|e| {
-                let own = accounts.remove(&e.id).unwrap_or_default();
-                EmployeeDetailDto::new(e, own)
-            })
-            .collect(),
-        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
-    }))
+    let accounts = employees.accounts_of_page(&page.items).await?;
+    Ok(Json(EmployeePage::new(page, accounts)))
 }
 
 /// Creates an employee for a person in no directory.
