@@ -23,7 +23,7 @@ exec 9>"$LAB_DIR/.lock"
 flock -w 300 9 || die "another up.sh/down.sh has held $LAB_DIR/.lock for 300 s; giving up"
 
 pids=() failed=0
-for name in corp1 corp2; do
+for name in corp1 corp2 corp1-dc2; do
   "$HERE/stop-ad.sh" "$LAB_DIR/$name" "${purge[@]}" 9>&- &
   pids+=($!)
 done
@@ -31,7 +31,7 @@ for p in "${pids[@]}"; do wait "$p" || failed=1; done
 [ $failed -eq 0 ] || die "could not stop every domain"
 
 if [ ${#purge[@]} -gt 0 ]; then
-  rm -f "$LAB_DIR/lab.env" "$LAB_DIR"/corp[12].{start,seed}.log
+  rm -f "$LAB_DIR/lab.env" "$LAB_DIR"/corp[12].{start,seed}.log "$LAB_DIR/corp1-dc2.start.log"
   rm -f "$LAB_DIR/.lock"
   rmdir "$LAB_DIR" 2>/dev/null || log "left $LAB_DIR in place (it holds other files)"
 else

@@ -21,6 +21,11 @@
 #   AD_START_TIMEOUT    seconds to wait for the LDAPS bind (default 90)
 #   AD_PWD_HISTORY      password history length (default 0)
 #   AD_OLD_PASSWORD_PERIOD  minutes an old password still binds after a change (default 0)
+#   AD_SERVER_SERVICES  samba's `server services` (default "ldap, cldap, kdc"; up.sh adds `rpc`
+#                       for CORP1, the DRS endpoint its second DC joins and replicates through)
+#
+# The smb.conf is written again on every run; when it differs from the one a running samba
+# started with (a changed setting, or a lab made by an older start-ad.sh), samba is restarted.
 set -euo pipefail
 LAB_PROG="start-ad[${1:-?}]"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,6 +49,8 @@ DATADIR="${DATADIR%/}"
 
 ADMIN_PW="${AD_ADMIN_PASSWORD:-Passw0rd!Lab}"
 TIMEOUT="${AD_START_TIMEOUT:-90}"
+SERVICES="${AD_SERVER_SERVICES:-ldap, cldap, kdc}"
+[[ "$SERVICES" =~ ^[a-z_0-9]+(,\ ?[a-z_0-9]+)*$ ]] || die "AD_SERVER_SERVICES must be a comma-separated list of samba services, got '$SERVICES'"
 realm_lc="${REALM,,}"
 BASE_DN="DC=${realm_lc//./,DC=}"
 DC_HOST="dc-${NAME,,}"                      # NetBIOS name of the DC (must differ from NAME)
@@ -93,15 +100,15 @@ EXT
   ) >"$DATADIR/log/tls.log" 2>&1 || { cat "$DATADIR/log/tls.log" >&2; die "certificate generation failed"; }
 }
 
-write_conf() {
-  cat >"$CONF" <<CONF
+write_conf() {   # write_conf [FILE]: the smb.conf for this domain, into FILE (default $CONF)
+  cat >"${1:-$CONF}" <<CONF
 # Written by keyward lab/start-ad.sh. Self-contained: nothing here refers to /etc/samba.
 [global]
 	netbios name = ${DC_HOST^^}
 	workgroup = $NAME
 	realm = $REALM
 	server role = active directory domain controller
-	server services = ldap, cldap, kdc
+	server services = $SERVICES
 	interfaces = $IP/8
 	bind interfaces only = yes
 	dns proxy = no
@@ -197,6 +204,18 @@ else
   read -r p_name p_realm p_ip <"$DATADIR/.provisioned" || true
   [ "$p_name $p_realm $p_ip" = "$NAME $REALM $IP" ] ||
     die "$DATADIR holds domain '$p_name $p_realm $p_ip', not '$NAME $REALM $IP'"
+  # The configuration this run wants (e.g. another AD_SERVER_SERVICES, or a lab made by an older
+  # start-ad.sh): samba reads smb.conf only at start, so a running one is restarted to take it.
+  write_conf "$CONF.new"
+  if cmp -s "$CONF.new" "$CONF"; then
+    rm -f "$CONF.new"
+  else
+    mv -f "$CONF.new" "$CONF"
+    if running_pid >/dev/null; then
+      log "smb.conf changed; restarting samba to apply it"
+      "$HERE/stop-ad.sh" "$DATADIR" >&2 || die "could not stop samba to apply the new smb.conf"
+    fi
+  fi
 fi
 t_prov="$(since "$t0")"
 
