@@ -3,19 +3,38 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward_model::DomainController;
 use keyward_password::SecretString;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
 use rustls::ClientConfig;
 
 use crate::error::one_line;
-use crate::{DirectoryConfig, Error, Result};
+use crate::kerberos::KerberosBind;
+use crate::{BindMethod, DirectoryConfig, Error, Result};
 
 /// A configured directory, ready to open sessions.
 #[derive(Clone)]
 pub struct DirectoryClient {
     config: DirectoryConfig,
     tls: Arc<ClientConfig>,
-    bind_password: SecretString,
+    service: ServiceBind,
+}
+
+/// How the service account binds.
+#[derive(Clone)]
+enum ServiceBind {
+    Password(SecretString),
+    Kerberos(KerberosBind),
+}
+
+/// Who a connect binds as.
+#[derive(Clone, Copy)]
+enum Login<'a> {
+    Simple {
+        who: &'a str,
+        password: &'a SecretString,
+    },
+    Kerberos(&'a KerberosBind),
 }
 
 impl std::fmt::Debug for DirectoryClient {
@@ -60,6 +79,23 @@ impl Session {
         self.encrypted
     }
 
+    /// The domain controller this session talks to: its URL as configured and the
+    /// `dnsHostName` of its rootDSE (readable by any bound account).
+    pub async fn controller(&mut self) -> Result<DomainController> {
+        let entries = self
+            .search_small(
+                "",
+                ldap3::Scope::Base,
+                "(objectClass=*)",
+                vec!["dnsHostName".into()],
+            )
+            .await?;
+        Ok(DomainController {
+            url: self.url.clone(),
+            host: entries.first().and_then(|e| e.text("dnsHostName")),
+        })
+    }
+
     /// Ends the session politely.
     pub async fn close(mut self) {
         let _ = self.ldap.unbind().await;
@@ -67,9 +103,30 @@ impl Session {
 }
 
 impl DirectoryClient {
-    /// Checks the configuration and prepares TLS. No network yet.
+    /// Checks the configuration and prepares TLS for a directory whose service account binds
+    /// with `bind_password` (a simple bind). No network yet.
     pub fn new(config: DirectoryConfig, bind_password: SecretString) -> Result<Self> {
         config.validate()?;
+        if config.bind_method == BindMethod::Kerberos {
+            return Err(Error::Config {
+                directory: config.name,
+                reason: "bind_method is \"kerberos\": open it with DirectoryClient::with_kerberos"
+                    .into(),
+            });
+        }
+        Self::build(config, ServiceBind::Password(bind_password))
+    }
+
+    /// Checks the configuration and the keytab and prepares TLS for a directory whose service
+    /// account binds with Kerberos (`bind_method = "kerberos"`). No network yet; the process
+    /// environment is checked at each connect ([`crate::KerberosEnvironment`]).
+    pub fn with_kerberos(config: DirectoryConfig) -> Result<Self> {
+        config.validate()?;
+        let kerberos = KerberosBind::new(&config)?;
+        Self::build(config, ServiceBind::Kerberos(kerberos))
+    }
+
+    fn build(config: DirectoryConfig, service: ServiceBind) -> Result<Self> {
         let tls = crate::tls::client_config(
             &config.name,
             config.ca_file.as_deref(),
@@ -78,7 +135,7 @@ impl DirectoryClient {
         Ok(Self {
             config,
             tls,
-            bind_password,
+            service,
         })
     }
 
@@ -87,16 +144,42 @@ impl DirectoryClient {
         &self.config
     }
 
-    /// Opens a session bound as the service account, trying each URL in order.
+    /// Opens a session bound as the service account (with its password or with Kerberos),
+    /// trying each URL in order.
     pub async fn connect(&self) -> Result<Session> {
-        self.connect_as(&self.config.bind_dn, &self.bind_password)
+        let login = self.service_login()?;
+        self.connect_with(login, None, None).await
+    }
+
+    /// How the service account binds: its password, or Kerberos once its keytab and
+    /// configuration are there.
+    fn service_login(&self) -> Result<Login<'_>> {
+        match &self.service {
+            ServiceBind::Password(password) => Ok(Login::Simple {
+                who: &self.config.bind_dn,
+                password,
+            }),
+            ServiceBind::Kerberos(kerberos) => {
+                kerberos.precheck(&self.config.name)?;
+                Ok(Login::Kerberos(kerberos))
+            }
+        }
+    }
+
+    /// Opens a session bound as `who` (a DN or UPN) with a simple bind, trying each URL in
+    /// order. A refused bind is returned at once: another domain controller would refuse it
+    /// too.
+    pub async fn connect_as(&self, who: &str, password: &SecretString) -> Result<Session> {
+        self.connect_with(Login::Simple { who, password }, None, None)
             .await
     }
 
-    /// Opens a session bound as `who` (a DN or UPN), trying each URL in order. A refused bind
-    /// is returned at once: another domain controller would refuse it too.
-    pub async fn connect_as(&self, who: &str, password: &SecretString) -> Result<Session> {
-        self.connect_with(who, password, None).await
+    /// Opens a session bound as the service account on `controller` only: its URL, no
+    /// fail-over, and the server must say it is that controller (its rootDSE `dnsHostName`),
+    /// else [`Error::WrongController`]. For a rotation pinned to it (docs/product.md §3.3).
+    pub async fn connect_on(&self, controller: &DomainController) -> Result<Session> {
+        let login = self.service_login()?;
+        self.connect_with(login, None, Some(controller)).await
     }
 
     /// Refuses `operation` with a user's password unless certificates are verified.
@@ -113,24 +196,31 @@ impl DirectoryClient {
     /// Opens a session bound as a user with that user's password (`operation`: a change, a
     /// verify): only over an encrypted connection whose certificate is verified, checked before
     /// the password leaves the process.
+    /// With `on`, only on that controller (see [`Self::connect_on`]).
     pub(crate) async fn connect_as_user(
         &self,
         who: &str,
         password: &SecretString,
         operation: &'static str,
+        on: Option<&DomainController>,
     ) -> Result<Session> {
         self.require_verified_tls(operation)?;
-        self.connect_with(who, password, Some(operation)).await
+        self.connect_with(Login::Simple { who, password }, Some(operation), on)
+            .await
     }
 
     async fn connect_with(
         &self,
-        who: &str,
-        password: &SecretString,
+        login: Login<'_>,
         needs_tls_for: Option<&'static str>,
+        on: Option<&DomainController>,
     ) -> Result<Session> {
         let mut last = String::from("no URL configured");
-        for url in &self.config.urls {
+        let urls: Vec<&str> = match on {
+            Some(controller) => vec![controller.url.as_str()],
+            None => self.config.urls.iter().map(String::as_str).collect(),
+        };
+        for url in &urls {
             match self.open(url).await {
                 Ok(mut session) => {
                     if let Some(operation) = needs_tls_for
@@ -139,7 +229,31 @@ impl DirectoryClient {
                         session.close().await;
                         return Err(Error::NeedsTls { operation });
                     }
-                    bind(&mut session, who, password).await?;
+                    let bound = match login {
+                        Login::Simple { who, password } => bind(&mut session, who, password).await,
+                        Login::Kerberos(kerberos) => kerberos.bind(&mut session).await,
+                    };
+                    if let Err(e) = bound {
+                        session.close().await;
+                        return Err(e);
+                    }
+                    if let Some(pinned) = on {
+                        let found = match session.controller().await {
+                            Ok(found) => found,
+                            Err(e) => {
+                                session.close().await;
+                                return Err(e);
+                            }
+                        };
+                        if !pinned.is_host(found.host.as_deref()) {
+                            session.close().await;
+                            return Err(Error::WrongController {
+                                url: pinned.url.clone(),
+                                pinned: pinned.host.clone().unwrap_or_default(),
+                                found: found.host.unwrap_or_default(),
+                            });
+                        }
+                    }
                     return Ok(session);
                 }
                 Err(e) => {
@@ -150,7 +264,7 @@ impl DirectoryClient {
         }
         Err(Error::Unreachable {
             directory: self.config.name.clone(),
-            urls: self.config.urls.join(", "),
+            urls: urls.join(", "),
             last,
         })
     }
@@ -161,7 +275,7 @@ impl DirectoryClient {
         if self.config.insecure_skip_tls_verify {
             tracing::warn!(directory = %self.config.name, %url, "TLS certificate verification is OFF (insecure_skip_tls_verify): anyone on the path can read the bind password");
         }
-        if !ldaps && !starttls {
+        if !ldaps && !starttls && matches!(self.service, ServiceBind::Password(_)) {
             tracing::warn!(directory = %self.config.name, %url, "connecting without TLS (starttls = false): the bind password travels in clear");
         }
         let settings = LdapConnSettings::new()

@@ -4,10 +4,16 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kerberos::{BindMethod, SpnHost};
+
 /// The default name of the group whose (transitive) members are synchronized.
 pub const DEFAULT_SYNC_GROUP: &str = "Hideez Users Sync";
 /// The default name of the group whose members' passwords keyward rotates.
 pub const DEFAULT_ROTATION_GROUP: &str = "Security Key Auto Password Change";
+
+/// The longest duration a setting may name, in seconds: ten years. No setting means "never" by
+/// a longer one, and a deadline that far would overflow the date arithmetic that uses it.
+pub const MAX_DURATION_SECS: u64 = 10 * 365 * 86_400;
 
 /// How transitive group membership is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -50,6 +56,24 @@ pub struct DirectoryConfig {
     /// Environment variable holding the bind password.
     #[serde(default)]
     pub bind_password_env: Option<String>,
+    /// `simple` (a password) or `kerberos` (SASL GSSAPI with `keytab_file`, no password).
+    #[serde(default)]
+    pub bind_method: BindMethod,
+    /// With `bind_method = "kerberos"`: the keytab holding the service account's keys.
+    #[serde(default)]
+    pub keytab_file: Option<PathBuf>,
+    /// With `bind_method = "kerberos"`: the principal, `name@REALM`; `bind_dn` when that is a
+    /// user principal name.
+    #[serde(default)]
+    pub kerberos_principal: Option<String>,
+    /// With `bind_method = "kerberos"`: the krb5.conf naming the realm's KDCs; the system's
+    /// when absent.
+    #[serde(default)]
+    pub krb5_config: Option<PathBuf>,
+    /// With `bind_method = "kerberos"`: where the host of the `ldap/<host>` service principal
+    /// comes from.
+    #[serde(default)]
+    pub kerberos_spn_host: SpnHost,
     /// Where users are searched; the rootDSE's defaultNamingContext when absent.
     #[serde(default)]
     pub base_dn: Option<String>,
@@ -109,6 +133,23 @@ fn default_operation_timeout() -> u64 {
 }
 
 impl DirectoryConfig {
+    /// The name the directory knows the bound account by: the Kerberos principal, or the bind
+    /// DN (or UPN) of a simple bind.
+    pub fn bind_identity(&self) -> &str {
+        match (self.bind_method, crate::kerberos::principal_of(self)) {
+            (BindMethod::Kerberos, Some(principal)) => principal,
+            _ => &self.bind_dn,
+        }
+    }
+
+    /// Who the service account binds as, for reports: the bind DN, or the Kerberos principal.
+    pub fn bound_as(&self) -> String {
+        match (self.bind_method, crate::kerberos::principal_of(self)) {
+            (BindMethod::Kerberos, Some(principal)) => format!("{principal} (Kerberos)"),
+            _ => self.bind_dn.clone(),
+        }
+    }
+
     /// A configuration with defaults for everything but the essentials.
     pub fn new(name: &str, urls: Vec<String>, bind_dn: &str) -> Self {
         Self {
@@ -120,6 +161,11 @@ impl DirectoryConfig {
             bind_dn: bind_dn.into(),
             bind_password_file: None,
             bind_password_env: None,
+            bind_method: BindMethod::Simple,
+            keytab_file: None,
+            kerberos_principal: None,
+            krb5_config: None,
+            kerberos_spn_host: SpnHost::DnsHostName,
             base_dn: None,
             sync_group: default_sync_group(),
             rotation_group: default_rotation_group(),
@@ -156,7 +202,10 @@ impl DirectoryConfig {
         if self.bind_dn.trim().is_empty() {
             return Err(fail("bind_dn is empty".into()));
         }
-        if self.bind_password_file.is_some() == self.bind_password_env.is_some() {
+        crate::kerberos::validate(self).map_err(fail)?;
+        if self.bind_method == BindMethod::Simple
+            && self.bind_password_file.is_some() == self.bind_password_env.is_some()
+        {
             return Err(fail(
                 "give exactly one of bind_password_file and bind_password_env".into(),
             ));
@@ -164,8 +213,25 @@ impl DirectoryConfig {
         if !(1..=5000).contains(&self.page_size) {
             return Err(fail("page_size must be 1 to 5000".into()));
         }
-        if self.connect_timeout_secs == 0 || self.operation_timeout_secs == 0 {
-            return Err(fail("timeouts must be at least 1 second".into()));
+        for (key, secs) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("operation_timeout_secs", self.operation_timeout_secs),
+        ] {
+            if secs == 0 {
+                return Err(fail(format!("{key}: timeouts must be at least 1 second")));
+            }
+            if secs > MAX_DURATION_SECS {
+                return Err(fail(format!(
+                    "{key} {secs} is more than ten years; at most {MAX_DURATION_SECS} seconds"
+                )));
+            }
+        }
+        let max_days = MAX_DURATION_SECS / 86_400;
+        if u64::from(self.max_password_age_days) > max_days {
+            return Err(fail(format!(
+                "max_password_age_days {} is more than ten years; at most {max_days} days",
+                self.max_password_age_days
+            )));
         }
         self.password_policy
             .check()

@@ -43,9 +43,13 @@ pub fn object_sid(bytes: &[u8]) -> Option<String> {
 /// A FILETIME (100 ns intervals since 1601-01-01 UTC, as decimal text). `0` and the
 /// "never" value `9223372036854775807` are `None`.
 pub fn filetime(text: &str) -> Option<DateTime<Utc>> {
+    filetime_ticks(text.trim().parse().ok()?)
+}
+
+/// [`filetime`] of a number already parsed.
+pub fn filetime_ticks(ticks: i64) -> Option<DateTime<Utc>> {
     // Seconds between 1601-01-01 and 1970-01-01.
     const EPOCH_DIFF_SECS: i64 = 11_644_473_600;
-    let ticks: i64 = text.trim().parse().ok()?;
     if ticks <= 0 || ticks == i64::MAX {
         return None;
     }

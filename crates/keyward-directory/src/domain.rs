@@ -67,6 +67,7 @@ impl Session {
 
     /// The highest uSNChanged of `group` and every group nested in it: when it has not moved,
     /// the transitive membership has not changed (AD only: uses `LDAP_MATCHING_RULE_IN_CHAIN`).
+    /// A nested group whose uSNChanged cannot be read counts as changed (`i64::MAX`).
     pub async fn group_tree_usn(&mut self, info: &DomainInfo, group: &Group) -> Result<i64> {
         let filter = format!(
             "(&(objectClass=group)(memberOf:{}:={}))",
@@ -83,7 +84,7 @@ impl Session {
             .await?;
         Ok(nested
             .iter()
-            .filter_map(|e| e.text("uSNChanged").and_then(|t| t.parse::<i64>().ok()))
+            .map(crate::groups::group_usn)
             .fold(group.usn_changed, i64::max))
     }
 
@@ -102,12 +103,14 @@ impl Session {
 
 impl Session {
     /// The objectGUIDs of every user in `scoping` (two attributes per entry: cheap next to a
-    /// full read). Any search error fails the whole answer.
+    /// full read), and the entries in scope that could not be decoded: those are members too,
+    /// and a skipped entry whose objectGUID was readable is counted among the objectGUIDs. Any
+    /// search error fails the whole answer.
     pub async fn member_guids(
         &mut self,
         info: &DomainInfo,
         scoping: Scoping,
-    ) -> Result<std::collections::HashSet<Uuid>> {
+    ) -> Result<(std::collections::HashSet<Uuid>, Vec<crate::BadEntry>)> {
         use futures_util::{StreamExt, pin_mut};
         let query = UserQuery {
             attributes: vec!["objectGUID".into(), "uSNChanged".into()],
@@ -116,12 +119,19 @@ impl Session {
         let stream = self.users(query);
         pin_mut!(stream);
         let mut out = std::collections::HashSet::new();
+        let mut skipped = Vec::new();
         while let Some(item) = stream.next().await {
-            if let crate::Read::User(user) = item? {
-                out.insert(user.object_guid);
+            match item? {
+                crate::Read::User(user) => {
+                    out.insert(user.object_guid);
+                }
+                crate::Read::Skipped(bad) => {
+                    out.extend(bad.object_guid);
+                    skipped.push(bad);
+                }
             }
         }
-        Ok(out)
+        Ok((out, skipped))
     }
 
     /// A query for the users in `scoping` with one of these objectGUIDs, every attribute

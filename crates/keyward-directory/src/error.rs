@@ -22,6 +22,21 @@ pub enum Error {
         /// The last failure, in one line.
         last: String,
     },
+    /// The URL of a pinned domain controller reached another controller (a load-balanced or
+    /// re-pointed name): that one may not hold what was written on the pinned one.
+    #[error(
+        "{url} answered as domain controller {found:?}, but this step must go to {pinned:?} \
+         (the controller its first write was tried on); retried until that controller answers \
+         there, or release the pin (docs/operations.md, Password rotation, \"Several domain controllers\")"
+    )]
+    WrongController {
+        /// The pinned URL.
+        url: String,
+        /// The pinned controller's dnsHostName.
+        pinned: String,
+        /// What answered instead.
+        found: String,
+    },
     /// TLS failed (certificate not trusted, name mismatch, handshake).
     #[error(
         "{url}: TLS failed: {detail}; check ca_file and that the URL's host is in the certificate"
@@ -39,6 +54,18 @@ pub enum Error {
         who: String,
         /// AD's reason, decoded (wrong password, disabled, must change password …).
         reason: String,
+    },
+    /// The service account's Kerberos (GSSAPI) bind failed.
+    #[error("directory {directory}: Kerberos bind as {principal} failed: {problem} ({detail})")]
+    Kerberos {
+        /// The directory's name.
+        directory: String,
+        /// The principal that tried to bind.
+        principal: String,
+        /// What went wrong, with what to do.
+        problem: crate::KerberosProblem,
+        /// What the Kerberos library or the server said, in one line (never a key).
+        detail: String,
     },
     /// An operation that needs an encrypted connection was attempted without one.
     #[error(

@@ -14,7 +14,9 @@ pub struct Group {
     pub dn: String,
     /// Its objectGUID.
     pub object_guid: Option<Uuid>,
-    /// Its uSNChanged: it moves when its member list changes.
+    /// Its uSNChanged: it moves when its member list changes. A value that cannot be read is
+    /// `i64::MAX`, "changed": an incremental run then reads the membership again rather than
+    /// take it as unchanged.
     pub usn_changed: i64,
 }
 
@@ -47,10 +49,7 @@ impl Session {
                 Ok(Group {
                     dn: entry.dn.clone(),
                     object_guid: entry.bytes("objectGUID").and_then(decode::object_guid),
-                    usn_changed: entry
-                        .text("uSNChanged")
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(0),
+                    usn_changed: group_usn(entry),
                 })
             }
             _ => Err(Error::GroupAmbiguous {
@@ -145,5 +144,35 @@ impl Session {
             }
         }
         Ok(members)
+    }
+}
+
+/// A group's uSNChanged, or `i64::MAX` ("changed since any cursor") when it is missing or
+/// unreadable: a group whose changes keyward cannot see must not look unchanged.
+pub(crate) fn group_usn(entry: &crate::RawEntry) -> i64 {
+    entry
+        .text("uSNChanged")
+        .and_then(|t| t.parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+        .unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_usn_that_cannot_be_read_counts_as_changed() {
+        let group = |usn: Option<&[u8]>| crate::RawEntry {
+            dn: "CN=G,DC=x".into(),
+            attrs: usn
+                .map(|v| ("usnchanged".to_owned(), vec![v.to_vec()]))
+                .into_iter()
+                .collect(),
+        };
+        assert_eq!(group_usn(&group(Some(b"4711"))), 4711);
+        for broken in [None, Some(&b"many"[..]), Some(b"-1"), Some(b"\xff")] {
+            assert_eq!(group_usn(&group(broken)), i64::MAX, "{broken:?}");
+        }
     }
 }

@@ -11,8 +11,15 @@
 //! - resolves groups by name or DN and selects their transitive user members, with
 //!   `LDAP_MATCHING_RULE_IN_CHAIN` on AD or a breadth-first walk with range retrieval elsewhere;
 //! - streams users with RFC 2696 paging and an explicit attribute list ([`Session::users`]);
+//! - binds as the service account with a password or with Kerberos (SASL GSSAPI, the keys of a
+//!   keytab, never in clear; [`BindMethod`], [`KerberosEnvironment`]);
 //! - resets, changes and verifies passwords with AD's answers as distinct errors;
-//! - reads LDIF exports as the same stream ([`users_from_ldif`]).
+//! - reads LDIF exports as the same stream ([`users_from_ldif`]);
+//! - reads the domain's password policies, default and fine-grained, and the one applying to an
+//!   account ([`DomainPolicies`]);
+//! - checks, read-only, what the bound account may do on an account: Reset Password from the
+//!   account's DACL, Write pwdLastSet from `allowedAttributesEffective` ([`AccountRights`],
+//!   [`security`]).
 //!
 //! What it must never do: return a short result as if it were complete (any search error ends
 //! the stream with an error), panic on a malformed entry (it becomes [`Read::Skipped`] with its
@@ -44,18 +51,31 @@ mod domain;
 mod entry;
 mod error;
 mod groups;
+mod kerberos;
 mod ldif;
 mod password;
+mod policy;
+mod rights;
 mod rootdse;
+pub mod security;
 mod tls;
 mod users;
 
 pub use client::{DirectoryClient, Session};
-pub use config::{DEFAULT_ROTATION_GROUP, DEFAULT_SYNC_GROUP, DirectoryConfig, MembershipMethod};
+pub use config::{
+    DEFAULT_ROTATION_GROUP, DEFAULT_SYNC_GROUP, DirectoryConfig, MAX_DURATION_SECS,
+    MembershipMethod,
+};
 pub use domain::{DomainInfo, GUIDS_PER_QUERY};
 pub use entry::{BadEntry, RawEntry, USER_ATTRIBUTES};
 pub use error::{Error, Result};
 pub use groups::Group;
+pub use kerberos::{
+    BindMethod, CCACHE_DIR_PREFIX, ENV_CCACHE, ENV_CLIENT_KEYTAB, ENV_CONFIG, KerberosEnvironment,
+    KerberosProblem, SpnHost, private_ccache_dir,
+};
 pub use ldif::{LdifReader, users_from_ldif};
+pub use policy::{DirectoryPasswordPolicy, DomainPolicies, FineGrained, PolicyKind};
+pub use rights::{AccountRights, BoundAccount};
 pub use rootdse::RootDse;
 pub use users::{Read, Scoping, UserQuery};

@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 
+use keyward_model::DomainController;
 use keyward_password::SecretString;
 use ldap3::Mod;
 use zeroize::Zeroize;
@@ -18,6 +19,33 @@ use crate::error::one_line;
 use crate::{DirectoryClient, Error, Result, Session};
 
 impl Session {
+    /// The modify of a user change on a session bound as `dn` ([`DirectoryClient::open_for_change`]):
+    /// deletes `old` and adds `new` in one modify.
+    pub async fn change_password(
+        &mut self,
+        dn: &str,
+        old: &SecretString,
+        new: &SecretString,
+    ) -> Result<()> {
+        let mut old_value = unicode_pwd(old);
+        let mut new_value = unicode_pwd(new);
+        let result = self
+            .ldap
+            .with_timeout(self.operation_timeout)
+            .modify(
+                dn,
+                vec![
+                    Mod::Delete(b"unicodePwd".to_vec(), HashSet::from([old_value.clone()])),
+                    Mod::Add(b"unicodePwd".to_vec(), HashSet::from([new_value.clone()])),
+                ],
+            )
+            .await;
+        old_value.zeroize();
+        new_value.zeroize();
+        let result = result?;
+        write_outcome(dn, result.rc, &result.text)
+    }
+
     /// Sets `dn`'s password to `new` (an administrator's reset: replace `unicodePwd`).
     pub async fn reset_password(&mut self, dn: &str, new: &SecretString) -> Result<()> {
         if !self.encrypted {
@@ -58,38 +86,46 @@ impl DirectoryClient {
         old: &SecretString,
         new: &SecretString,
     ) -> Result<()> {
-        let mut session = match self.connect_as_user(dn, old, "a password change").await {
-            Err(Error::Bind { reason, .. }) if reason.starts_with("wrong password") => {
-                return Err(Error::WrongOldPassword);
-            }
-            other => other?,
-        };
-        let mut old_value = unicode_pwd(old);
-        let mut new_value = unicode_pwd(new);
-        let result = session
-            .ldap
-            .with_timeout(session.operation_timeout)
-            .modify(
-                dn,
-                vec![
-                    Mod::Delete(b"unicodePwd".to_vec(), HashSet::from([old_value.clone()])),
-                    Mod::Add(b"unicodePwd".to_vec(), HashSet::from([new_value.clone()])),
-                ],
-            )
-            .await;
-        old_value.zeroize();
-        new_value.zeroize();
+        let mut session = self.open_for_change(dn, old, None).await?;
+        let result = session.change_password(dn, old, new).await;
         session.close().await;
-        let result = result?;
-        write_outcome(dn, result.rc, &result.text)
+        result
+    }
+
+    /// Opens the session a user change runs on: bound as `dn` with `old` (a wrong one is
+    /// [`Error::WrongOldPassword`]), on `on` only when given, else the URLs in order. The caller
+    /// may read [`Session::controller`] (and store it) before [`Session::change_password`].
+    pub async fn open_for_change(
+        &self,
+        dn: &str,
+        old: &SecretString,
+        on: Option<&DomainController>,
+    ) -> Result<Session> {
+        match self.connect_as_user(dn, old, "a password change", on).await {
+            Err(Error::Bind { reason, .. }) if reason.starts_with("wrong password") => {
+                Err(Error::WrongOldPassword)
+            }
+            other => other,
+        }
     }
 
     /// True when `who` can bind with `password`; false for invalid credentials. Other failures
     /// (unreachable, TLS) are errors. The password is sent only over an encrypted connection
     /// whose certificate is verified.
     pub async fn verify_password(&self, who: &str, password: &SecretString) -> Result<bool> {
+        self.verify_password_on(None, who, password).await
+    }
+
+    /// [`Self::verify_password`] on `on` only when given (a pinned controller: another one may
+    /// not have replicated the password yet, so its answer would prove nothing).
+    pub async fn verify_password_on(
+        &self,
+        on: Option<&DomainController>,
+        who: &str,
+        password: &SecretString,
+    ) -> Result<bool> {
         match self
-            .connect_as_user(who, password, "a verifying bind with a user's password")
+            .connect_as_user(who, password, "a verifying bind with a user's password", on)
             .await
         {
             Ok(session) => {

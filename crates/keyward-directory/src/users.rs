@@ -171,6 +171,38 @@ impl Session {
         Ok(out)
     }
 
+    /// Whether the bound account sees any deleted user (a tombstone under the naming context,
+    /// read with the Show Deleted control). Incremental runs find deletions through these, and
+    /// Active Directory shows them only to accounts with List Contents and Read Property on
+    /// `CN=Deleted Objects` (administrators by default). `false` means either nothing was
+    /// deleted within the tombstone lifetime or the account lacks those rights.
+    pub async fn sees_deleted_users(&mut self, info: &DomainInfo) -> Result<bool> {
+        let timeout = self.operation_timeout;
+        let ldap = self.ldap.with_timeout(timeout);
+        ldap.with_search_options(ldap3::SearchOptions::new().sizelimit(1));
+        ldap.with_controls(RawControl {
+            ctype: OID_SHOW_DELETED.to_owned(),
+            crit: true,
+            val: None,
+        });
+        let ldap3::SearchResult(entries, result) = ldap
+            .search(
+                &info.root.default_naming_context,
+                Scope::Subtree,
+                "(&(isDeleted=TRUE)(objectClass=user)(!(objectClass=computer)))",
+                vec!["1.1"],
+            )
+            .await?;
+        // 4: sizeLimitExceeded, there are more than the one asked for.
+        if result.rc != 0 && result.rc != 4 {
+            return Err(Error::Search {
+                code: result.rc,
+                detail: crate::error::one_line(&result.text),
+            });
+        }
+        Ok(!entries.is_empty())
+    }
+
     /// The objectGUIDs of the entries under `base` that `filter` selects, paged when the server
     /// pages; with `show_deleted`, tombstones too.
     async fn changed_guids(

@@ -376,9 +376,9 @@ async fn incremental_reads_see_only_what_changed() {
             "-H",
             &d1.get("LDAPS_URL"),
             "-D",
-            &d1.get("BIND_DN"),
+            &d1.get("ADMIN_DN"),
             "-w",
-            &d1.get("BIND_PASSWORD"),
+            &d1.get("ADMIN_PASSWORD"),
         ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -514,9 +514,9 @@ async fn an_ldif_export_reads_as_the_same_users() {
             "-H",
             &d1.get("LDAPS_URL"),
             "-D",
-            &d1.get("BIND_DN"),
+            &d1.get("ADMIN_DN"),
             "-w",
-            &d1.get("BIND_PASSWORD"),
+            &d1.get("ADMIN_PASSWORD"),
             "-b",
             &d1.get("BASE_DN"),
             &filter,

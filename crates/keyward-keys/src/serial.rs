@@ -17,7 +17,7 @@ impl KeySerial {
     /// Trims, upper-cases and validates `raw`.
     pub fn parse(raw: &str) -> crate::Result<Self> {
         Self::check(raw).map_err(|problem| {
-            Error::InvalidInput(format!("invalid key serial {raw:?}: {problem}"))
+            Error::InvalidInput(format!("invalid key serial {:?}: {problem}", quoted(raw)))
         })
     }
 
@@ -40,6 +40,15 @@ impl KeySerial {
     /// The serial.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// `raw` for a message: its first 64 characters, then `…`, so that a hostile megabyte is not
+/// copied into every message that names it.
+pub(crate) fn quoted(raw: &str) -> String {
+    match raw.char_indices().nth(64) {
+        None => raw.to_owned(),
+        Some((cut, _)) => format!("{}…", &raw[..cut]),
     }
 }
 

@@ -10,6 +10,11 @@
 //! A UTF-8 byte order mark is dropped; blank lines, rows whose fields are all empty and lines
 //! that start with `#` (comments; no serial starts with one) are skipped. The list is read whole before anything is imported:
 //! any problem refuses it as a whole, with the line and what is wrong.
+//!
+//! On hostile input (any bytes) it never panics: the answer is serials, each once and each a
+//! valid [`KeySerial`], or one [`SerialListError`] that names a line of the input (lines end
+//! with LF, CRLF or CR alone, as the reader ends them) and quotes a value by at most its first
+//! 64 characters. Property tests in this module check both.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,7 +35,7 @@ pub enum SerialListError {
     InvalidSerial {
         /// The line.
         line: u64,
-        /// The value as written (trimmed).
+        /// The value as written (trimmed; its first 64 characters, then `…`).
         value: String,
         /// What is wrong with it.
         problem: &'static str,
@@ -44,7 +49,7 @@ pub enum SerialListError {
     NoSerialColumn {
         /// The header's line.
         line: u64,
-        /// The columns the header names.
+        /// The columns the header names (the first 8, each its first 64 characters).
         columns: Vec<String>,
     },
     /// The header names the `serial` column more than once.
@@ -112,6 +117,9 @@ impl fmt::Display for Columns<'_> {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// At most this many of a header's columns are named in [`SerialListError::NoSerialColumn`].
+const MAX_COLUMNS_SHOWN: usize = 8;
+
 /// Reads a serial list (see the module docs): the serials in the order of the list,
 /// upper-cased, each once.
 ///
@@ -130,9 +138,16 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// ```
 pub fn parse_serial_list(input: &[u8]) -> Result<Vec<KeySerial>, SerialListError> {
     let input = input.strip_prefix(BOM).unwrap_or(input);
-    let text = std::str::from_utf8(input).map_err(|e| SerialListError::NotUtf8 {
+    std::str::from_utf8(input).map_err(|e| SerialListError::NotUtf8 {
         line: line_of(&input[..e.valid_up_to()]),
     })?;
+    // A `\r` alone ends a line (old Mac spreadsheets save so), but the reader ends a comment
+    // only at `\n`: such a comment would swallow the rest of the list. Each lone `\r` becomes
+    // a `\n`, byte for byte, so offsets and line numbers stay those of the input.
+    let unified = unify_line_ends(input);
+    let Ok(text) = std::str::from_utf8(&unified) else {
+        return Err(SerialListError::NotUtf8 { line: 1 });
+    };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(separator(text))
         .has_headers(false)
@@ -141,12 +156,9 @@ pub fn parse_serial_list(input: &[u8]) -> Result<Vec<KeySerial>, SerialListError
         .comment(Some(b'#'))
         .from_reader(text.as_bytes());
     // The reader's own line count leaves out the blank lines it skips: lines are counted
-    // here from the byte offset of each record.
-    let newlines: Vec<usize> = text
-        .bytes()
-        .enumerate()
-        .filter_map(|(i, b)| (b == b'\n').then_some(i))
-        .collect();
+    // here from the byte offset of each record, with the line ends the reader knows (`\n`,
+    // `\r\n`, and `\r` alone, as old Mac spreadsheets save).
+    let newlines = line_ends(text.as_bytes());
     let line_at = |byte: u64| {
         let start = past_skipped_lines(text, usize::try_from(byte).unwrap_or(usize::MAX));
         line_number(newlines.partition_point(|&n| n < start))
@@ -190,7 +202,7 @@ pub fn parse_serial_list(input: &[u8]) -> Result<Vec<KeySerial>, SerialListError
         };
         let serial = KeySerial::check(value).map_err(|problem| SerialListError::InvalidSerial {
             line,
-            value: value.to_owned(),
+            value: crate::serial::quoted(value),
             problem,
         })?;
         if let Some(&first_line) = seen.get(&serial) {
@@ -233,7 +245,11 @@ impl Shape {
             (None, _) if record.len() == 1 => Ok(Self::Plain),
             (None, _) => Err(SerialListError::NoSerialColumn {
                 line,
-                columns: record.iter().map(str::to_owned).collect(),
+                columns: record
+                    .iter()
+                    .take(MAX_COLUMNS_SHOWN)
+                    .map(crate::serial::quoted)
+                    .collect(),
             }),
         }
     }
@@ -276,10 +292,36 @@ fn past_skipped_lines(text: &str, mut at: usize) -> usize {
     at
 }
 
+/// `bytes` with every `\r` that no `\n` follows replaced by a `\n` (one byte for one: an ASCII
+/// byte never occurs inside a UTF-8 sequence, so the text stays UTF-8).
+fn unify_line_ends(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if b == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
+                b'\n'
+            } else {
+                b
+            }
+        })
+        .collect()
+}
+
+/// Where each line ends: at a `\n`, or at a `\r` not followed by one.
+fn line_ends(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &b)| {
+            (b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).then_some(i)
+        })
+        .collect()
+}
+
 /// The line (from 1) that follows `before`.
 fn line_of(before: &[u8]) -> u64 {
-    // Lines so far: one more than the line ends.
-    u64::try_from(before.split(|&b| b == b'\n').count()).unwrap_or(u64::MAX)
+    line_number(line_ends(before).len())
 }
 
 /// The line (from 1) after `newlines` line ends.
@@ -445,6 +487,39 @@ mod tests {
     }
 
     #[test]
+    fn lines_ended_by_a_carriage_return_alone_are_lines() {
+        assert_eq!(
+            parsed("serial\rst-1\r# spare keys\rst-2\r"),
+            ["ST-1", "ST-2"]
+        );
+        assert_eq!(
+            refused(b"st-1\r# note\r\rst 3\r"),
+            SerialListError::InvalidSerial {
+                line: 4,
+                value: "st 3".into(),
+                problem: "only letters, digits, '-' and '_' are allowed",
+            }
+        );
+    }
+
+    #[test]
+    fn a_huge_value_or_header_is_quoted_short() {
+        let huge = format!("serial\n{}\n", "S".repeat(1 << 20));
+        let err = refused(huge.as_bytes()).to_string();
+        assert!(
+            err.starts_with("line 2: ") && err.contains('…') && err.len() < 300,
+            "{err}"
+        );
+        let wide = format!("{}\n", vec!["column"; 10_000].join(","));
+        let err = refused(wide.as_bytes()).to_string();
+        assert!(err.len() < 300, "{err}");
+        let err = KeySerial::parse(&"k".repeat(1 << 20))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 300, "{err}");
+    }
+
+    #[test]
     fn the_errors_fold_into_the_crate_error() {
         let err: crate::Error = refused(b"x y\n").into();
         assert!(err.to_string().starts_with("line 1: "), "{err}");
@@ -500,6 +575,135 @@ mod tests {
                 .collect();
             let expected: Vec<String> = serials.iter().map(|s| s.to_ascii_uppercase()).collect();
             prop_assert_eq!(read, expected);
+        }
+    }
+
+    /// Lines of a list, each a serial, a note, a blank, a comment or garbage.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "[a-zA-Z0-9_-]{1,64}",
+            1 => "[ -~]{0,20}",
+            1 => "\\PC{0,12}",
+            1 => Just(String::new()),
+            1 => Just("# note".to_owned()),
+            1 => "\"[^\"]{0,8}\"?[,;]?[a-z]{0,4}",
+            1 => (0usize..3).prop_map(|n| "\u{feff}".repeat(n)),
+            1 => (70usize..5000).prop_map(|n| "Z".repeat(n)),
+        ]
+    }
+
+    /// How lines end: LF, CRLF, or CR alone (spreadsheets on old Macs).
+    fn line_end() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just("\n"), Just("\r\n"), Just("\r")]
+    }
+
+    fn physical_lines(bytes: &[u8]) -> u64 {
+        let mut n = 1;
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'\n' || (*b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn line_of_error(e: &SerialListError) -> Option<u64> {
+        match e {
+            SerialListError::NotUtf8 { line }
+            | SerialListError::InvalidSerial { line, .. }
+            | SerialListError::NoSerialColumn { line, .. }
+            | SerialListError::SerialColumnTwice { line }
+            | SerialListError::MissingSerial { line, .. }
+            | SerialListError::UnexpectedFields { line, .. }
+            | SerialListError::DuplicateSerial { line, .. }
+            | SerialListError::Malformed { line, .. } => Some(*line),
+            SerialListError::Empty => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any bytes: no panic; a list read is serials each once, and a refusal is one short
+        /// line naming a line of the input.
+        #[test]
+        fn any_bytes_are_serials_or_one_refusal_naming_a_line(
+            lines in proptest::collection::vec(line(), 0..12),
+            end in line_end(),
+            noise in proptest::collection::vec(any::<u8>(), 0..3),
+            bom in any::<bool>(),
+        ) {
+            let mut bytes = if bom { BOM.to_vec() } else { Vec::new() };
+            bytes.extend_from_slice(lines.join(end).as_bytes());
+            bytes.extend_from_slice(&noise);
+            match parse_serial_list(&bytes) {
+                Ok(serials) => {
+                    let distinct: std::collections::HashSet<_> = serials.iter().collect();
+                    prop_assert_eq!(distinct.len(), serials.len());
+                    for s in &serials {
+                        prop_assert_eq!(KeySerial::parse(s.as_str()).ok(), Some(s.clone()));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    prop_assert!(!message.contains('\n') && message.len() <= 1024, "{}", message);
+                    if let Some(line) = line_of_error(&e) {
+                        prop_assert!((1..=physical_lines(&bytes)).contains(&line), "{}", message);
+                    }
+                }
+            }
+        }
+
+        /// One bad value among good ones, under a header or not, whatever the line ends: the
+        /// refusal names exactly its line.
+        #[test]
+        fn a_bad_serial_is_refused_at_its_line(
+            serials in serials(),
+            bad in prop_oneof!["[a-z]{1,3} [a-z]{1,3}", "[a-z]{1,3}/", (65usize..3000).prop_map(|n| "Q".repeat(n))],
+            at in any::<proptest::sample::Index>(),
+            header in any::<bool>(),
+            end in line_end(),
+            blank_lines in proptest::collection::vec(any::<bool>(), 40),
+        ) {
+            let mut lines: Vec<String> = Vec::new();
+            if header {
+                lines.push("Serial;Model".into());
+            }
+            let mut bad_line = 0;
+            let k = at.index(serials.len());
+            for (i, serial) in serials.iter().enumerate() {
+                if blank_lines[i] {
+                    lines.push(if i % 2 == 0 { String::new() } else { "# a comment".into() });
+                }
+                let value = if i == k { bad.clone() } else { serial.clone() };
+                if i == k {
+                    bad_line = lines.len() + 1;
+                }
+                lines.push(if header { format!("{value};HK2") } else { value });
+            }
+            let text = lines.join(end);
+            let err = parse_serial_list(text.as_bytes()).unwrap_err();
+            prop_assert!(
+                matches!(err, SerialListError::InvalidSerial { line, .. } if line == bad_line as u64),
+                "expected line {}: {} in {:?}", bad_line, err, text
+            );
+            prop_assert!(err.to_string().len() <= 1024);
+        }
+
+        /// Any text as one serial: no panic; accepted is 1 to 64 of letters, digits, `-` and
+        /// `_`, upper-cased, and parses again as itself; a refusal is short.
+        #[test]
+        fn a_serial_is_refused_or_normalized_for_good(raw in prop_oneof!["\\PC{0,80}", ".{0,70}", (60usize..5000).prop_map(|n| "k".repeat(n))]) {
+            match KeySerial::parse(&raw) {
+                Ok(serial) => {
+                    let s = serial.as_str();
+                    prop_assert!((1..=64).contains(&s.len()));
+                    prop_assert!(s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_'));
+                    prop_assert_eq!(s, raw.trim().to_ascii_uppercase());
+                    prop_assert_eq!(KeySerial::parse(s).ok(), Some(serial.clone()));
+                }
+                Err(e) => prop_assert!(e.to_string().len() <= 1024, "{} bytes", e.to_string().len()),
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ pub enum Error {
     /// The text is not a usable e-mail address.
     #[error("invalid e-mail address {value:?}: {reason}")]
     InvalidEmail {
-        /// The rejected input.
+        /// The rejected input (its first 64 characters, then `…`).
         value: String,
         /// What is wrong with it.
         reason: &'static str,

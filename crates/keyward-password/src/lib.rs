@@ -46,8 +46,8 @@ pub use error::{Error, Result};
 pub use hex::{lower_hex, sha256_hex, sha256_matches};
 pub use kek::{KDF_ITERATIONS, Kek, MIN_PASSPHRASE_CHARS};
 pub use policy::{
-    AccountNames, MAX_PASSWORD_CHARS, MIN_GENERATED_CHARS, PasswordPolicy, PolicyViolations,
-    SYMBOLS, Violation,
+    AccountNames, DirectoryRules, MAX_PASSWORD_CHARS, MIN_GENERATED_CHARS, PasswordPolicy,
+    PolicyViolations, SYMBOLS, Violation,
 };
 pub use seal::{SealContext, Sealed};
 pub use secret::{SecretBytes, SecretString};

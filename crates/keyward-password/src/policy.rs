@@ -273,6 +273,75 @@ impl PasswordPolicy {
     }
 }
 
+/// What the directory itself demands of an account's passwords: its domain policy, or the
+/// fine-grained policy (PSO) that applies to the account. keyward applies the stricter of this
+/// and its own [`PasswordPolicy`] ([`PasswordPolicy::for_directory`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryRules {
+    /// Which policy, for messages: `the domain password policy of DC=corp1,DC=test` or `the
+    /// fine-grained password policy CN=…`.
+    pub source: String,
+    /// minPwdLength or msDS-MinimumPasswordLength.
+    pub min_length: u32,
+    /// Complexity on (pwdProperties bit 1, msDS-PasswordComplexityEnabled). keyward always
+    /// applies Active Directory complexity, so this only informs.
+    pub complexity: bool,
+    /// pwdHistoryLength or msDS-PasswordHistoryLength: passwords the directory remembers.
+    pub history_length: u32,
+}
+
+impl PasswordPolicy {
+    /// This policy made at least as strict as `rules`: generated passwords get at least the
+    /// directory's minimum length, and given ones are held to it. Fails when the directory
+    /// demands more than [`MAX_PASSWORD_CHARS`].
+    pub fn for_directory(&self, rules: &DirectoryRules) -> Result<Self, Error> {
+        let min = usize::try_from(rules.min_length).unwrap_or(usize::MAX);
+        if min > MAX_PASSWORD_CHARS {
+            return Err(Error::InvalidPolicy(format!(
+                "{} requires at least {min} characters, more than the {MAX_PASSWORD_CHARS} keyward \
+                 generates or accepts",
+                rules.source
+            )));
+        }
+        let min = u16::try_from(min).unwrap_or(u16::MAX);
+        Ok(Self {
+            length: self.length.max(min),
+            min_length: self.min_length.max(min),
+            ..self.clone()
+        })
+    }
+
+    /// [`validate`](Self::validate) against this policy and the directory's `rules`: a password
+    /// shorter than the directory's minimum is reported naming that policy.
+    pub fn validate_for_directory(
+        &self,
+        password: &SecretString,
+        names: &AccountNames<'_>,
+        rules: &DirectoryRules,
+    ) -> Result<(), PolicyViolations> {
+        let own = self.validate(password, names);
+        let actual = password.expose().chars().count();
+        let min = usize::try_from(rules.min_length).unwrap_or(usize::MAX);
+        let mut violations = own.err().map(|v| v.0).unwrap_or_default();
+        if actual < min && min > usize::from(self.min_length) {
+            violations.retain(|v| !matches!(v, Violation::TooShort { .. }));
+            violations.insert(
+                0,
+                Violation::TooShortForDirectory {
+                    actual,
+                    min,
+                    policy: rules.source.clone(),
+                },
+            );
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(PolicyViolations(violations))
+        }
+    }
+}
+
 /// The names of the account a password is for; Active Directory refuses passwords containing
 /// them. A name that is `None` is not checked.
 #[derive(Debug, Clone, Copy, Default)]
@@ -296,6 +365,17 @@ pub enum Violation {
         actual: usize,
         /// The policy's `min_length`.
         min: usize,
+    },
+    /// Fewer characters than the directory's own policy demands (the domain's, or the
+    /// fine-grained policy that applies to the account).
+    #[error("the password has {actual} characters; {policy} requires at least {min}")]
+    TooShortForDirectory {
+        /// Characters in the password.
+        actual: usize,
+        /// The directory's minimum.
+        min: usize,
+        /// Which policy, e.g. `the fine-grained password policy CN=Admins PSO,…`.
+        policy: String,
     },
     /// More characters than [`MAX_PASSWORD_CHARS`].
     #[error("the password has {actual} characters; at most {max} are allowed")]
@@ -411,6 +491,46 @@ fn category_count(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pso(min_length: u32) -> DirectoryRules {
+        DirectoryRules {
+            source: "the fine-grained password policy CN=Long".into(),
+            min_length,
+            complexity: true,
+            history_length: 24,
+        }
+    }
+
+    #[test]
+    fn the_stricter_of_keyward_and_the_directory_applies() {
+        let own = PasswordPolicy::default();
+        let strict = own.for_directory(&pso(30)).unwrap();
+        assert_eq!((strict.length, strict.min_length), (30, 30));
+        // A laxer directory changes nothing.
+        assert_eq!(own.for_directory(&pso(7)).unwrap(), own);
+        let err = own.for_directory(&pso(300)).unwrap_err().to_string();
+        assert!(err.contains("CN=Long requires at least 300"), "{err}");
+
+        let names = AccountNames::default();
+        let twenty = SecretString::from("Abcdefghij-123456789");
+        let v = own
+            .validate_for_directory(&twenty, &names, &pso(30))
+            .unwrap_err();
+        assert_eq!(
+            v.to_string(),
+            "the password has 20 characters; the fine-grained password policy CN=Long requires at least 30"
+        );
+        assert!(own.validate_for_directory(&twenty, &names, &pso(7)).is_ok());
+        // keyward's own minimum (14) still applies under a laxer directory, as its own rule.
+        let short = SecretString::from("Abc-12345");
+        let v = own
+            .validate_for_directory(&short, &names, &pso(7))
+            .unwrap_err();
+        assert!(
+            matches!(v.0[0], Violation::TooShort { min: 14, .. }),
+            "{v:?}"
+        );
+    }
 
     #[test]
     fn categories_follow_active_directory() {

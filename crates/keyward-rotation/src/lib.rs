@@ -13,13 +13,17 @@
 //! [`Backoff`](keyward_model::Backoff)) or refuses it for good ([`refused`]: the key rolls back
 //! to the committed value, [`rollback_target`] and [`rolled_back`]). A deactivated key
 //! [`detached`] drops what the directory never saw; a compromised key's rotation is
-//! [`replaced`].
+//! [`replaced`]. The first domain controller the directory step tries a write on is
+//! [`pinned`]: [`route`] sends every further step of that rotation there, until the commit, or
+//! until its URL leaves the configuration and the pin is [`released`].
 //!
 //! Invariants:
 //! - a version number is never reused: a roll-back takes the version above the refused one;
 //! - a rotation is in flight (`pending` is `Some`) exactly when the state is not `Idle`;
 //! - a candidate the key acknowledged is never dropped without the directory's answer, since
-//!   the directory may hold it already.
+//!   the directory may hold it already;
+//! - once a write was tried on a domain controller, only that controller answers for the
+//!   rotation (another may not have replicated the write yet).
 //!
 //! ```
 //! use chrono::Utc;
@@ -45,7 +49,8 @@ mod state;
 
 pub use error::{Error, Result};
 pub use rules::{
-    Candidate, RollbackTarget, changed_on_key, committed, delivered, detached,
-    not_before_claim_ends, refused, replaced, retry, rollback_target, rolled_back, start,
+    Candidate, RollbackTarget, Route, changed_on_key, committed, delivered, detached,
+    not_before_claim_ends, pinned, refused, released, replaced, retry, rollback_target,
+    rolled_back, route, start,
 };
 pub use state::{Method, PasswordState, PendingRotation, RotationState};

@@ -2,7 +2,7 @@
 //! No IO here: the callers read a row, call one of these, and store the result version-checked.
 
 use chrono::{DateTime, Utc};
-use keyward_model::Backoff;
+use keyward_model::{Backoff, DomainController};
 
 use crate::{Method, PasswordState, PendingRotation, RotationState};
 
@@ -50,6 +50,7 @@ pub fn start(
             requested_by,
             requested_at: now,
             acknowledged_at: None,
+            controller: None,
         }),
         attempts: 0,
         next_attempt_at: skip_key.then_some(now),
@@ -69,6 +70,53 @@ pub fn delivered(current: &PasswordState, now: DateTime<Utc>) -> PasswordState {
     next.attempts = 0;
     next.next_attempt_at = Some(now);
     next.claimed_until = None;
+    next
+}
+
+/// Where the next directory step of a rotation may go (docs/product.md §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// No controller has been tried yet: the directory's URLs in order, and the first that
+    /// answers is pinned ([`pinned`]) before the write is sent.
+    AnyInOrder,
+    /// Only this controller: a write may have landed there, and another controller (which may
+    /// not have replicated it yet) must neither take a second write nor decide a refusal.
+    /// Unreachable, the step is transient.
+    Pinned(&'a DomainController),
+    /// The pinned controller's URL is no longer configured: the administrator removed it, which
+    /// says it is gone for good. The pin is released ([`released`]) and the step starts again
+    /// on the configured URLs.
+    Gone(&'a DomainController),
+}
+
+/// Where the next directory step of `current` may go, given the directory's URLs now.
+pub fn route<'a>(current: &'a PasswordState, configured_urls: &[String]) -> Route<'a> {
+    match current.pending.as_ref().and_then(|p| p.controller.as_ref()) {
+        None => Route::AnyInOrder,
+        Some(c) if configured_urls.contains(&c.url) => Route::Pinned(c),
+        Some(c) => Route::Gone(c),
+    }
+}
+
+/// The directory step reached `controller` and is about to write there: every further step of
+/// this rotation goes to it. A pin already there is kept (the first write's controller wins).
+pub fn pinned(current: &PasswordState, controller: DomainController) -> PasswordState {
+    let mut next = current.clone();
+    if let Some(p) = next.pending.as_mut()
+        && p.controller.is_none()
+    {
+        p.controller = Some(controller);
+    }
+    next
+}
+
+/// The pin of the rotation in flight is released (its controller is gone for good): the next
+/// step goes to the configured URLs in order, and pins again.
+pub fn released(current: &PasswordState) -> PasswordState {
+    let mut next = current.clone();
+    if let Some(p) = next.pending.as_mut() {
+        p.controller = None;
+    }
     next
 }
 
@@ -379,6 +427,60 @@ mod tests {
             not_before_claim_ends(&previous, other, now).next_attempt_at,
             Some(now)
         );
+    }
+
+    fn dc(url: &str, host: &str) -> DomainController {
+        DomainController {
+            url: url.into(),
+            host: Some(host.into()),
+        }
+    }
+
+    #[test]
+    fn the_first_controller_tried_takes_every_further_step_until_the_commit() {
+        let now = Utc::now();
+        let urls = vec!["ldaps://dc1".to_owned(), "ldaps://dc2".to_owned()];
+        let s = delivered(
+            &start(&idle(), Some("HK-1".into()), cand("c", "max_age"), now),
+            now,
+        );
+        assert_eq!(route(&s, &urls), Route::AnyInOrder);
+        let s = pinned(&s, dc("ldaps://dc1", "dc1.corp"));
+        let on_dc1 = Route::Pinned(s.pending.as_ref().unwrap().controller.as_ref().unwrap());
+        assert_eq!(route(&s, &urls), on_dc1);
+        // A second pin (a later attempt that failed over) never moves it.
+        let s = pinned(&s, dc("ldaps://dc2", "dc2.corp"));
+        assert_eq!(
+            s.pending.as_ref().unwrap().controller,
+            Some(dc("ldaps://dc1", "dc1.corp"))
+        );
+        // Retries, stalls and a detached key keep it; the order of the URLs does not matter.
+        let s = retry(&s, "unreachable".into(), now, 1, 2);
+        let s = retry(&s, "unreachable".into(), now, 1, 2);
+        let s = detached(&s, "cancelled");
+        let reordered = vec!["ldaps://dc2".to_owned(), "ldaps://dc1".to_owned()];
+        assert_eq!(
+            route(&s, &reordered),
+            Route::Pinned(&dc("ldaps://dc1", "dc1.corp"))
+        );
+        // Its URL removed from the configuration: gone; released, the step starts again.
+        let only_dc2 = vec!["ldaps://dc2".to_owned()];
+        assert_eq!(
+            route(&s, &only_dc2),
+            Route::Gone(&dc("ldaps://dc1", "dc1.corp"))
+        );
+        let free = released(&s);
+        assert_eq!(route(&free, &only_dc2), Route::AnyInOrder);
+        assert_eq!(free.attempts, 2, "releasing a pin is not a new rotation");
+        // The commit frees the account: the next rotation pins afresh.
+        let done = committed(&s, now).unwrap();
+        let next = delivered(
+            &start(&done, Some("HK-1".into()), cand("d", "max_age"), now),
+            now,
+        );
+        assert_eq!(route(&next, &urls), Route::AnyInOrder);
+        // Nothing in flight: nothing to pin.
+        assert_eq!(pinned(&idle(), dc("ldaps://dc1", "dc1.corp")), idle());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use keyward_model::DomainController;
 
 use crate::Error;
 
@@ -124,6 +125,10 @@ pub struct PendingRotation {
     pub requested_at: DateTime<Utc>,
     /// When the key acknowledged it.
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// The domain controller the directory step first tried a write on (stored before the
+    /// write leaves the process): every further step of this rotation goes there, see
+    /// [`route`](crate::route). `None` until the first attempt reaches a controller.
+    pub controller: Option<DomainController>,
 }
 
 /// The password state of one account.

@@ -1,7 +1,9 @@
 //! Throw-away users for tests that change AD passwords: each test gets its own OU in a lab
 //! domain, with its own group and users (and, if asked, a fine-grained password policy on the
 //! group), rebuilt from scratch every time, so tests never touch the shared fixtures' passwords.
-//! Uses `ldapadd`/`ldapdelete` from ldap-utils over LDAPS as the domain administrator.
+//! Uses `ldapadd`/`ldapdelete` from ldap-utils over LDAPS as the domain administrator
+//! (`KWLAB_ADn_ADMIN_*`), and delegates Reset Password on each OU to the service account keyward
+//! binds as (`KWLAB_ADn_BIND_*`).
 
 // The lab's environment is always a plain `HashMap` (from `lab()`).
 #![allow(clippy::implicit_hasher)]
@@ -49,6 +51,44 @@ pub fn lab_fixture(
     users: &[&str],
     pso_min_length: Option<u32>,
 ) -> LabFixture {
+    let pso = pso_min_length.map(|min_length| PsoRules {
+        min_length,
+        lockout_threshold: 0,
+    });
+    build_fixture(lab, domain, name, users, pso)
+}
+
+/// [`lab_fixture`] with a password settings object on the group that locks an account out
+/// after `threshold` wrong passwords within 30 minutes (for 30 minutes): a test that must
+/// never cause a lockout can then see one.
+pub fn lab_fixture_with_lockout(
+    lab: &HashMap<String, String>,
+    domain: u8,
+    name: &str,
+    users: &[&str],
+    threshold: u32,
+) -> LabFixture {
+    let pso = PsoRules {
+        min_length: 7,
+        lockout_threshold: threshold,
+    };
+    build_fixture(lab, domain, name, users, Some(pso))
+}
+
+/// What a fixture's password settings object demands.
+#[derive(Debug, Clone, Copy)]
+struct PsoRules {
+    min_length: u32,
+    lockout_threshold: u32,
+}
+
+fn build_fixture(
+    lab: &HashMap<String, String>,
+    domain: u8,
+    name: &str,
+    users: &[&str],
+    pso: Option<PsoRules>,
+) -> LabFixture {
     let var = |k: &str| lab[&format!("KWLAB_AD{domain}_{k}")].clone();
     let base = var("BASE_DN");
     let realm = var("REALM").to_lowercase();
@@ -78,19 +118,24 @@ pub fn lab_fixture(
         made.push(LabUser { sam, dn, mail });
     }
     ldap(lab, domain, "ldapadd", &[], Some(&ldif), false);
+    delegate_password_reset(lab, domain, &ou_dn);
     let mut members = format!("dn: {group_dn}\nchangetype: modify\nadd: member\n");
     for u in &made {
         writeln!(members, "member: {}", u.dn).expect("writing to a String");
     }
     members.push('\n');
     ldap(lab, domain, "ldapmodify", &[], Some(&members), false);
-    if let Some(min) = pso_min_length {
+    if let Some(PsoRules {
+        min_length: min,
+        lockout_threshold,
+    }) = pso
+    {
         let pso = format!(
             "dn: {pso_dn}\nobjectClass: msDS-PasswordSettings\n\
              msDS-PasswordSettingsPrecedence: 1\nmsDS-PasswordReversibleEncryptionEnabled: FALSE\n\
              msDS-PasswordHistoryLength: 0\nmsDS-PasswordComplexityEnabled: TRUE\n\
              msDS-MinimumPasswordLength: {min}\nmsDS-MinimumPasswordAge: 0\n\
-             msDS-MaximumPasswordAge: -37108517437440\nmsDS-LockoutThreshold: 0\n\
+             msDS-MaximumPasswordAge: -37108517437440\nmsDS-LockoutThreshold: {lockout_threshold}\n\
              msDS-LockoutObservationWindow: -18000000000\nmsDS-LockoutDuration: -18000000000\n\
              msDS-PSOAppliesTo: {group_dn}\n\n"
         );
@@ -101,6 +146,35 @@ pub fn lab_fixture(
         group_dn,
         users: made,
     }
+}
+
+/// Gives the lab's service account (`KWLAB_ADn_BIND_DN`) on `ou_dn` what keyward's rotation
+/// needs on the users under it, as lab/service-accounts.sh does on `OU=KeywardLab`: Reset
+/// Password and Write pwdLastSet, inherited by user objects. Through the DC's own database
+/// with samba-tool, because an LDAP client cannot write a security descriptor as text.
+pub fn delegate_password_reset(lab: &HashMap<String, String>, domain: u8, ou_dn: &str) {
+    const RESET_PASSWORD: &str = "00299570-246d-11d0-a768-00aa006e0529";
+    const PWD_LAST_SET: &str = "bf967a0a-0de6-11d0-a285-00aa003049e2";
+    const USER_CLASS: &str = "bf967aba-0de6-11d0-a285-00aa003049e2";
+    let var = |k: &str| lab[&format!("KWLAB_AD{domain}_{k}")].clone();
+    let (datadir, sid) = (var("DATADIR"), var("SVC_SID"));
+    let sddl = format!(
+        "(OA;CIIO;CR;{RESET_PASSWORD};{USER_CLASS};{sid})(OA;CIIO;WP;{PWD_LAST_SET};{USER_CLASS};{sid})"
+    );
+    let out = Command::new("samba-tool")
+        .args(["dsacl", "set", "-s"])
+        .arg(format!("{datadir}/etc/smb.conf"))
+        .arg("-H")
+        .arg(format!("{datadir}/private/sam.ldb"))
+        .arg(format!("--objectdn={ou_dn}"))
+        .arg(format!("--sddl={sddl}"))
+        .output()
+        .expect("samba-tool (the lab's Samba)");
+    assert!(
+        out.status.success(),
+        "samba-tool dsacl set on {ou_dn}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Sets a fixture user's password back (an administrator's reset).
@@ -127,6 +201,35 @@ pub fn lab_can_bind(lab: &HashMap<String, String>, domain: u8, dn: &str, passwor
         .success()
 }
 
+/// The values of `attributes` on the entry `dn` of lab domain `domain`, read as its
+/// administrator (an attribute without a value is absent from the map).
+pub fn lab_attributes(
+    lab: &HashMap<String, String>,
+    domain: u8,
+    dn: &str,
+    attributes: &[&str],
+) -> HashMap<String, String> {
+    let var = |k: &str| lab[&format!("KWLAB_AD{domain}_{k}")].clone();
+    let out = Command::new("ldapsearch")
+        .args(["-x", "-H", &var("LDAPS_URL"), "-D", &var("ADMIN_DN"), "-w"])
+        .arg(var("ADMIN_PASSWORD"))
+        .args(["-o", "ldif-wrap=no", "-LLL", "-s", "base", "-b", dn])
+        .args(attributes)
+        .env("LDAPTLS_CACERT", var("CA_CERT"))
+        .output()
+        .expect("ldapsearch (ldap-utils)");
+    assert!(
+        out.status.success(),
+        "ldapsearch {dn}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 /// Applies `ldif` (changetype records) to lab domain `domain` as its administrator.
 pub fn lab_modify(lab: &HashMap<String, String>, domain: u8, ldif: &str) {
     ldap(lab, domain, "ldapmodify", &[], Some(ldif), false);
@@ -147,9 +250,9 @@ fn ldap(
             "-H",
             &var("LDAPS_URL"),
             "-D",
-            &var("BIND_DN"),
+            &var("ADMIN_DN"),
             "-w",
-            &var("BIND_PASSWORD"),
+            &var("ADMIN_PASSWORD"),
         ])
         .args(args)
         .env("LDAPTLS_CACERT", var("CA_CERT"))

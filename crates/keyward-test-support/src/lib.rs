@@ -16,8 +16,8 @@ mod lab_fixture;
 mod smtp_sink;
 
 pub use lab_fixture::{
-    FIXTURE_PASSWORD, LabFixture, LabUser, lab_can_bind, lab_fixture, lab_modify,
-    lab_reset_password,
+    FIXTURE_PASSWORD, LabFixture, LabUser, delegate_password_reset, lab_attributes, lab_can_bind,
+    lab_fixture, lab_fixture_with_lockout, lab_modify, lab_reset_password,
 };
 pub use smtp_sink::{SmtpSink, free_port};
 
