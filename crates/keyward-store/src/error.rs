@@ -74,6 +74,13 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A backup could not be written, or a backup file cannot be restored (nothing of it was
+    /// written then).
+    #[error("backup: {detail}")]
+    Backup {
+        /// What is wrong, with the line of the file where it applies.
+        detail: String,
+    },
     /// Any other database error.
     #[error("database error: {source}")]
     Database {

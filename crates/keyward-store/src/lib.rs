@@ -30,6 +30,7 @@
 mod accounts;
 mod admins;
 mod audit;
+mod backup;
 mod connect;
 mod employees;
 mod entity;
@@ -41,6 +42,8 @@ mod outbox;
 mod overview;
 mod passwords;
 mod schema;
+mod sealed;
+mod server_instances;
 mod settings;
 mod sync;
 mod tokens;
@@ -51,6 +54,9 @@ pub use admins::{
     StoredEnrollment,
 };
 pub use audit::AuditFilter;
+pub use backup::{
+    BACKUP_FORMAT, BACKUP_VERSION, BackupHeader, BackupProgress, NOT_BACKED_UP, TABLES, TableRows,
+};
 pub use connect::{Backend, Store};
 pub use employees::EmployeeFilter;
 
@@ -68,9 +74,11 @@ pub use keys::{
     AttemptReservation, BindingChange, CodeChange, HolderChange, KeyChange, KeyState, StoredCode,
 };
 pub use outbox::{KeyNotice, NewMessage, OutboxMessage};
-pub use overview::Overview;
+pub use overview::{LiveClaims, Overview};
 pub use passwords::{AccountPassword, PasswordWrite};
 pub use schema::{SchemaState, SchemaStatus};
+pub use sealed::{Reseal, SealedPasswordPage, SealedSlot, SealedValue};
+pub use server_instances::ServerInstance;
 pub use sync::{
     AccountIndexAfter, AccountIndexEntry, LeaseHold, SyncBatchState, SyncCursor, SyncRunRecord,
     SyncWrite,

@@ -7,7 +7,9 @@ use sea_orm::{
     ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, sea_query::Expr,
 };
 
-use crate::entity::{account_password, employee, key, outbox, sync_run, workstation};
+use crate::entity::{
+    account_password, employee, key, outbox, server_instance, sync_lease, sync_run, workstation,
+};
 use crate::{Result, Store};
 
 /// How many of each, by the stored status encoding.
@@ -29,6 +31,19 @@ pub struct Overview {
     pub sync_runs: BTreeMap<(String, String), u64>,
 }
 
+/// Leases and claims whose expiry has not passed: work some process holds right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveClaims {
+    /// Sync leases (one per directory being synced).
+    pub sync_leases: u64,
+    /// Rotations whose directory step a worker has claimed.
+    pub directory_steps: u64,
+    /// Outbox messages a mailer has claimed (`sending`).
+    pub messages: u64,
+    /// Server instances' leases.
+    pub servers: u64,
+}
+
 #[derive(FromQueryResult)]
 struct ByPair {
     directory: String,
@@ -43,6 +58,30 @@ struct ByStatus {
 }
 
 impl Store {
+    /// The leases and claims held at `now`.
+    pub async fn live_claims(&self, now: chrono::DateTime<chrono::Utc>) -> Result<LiveClaims> {
+        use sea_orm::PaginatorTrait as _;
+        Ok(LiveClaims {
+            sync_leases: sync_lease::Entity::find()
+                .filter(sync_lease::Column::ExpiresAt.gt(now))
+                .count(&self.db)
+                .await?,
+            directory_steps: account_password::Entity::find()
+                .filter(account_password::Column::ClaimedUntil.gt(now))
+                .count(&self.db)
+                .await?,
+            messages: outbox::Entity::find()
+                .filter(outbox::Column::Status.eq("sending"))
+                .filter(outbox::Column::ClaimedUntil.gt(now))
+                .count(&self.db)
+                .await?,
+            servers: server_instance::Entity::find()
+                .filter(server_instance::Column::ExpiresAt.gt(now))
+                .count(&self.db)
+                .await?,
+        })
+    }
+
     /// The counts the dashboard shows.
     pub async fn overview(&self) -> Result<Overview> {
         let employees = count_by::<employee::Entity>(&self.db, employee::Column::Origin).await?;

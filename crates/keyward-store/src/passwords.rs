@@ -10,7 +10,7 @@
 //! [`Error::Corrupt`], never a default.
 
 use chrono::{DateTime, Utc};
-use keyward_model::NewAuditRecord;
+use keyward_model::{DomainController, NewAuditRecord};
 use keyward_rotation::{Method, PasswordState, PendingRotation, RotationState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -216,6 +216,12 @@ async fn insert_row(db: &impl ConnectionTrait, write: &PasswordWrite) -> Result<
         claimed_until: Set(s.claimed_until),
         last_error: Set(s.last_error.clone()),
         row_version: Set(1),
+        pinned_url: Set(pending
+            .and_then(|p| p.controller.as_ref())
+            .map(|c| c.url.clone())),
+        pinned_host: Set(pending
+            .and_then(|p| p.controller.as_ref())
+            .and_then(|c| c.host.clone())),
     }
     .insert(db)
     .await
@@ -231,6 +237,7 @@ async fn update_row(db: &impl ConnectionTrait, write: &PasswordWrite, expected: 
     use account_password::Column as C;
     let s = &write.state;
     let pending = s.pending.as_ref();
+    let controller = pending.and_then(|p| p.controller.as_ref());
     let affected = account_password::Entity::update_many()
         .col_expr(C::KeySerial, Expr::value(s.key_serial.clone()))
         .col_expr(C::Version, Expr::value(s.version))
@@ -260,6 +267,11 @@ async fn update_row(db: &impl ConnectionTrait, write: &PasswordWrite, expected: 
         .col_expr(C::NextAttemptAt, Expr::value(s.next_attempt_at))
         .col_expr(C::ClaimedUntil, Expr::value(s.claimed_until))
         .col_expr(C::LastError, Expr::value(s.last_error.clone()))
+        .col_expr(C::PinnedUrl, Expr::value(controller.map(|c| c.url.clone())))
+        .col_expr(
+            C::PinnedHost,
+            Expr::value(controller.and_then(|c| c.host.clone())),
+        )
         .col_expr(C::RowVersion, Expr::value(expected + 1))
         .filter(C::Directory.eq(write.directory.clone()))
         .filter(C::ObjectGuid.eq(write.object_guid))
@@ -303,7 +315,19 @@ impl TryFrom<account_password::Model> for AccountPassword {
                     requested_by: row.requested_by.ok_or_else(|| missing("requested_by"))?,
                     requested_at: row.requested_at.ok_or_else(|| missing("requested_at"))?,
                     acknowledged_at: row.acknowledged_at,
+                    controller: match (row.pinned_url, row.pinned_host) {
+                        (Some(url), host) => Some(DomainController { url, host }),
+                        (None, None) => None,
+                        (None, Some(_)) => {
+                            return Err(corrupt("pinned_host without pinned_url".into()));
+                        }
+                    },
                 })
+            }
+            (None, None) if row.pinned_url.is_some() || row.pinned_host.is_some() => {
+                return Err(corrupt(
+                    "a pinned domain controller without a rotation in flight".into(),
+                ));
             }
             (None, None) => None,
             (version, _) => {
@@ -368,6 +392,8 @@ mod tests {
             claimed_until: None,
             last_error: None,
             row_version: 7,
+            pinned_url: None,
+            pinned_host: None,
         }
     }
 
@@ -469,6 +495,47 @@ mod tests {
             sealed_pending: None,
             ..row()
         });
+    }
+
+    #[test]
+    fn a_pinned_controller_reads_back_and_only_with_a_rotation_in_flight() {
+        let pinned = AccountPassword::try_from(account_password::Model {
+            pinned_url: Some("ldaps://dc1".into()),
+            pinned_host: Some("dc1.corp1.test".into()),
+            ..row()
+        })
+        .unwrap();
+        assert_eq!(
+            pinned.state.pending.unwrap().controller,
+            Some(DomainController {
+                url: "ldaps://dc1".into(),
+                host: Some("dc1.corp1.test".into())
+            })
+        );
+        let message = refusal(account_password::Model {
+            pinned_url: None,
+            pinned_host: Some("dc1.corp1.test".into()),
+            ..row()
+        });
+        assert!(
+            message.contains("pinned_host without pinned_url"),
+            "{message}"
+        );
+        let message = refusal(account_password::Model {
+            state: "idle".into(),
+            pending_version: None,
+            sealed_pending: None,
+            method: None,
+            reason: None,
+            requested_by: None,
+            requested_at: None,
+            pinned_url: Some("ldaps://dc1".into()),
+            ..row()
+        });
+        assert!(
+            message.contains("without a rotation in flight"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -29,4 +29,12 @@ impl Store {
             .await?
             .ok_or_else(|| crate::Error::corrupt("settings", &key, &"vanished after insert"))
     }
+
+    /// Deletes the value under `key`, if any.
+    pub async fn delete_setting(&self, key: &str) -> Result<()> {
+        setting::Entity::delete_by_id(key.to_owned())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
 }

@@ -188,6 +188,32 @@ impl Store {
             .collect()
     }
 
+    /// The objectGUIDs of the stored accounts of `directory` (missing ones included) whose DN
+    /// is one of `dns`, exactly as the directory spells it: how a run finds the account of an
+    /// entry it had to skip without a readable objectGUID.
+    pub async fn account_guids_with_dns(
+        &self,
+        directory: &DirectoryName,
+        dns: &[String],
+    ) -> Result<Vec<Uuid>> {
+        use directory_account::Column as C;
+        let mut out = Vec::new();
+        for chunk in dns.chunks(crate::ID_LIST_CHUNK) {
+            let guids: Vec<Uuid> = directory_account::Entity::find()
+                .select_only()
+                .column(C::ObjectGuid)
+                .filter(C::Directory.eq(directory.as_str()))
+                .filter(C::Dn.is_in(chunk.iter().map(String::as_str)))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            out.extend(guids);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     /// A page of at most `limit` employees' ids and e-mails, in id order, after `after`.
     pub async fn employee_index_page(
         &self,
@@ -374,6 +400,29 @@ impl Store {
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// Closes the runs of `directory` still marked `running` as failed at `at`, with `reason`:
+    /// called by the holder of a freshly taken lease, so those runs' processes stopped without
+    /// finishing (their lease expired). Returns how many it closed.
+    pub async fn close_interrupted_runs(
+        &self,
+        directory: &DirectoryName,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<u64> {
+        let result = sync_run::Entity::update_many()
+            .col_expr(sync_run::Column::Status, Expr::value("failed"))
+            .col_expr(sync_run::Column::FinishedAt, Expr::value(Some(at)))
+            .col_expr(
+                sync_run::Column::Error,
+                Expr::value(Some(reason.to_owned())),
+            )
+            .filter(sync_run::Column::Directory.eq(directory.as_str()))
+            .filter(sync_run::Column::Status.eq("running"))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
     }
 
     /// The newest runs first.

@@ -41,7 +41,7 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 13] = [
     "m20261125_000001_initial",
     "m20261125_000002_keys",
     "m20261125_000003_sync",
@@ -53,6 +53,8 @@ const MIGRATIONS: [&str; 11] = [
     "m20261202_000009_token_scopes",
     "m20261202_000010_workstation_source",
     "m20261203_000011_admins",
+    "m20261203_000012_server_instances",
+    "m20261204_000013_rotation_controller",
 ];
 
 /// The SHA-256 hex a legacy workstation row is given in the migration test.
@@ -126,6 +128,19 @@ async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
                 )
                 .await;
             }
+            if *name == "m20261204_000013_rotation_controller" && db.label != "sqlite-memory" {
+                // A rotation in flight from before controllers were pinned: it reads as one
+                // that has not reached a controller yet.
+                keyward_test_support::execute_sql(
+                    &db.url,
+                    "INSERT INTO account_passwords (directory, object_guid, version, state, \
+                     pending_version, sealed_pending, method, reason, requested_by, \
+                     requested_at, attempts, row_version) SELECT 'corp1', id, 0, \
+                     'awaiting_directory', 1, 'sealed', 'reset', 'max_age', 'cli', created_at, \
+                     2, 1 FROM employees",
+                )
+                .await;
+            }
             assert_eq!(
                 store.migrate_one_step().await.unwrap().as_deref(),
                 Some(*name),
@@ -168,6 +183,23 @@ async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
                 .unwrap_or_else(|| panic!("{}: the legacy workstation is gone", db.label));
             assert_eq!(ws.source_address, None, "{}", db.label);
             assert_eq!(ws.credential_fingerprint, "01234567", "{}", db.label);
+
+            let in_flight = store
+                .account_password("corp1", ada.id.as_uuid())
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{}: the rotation in flight is gone", db.label));
+            let pending = in_flight.state.pending.unwrap();
+            assert_eq!(
+                (
+                    pending.version,
+                    pending.controller,
+                    in_flight.state.attempts
+                ),
+                (1, None, 2),
+                "{}",
+                db.label
+            );
         }
         assert_eq!(
             store.migrate_one_step().await.unwrap(),

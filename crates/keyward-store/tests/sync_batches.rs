@@ -106,6 +106,34 @@ async fn the_index_pages_through_every_account_once_in_key_order() {
 }
 
 #[tokio::test]
+async fn accounts_are_found_by_their_dn_in_their_directory_only() {
+    for (label, store, _db) in stores().await {
+        seed(&store).await;
+        let corp1 = DirectoryName::parse("corp1").unwrap();
+        let dns = [
+            "CN=u103,DC=corp1".to_owned(),
+            "CN=u105,DC=corp1".to_owned(),
+            "CN=u203,DC=corp2".to_owned(),
+            "CN=nobody,DC=corp1".to_owned(),
+            "cn=u104,dc=corp1".to_owned(),
+        ];
+        let found = store.account_guids_with_dns(&corp1, &dns).await.unwrap();
+        assert_eq!(
+            found,
+            [Uuid::from_u128(103), Uuid::from_u128(105)],
+            "{label}: the other directory's DN and another spelling are not matches"
+        );
+        assert!(
+            store
+                .account_guids_with_dns(&corp1, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_batch_holds_its_employees_and_every_account_linked_to_them() {
     for (label, store, _db) in stores().await {
         seed(&store).await;

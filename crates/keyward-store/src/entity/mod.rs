@@ -14,6 +14,7 @@ pub(crate) mod invitation;
 pub(crate) mod invitation_link;
 pub(crate) mod key;
 pub(crate) mod outbox;
+pub(crate) mod server_instance;
 pub(crate) mod setting;
 pub(crate) mod sync_cursor;
 pub(crate) mod sync_lease;

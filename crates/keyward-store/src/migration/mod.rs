@@ -19,6 +19,8 @@ mod m20261202_000008_release_key_holders;
 mod m20261202_000009_token_scopes;
 mod m20261202_000010_workstation_source;
 mod m20261203_000011_admins;
+mod m20261203_000012_server_instances;
+mod m20261204_000013_rotation_controller;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -38,6 +40,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_token_scopes::Migration),
             Box::new(m20261202_000010_workstation_source::Migration),
             Box::new(m20261203_000011_admins::Migration),
+            Box::new(m20261203_000012_server_instances::Migration),
+            Box::new(m20261204_000013_rotation_controller::Migration),
         ]
     }
 }
