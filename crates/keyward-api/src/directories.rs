@@ -1,6 +1,6 @@
 //! `/api/v1/directories`: the configured directories (never their passwords) and their test.
 
-use keyward_service::{DirectoryConfig, DirectoryTestReport};
+use keyward_service::{DirectoryConfig, DirectoryPasswordPolicy, DirectoryTestReport, PolicyKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -64,6 +64,94 @@ pub struct DirectoryTestDto {
     pub membership: String,
     /// The sync and rotation groups.
     pub groups: Vec<DirectoryGroupDto>,
+    /// The account keyward is bound as, as the directory knows it.
+    pub service_account: ServiceAccountDto,
+    /// The domain's password policies.
+    pub password_policies: PasswordPoliciesDto,
+    /// The rights and password policy of a sample of the rotation group's members.
+    pub sampled_members: Vec<SampledMemberDto>,
+    /// What will make rotations fail, one line each (the CLI exits 8 when there is any).
+    pub problems: Vec<String>,
+    /// What may make a rotation fail or surprise, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// The bound account of a [`DirectoryTestDto`].
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceAccountDto {
+    /// Its DN.
+    pub dn: String,
+    /// Its objectSid.
+    pub sid: String,
+    /// Group SIDs in its token.
+    pub groups: usize,
+    /// It sees deleted users (tombstones), which incremental runs need to find deletions.
+    pub sees_deleted_users: bool,
+}
+
+/// The password policies of a [`DirectoryTestDto`].
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PasswordPoliciesDto {
+    /// The domain's default policy.
+    pub domain: PasswordPolicyDto,
+    /// The fine-grained policies (PSOs); absent when they cannot be read.
+    pub fine_grained: Option<Vec<PasswordPolicyDto>>,
+    /// Why the fine-grained policies cannot be read.
+    pub fine_grained_unreadable: Option<String>,
+}
+
+/// One password policy of the directory.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PasswordPolicyDto {
+    /// The domain object's DN, or the PSO's.
+    pub dn: String,
+    /// PSO precedence (lowest wins); absent for the domain policy.
+    pub precedence: Option<u32>,
+    /// Minimum length.
+    pub min_length: u32,
+    /// Complexity required.
+    pub complexity: bool,
+    /// Passwords remembered.
+    pub history_length: u32,
+    /// Minimum age, seconds.
+    pub min_age_secs: u64,
+    /// Maximum age, seconds; absent: never expires.
+    pub max_age_secs: Option<u64>,
+    /// Wrong passwords before a lockout; 0: never.
+    pub lockout_threshold: u32,
+}
+
+impl From<&DirectoryPasswordPolicy> for PasswordPolicyDto {
+    fn from(p: &DirectoryPasswordPolicy) -> Self {
+        Self {
+            dn: p.dn.clone(),
+            precedence: match p.kind {
+                PolicyKind::Domain => None,
+                PolicyKind::FineGrained { precedence } => Some(precedence),
+            },
+            min_length: p.min_length,
+            complexity: p.complexity,
+            history_length: p.history_length,
+            min_age_secs: p.min_age_secs,
+            max_age_secs: p.max_age_secs,
+            lockout_threshold: p.lockout_threshold,
+        }
+    }
+}
+
+/// One sampled rotation-group member of a [`DirectoryTestDto`].
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SampledMemberDto {
+    /// Its DN.
+    pub dn: String,
+    /// Reset Password: `granted`, `denied` or `missing`.
+    pub reset_password: String,
+    /// Write pwdLastSet (part of the usual delegation; rotation does not need it).
+    pub write_pwd_last_set: bool,
+    /// `domain`, or the DN of the fine-grained policy that applies; absent when unknown.
+    pub policy: Option<String>,
+    /// The length of passwords keyward generates for it.
+    pub generated_length: Option<u16>,
 }
 
 /// The controls and matching rules of a [`DirectoryTestDto`]: four independent yes/no facts.
@@ -125,6 +213,35 @@ impl From<DirectoryTestReport> for DirectoryTestDto {
                     skipped: g.skipped,
                 })
                 .collect(),
+            service_account: ServiceAccountDto {
+                dn: r.service_account.dn,
+                sid: r.service_account.sid,
+                groups: r.service_account.groups,
+                sees_deleted_users: r.sees_deleted_users,
+            },
+            password_policies: PasswordPoliciesDto {
+                domain: (&r.password_policies.domain).into(),
+                fine_grained: r
+                    .password_policies
+                    .fine_grained
+                    .as_ref()
+                    .ok()
+                    .map(|all| all.iter().map(Into::into).collect()),
+                fine_grained_unreadable: r.password_policies.fine_grained.err(),
+            },
+            sampled_members: r
+                .sampled_members
+                .into_iter()
+                .map(|m| SampledMemberDto {
+                    dn: m.dn,
+                    reset_password: m.reset_password.to_owned(),
+                    write_pwd_last_set: m.write_pwd_last_set,
+                    policy: m.policy,
+                    generated_length: m.generated_length,
+                })
+                .collect(),
+            problems: r.problems,
+            warnings: r.warnings,
         }
     }
 }

@@ -27,7 +27,10 @@ pub use admins::{
     AdminCredentialDto, AdminDetailDto, AdminDto, CreateAdminRequest, EnrollmentLinkDto,
 };
 pub use audit::{AuditListParams, AuditPage, AuditRecordDto};
-pub use directories::{DirectoryDto, DirectoryGroupDto, DirectorySupportDto, DirectoryTestDto};
+pub use directories::{
+    DirectoryDto, DirectoryGroupDto, DirectorySupportDto, DirectoryTestDto, PasswordPoliciesDto,
+    PasswordPolicyDto, SampledMemberDto, ServiceAccountDto,
+};
 pub use employees::{
     AccountDto, CreateEmployeeRequest, EmployeeDetailDto, EmployeeDto, EmployeePage, PageParams,
 };

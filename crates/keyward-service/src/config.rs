@@ -2,6 +2,12 @@
 //! environment variables, then command-line flags. Unknown keys are refused in every layer.
 //!
 //! Every setting is documented in `docs/configuration.md`; a test keeps the two in step.
+//!
+//! On hostile input (any file, any value for any key) loading never panics: it gives settings
+//! whose every duration is at most ten years (so no deadline computed from one can overflow), or
+//! a one-line refusal naming the file or variable and the key (for a TOML syntax error, the line
+//! and the key on it). The property tests at the end of this file check it; `PROPTEST_CASES=N`
+//! runs N cases of each.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -423,6 +429,7 @@ impl Settings {
         check(self.validate_agent());
         check(self.console.validate());
         check(self.validate_transport());
+        check(self.validate_durations());
         let mut names = std::collections::HashSet::new();
         for directory in &self.directories {
             check(
@@ -437,6 +444,7 @@ impl Settings {
                 ))));
             }
         }
+        check(crate::kerberos_environment(self).map(|_| ()));
         problems
     }
 
@@ -560,6 +568,105 @@ impl Settings {
         Ok(())
     }
 
+    /// Every duration at most ten years: no part of keyward means "never" by a longer one, and
+    /// a deadline that far (`now` plus a huge `sync.grace_days`, say) would overflow the date
+    /// arithmetic that uses it.
+    fn validate_durations(&self) -> Result<()> {
+        const MINUTE: u64 = 60;
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 86_400;
+        let (s, m, p, c) = (&self.sync, &self.mail, &self.passwords, &self.console);
+        let durations: [(&str, u64, u64, &str); 18] = [
+            ("sync.grace_days", s.grace_days.into(), DAY, "days"),
+            (
+                "sync.incremental_interval_secs",
+                s.incremental_interval_secs,
+                1,
+                "seconds",
+            ),
+            (
+                "sync.full_interval_secs",
+                s.full_interval_secs,
+                1,
+                "seconds",
+            ),
+            (
+                "mail.invitation_ttl_hours",
+                m.invitation_ttl_hours.into(),
+                HOUR,
+                "hours",
+            ),
+            ("mail.retry_base_secs", m.retry_base_secs, 1, "seconds"),
+            (
+                "mail.send_interval_secs",
+                m.send_interval_secs,
+                1,
+                "seconds",
+            ),
+            ("mail.claim_secs", m.claim_secs, 1, "seconds"),
+            (
+                "passwords.poll_interval_secs",
+                p.poll_interval_secs,
+                1,
+                "seconds",
+            ),
+            ("passwords.claim_secs", p.claim_secs, 1, "seconds"),
+            ("passwords.retry_base_secs", p.retry_base_secs, 1, "seconds"),
+            ("passwords.retry_max_secs", p.retry_max_secs, 1, "seconds"),
+            (
+                "passwords.key_wait_warn_hours",
+                p.key_wait_warn_hours.into(),
+                HOUR,
+                "hours",
+            ),
+            (
+                "console.session_idle_minutes",
+                c.session_idle_minutes.into(),
+                MINUTE,
+                "minutes",
+            ),
+            (
+                "console.session_max_hours",
+                c.session_max_hours.into(),
+                HOUR,
+                "hours",
+            ),
+            (
+                "console.enrollment_ttl_hours",
+                c.enrollment_ttl_hours.into(),
+                HOUR,
+                "hours",
+            ),
+            (
+                "tls.reload_interval_secs",
+                self.tls.reload_interval_secs,
+                1,
+                "seconds",
+            ),
+            (
+                "http.request_timeout_secs",
+                self.http.request_timeout_secs,
+                1,
+                "seconds",
+            ),
+            (
+                "http.sync_timeout_secs",
+                self.http.sync_timeout_secs,
+                1,
+                "seconds",
+            ),
+        ];
+        for (key, value, unit, units) in durations {
+            let max = keyward_directory::MAX_DURATION_SECS / unit;
+            if value > max {
+                return Err(Error::Config(format!(
+                    "key `{key}`: {value} is more than ten years; at most {max} {units}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The configuration of the directory called `name`: the one lookup of a directory by
     /// name. Callers say what a missing one means (not found for a command naming it, a
     /// configuration error for a stored account whose directory was removed).
@@ -570,6 +677,28 @@ impl Settings {
     /// The activation-code policy these settings describe.
     pub fn activation_code_policy(&self) -> Result<keyward_keys::ActivationCodePolicy> {
         let k = &self.keys;
+        // Each bound by its key, so that a refusal says which setting to change.
+        for (key, ok, rule) in [
+            (
+                "keys.activation_code_length",
+                (6..=12).contains(&k.activation_code_length),
+                "must be 6 to 12 digits",
+            ),
+            (
+                "keys.activation_code_attempts",
+                (1..=10).contains(&k.activation_code_attempts),
+                "must be 1 to 10",
+            ),
+            (
+                "keys.activation_code_ttl_hours",
+                (1..=720).contains(&k.activation_code_ttl_hours),
+                "must be 1 to 720 (30 days)",
+            ),
+        ] {
+            if !ok {
+                return Err(Error::Config(format!("key `{key}`: {rule}")));
+            }
+        }
         let policy = keyward_keys::ActivationCodePolicy {
             length: k.activation_code_length,
             ttl: chrono::Duration::hours(i64::from(k.activation_code_ttl_hours)),
@@ -733,6 +862,15 @@ fn describe(error: figment::Error) -> Vec<String> {
                 },
             );
             let what = one_line(&e.kind.to_string());
+            let key = match (&e.metadata, key.is_empty()) {
+                (Some(m), true) => match &m.source {
+                    Some(figment::Source::File(path)) => {
+                        key_at_line(path, &what).unwrap_or_default()
+                    }
+                    _ => key,
+                },
+                _ => key,
+            };
             if key.is_empty() {
                 format!("{origin}: {what}")
             } else {
@@ -740,6 +878,37 @@ fn describe(error: figment::Error) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The dotted key a TOML syntax error is on, read from the file at the line the message names
+/// (`… at line 12, column 22 …`): a value too large or badly quoted is then refused by its key,
+/// like every other value. Only a bare key (letters, digits, `_`, `-`) is named, never a value.
+fn key_at_line(path: &Path, message: &str) -> Option<String> {
+    let after = message.split_once("at line ")?.1;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    let line: usize = digits.parse().ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let bare = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    let key = lines.get(line.checked_sub(1)?)?.split_once('=')?.0.trim();
+    if !bare(key) {
+        return None;
+    }
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim())
+        .filter(|t| bare(t));
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_owned(),
+    })
 }
 
 /// Folds a multi-line parser message (TOML errors carry a source snippet) into its first and
@@ -1067,6 +1236,273 @@ mod tests {
             };
             assert_eq!(Settings::load_from(None, &[], &flags).is_ok(), ok, "{url}");
         }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! Hostile configuration: arbitrary TOML, and arbitrary values for the keys of a valid file.
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write as _;
+
+    /// A file that sets a value in every table.
+    const VALID: &str = "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n\
+        [keys]\nper_employee = 2\n[sync]\ngrace_days = 7\n[mail]\ninvitation_ttl_hours = 48\n\
+        [passwords]\nclaim_secs = 60\n[agent]\nregistration_burst = 3\n[console]\n\
+        session_max_hours = 8\n[http]\nrequest_timeout_secs = 10\n[tls]\n\
+        reload_interval_secs = 0\n[secrets]\n[[directories]]\nname = \"corp1\"\n\
+        urls = [\"ldaps://dc1\"]\nbind_dn = \"CN=svc\"\nbind_password_env = \"P\"\n\
+        max_password_age_days = 28\n";
+
+    /// Every key of the file format with its table (`directories` for `[[directories]]`).
+    fn keys() -> Vec<(Option<&'static str>, String)> {
+        let value = serde_json::to_value(Settings::default()).unwrap();
+        let mut out = Vec::new();
+        for (key, v) in value.as_object().unwrap() {
+            let table: &'static str = Box::leak(key.clone().into_boxed_str());
+            if key == "directories" {
+                let sample = keyward_directory::DirectoryConfig::new("x", vec![], "x");
+                let fields = serde_json::to_value(sample).unwrap();
+                out.extend(
+                    fields
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .map(|k| (Some(table), k.clone())),
+                );
+            } else if let Some(inner) = v.as_object() {
+                out.extend(inner.keys().map(|k| (Some(table), k.clone())));
+            } else {
+                out.push((None, key.clone()));
+            }
+        }
+        out
+    }
+
+    fn load(text: &str) -> (Result<Settings>, String) {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        let path = f.path().display().to_string();
+        (
+            Settings::load_from(Some(f.path()), &[], &Overrides::default()),
+            path,
+        )
+    }
+
+    /// Any TOML value, including the hostile ones (huge, negative, wrong type, nested).
+    fn toml_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<u32>().prop_map(|v| v.to_string()),
+            (0..=i64::MAX).prop_map(|v| v.to_string()),
+            (0u64..100).prop_map(|v| v.to_string()),
+            Just("18446744073709551616".to_owned()),
+            any::<bool>().prop_map(|v| v.to_string()),
+            "\\PC{0,20}".prop_map(|s| toml::Value::String(s).to_string()),
+            Just("1.5".to_owned()),
+            Just("[1, \"a\"]".to_owned()),
+            Just("{ a = 1 }".to_owned()),
+            Just("1979-05-27T07:32:00Z".to_owned()),
+        ]
+    }
+
+    /// The file with `key` set to `value` in its table (appended to that table, or the key
+    /// added at the top when the table has none in the file).
+    fn with_value(table: Option<&str>, key: &str, value: &str) -> String {
+        let line = format!("{key} = {value}\n");
+        match table {
+            None => format!("{line}{VALID}"),
+            Some("directories") => format!("{VALID}{line}"),
+            Some(t) => VALID.replacen(&format!("[{t}]\n"), &format!("[{t}]\n{line}"), 1),
+        }
+    }
+
+    fn names_a_key_or_a_line(message: &str) -> bool {
+        message.contains("key `")
+            || message.contains("keys `")
+            || message.contains("line ")
+            || message.contains("[[directories]]")
+            || message.contains("database_url")
+            || message.contains("keys.activation_code")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Any text as a config file: no panic, and a refusal is one line naming the file and
+        /// the key or the line.
+        #[test]
+        fn any_text_loads_or_is_refused_naming_the_key_or_line(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    "\\PC{0,30}",
+                    "[a-z_]{1,12} = [0-9a-z\"\\[\\]{},. ]{0,12}",
+                    "\\[[a-z]{1,8}\\]",
+                    Just("[[directories]]".to_owned()),
+                ],
+                0..8,
+            ),
+        ) {
+            let text = lines.join("\n");
+            let (result, path) = load(&text);
+            if let Err(e) = result {
+                let message = e.to_string();
+                prop_assert!(!message.contains('\n'), "{}", message);
+                prop_assert!(names_a_key_or_a_line(&message), "{}", message);
+                if !text.contains("[[directories]]") && message.contains("line ") {
+                    prop_assert!(message.contains(&path), "{}", message);
+                }
+            }
+        }
+
+        /// A misspelt key is refused by its name, wherever it is.
+        #[test]
+        fn a_misspelt_key_is_refused_by_its_name(which in any::<proptest::sample::Index>()) {
+            let all = keys();
+            let (table, key) = &all[which.index(all.len())];
+            let typo = format!("{key}x");
+            let (result, _) = load(&with_value(*table, &typo, "1"));
+            let message = result.unwrap_err().to_string();
+            prop_assert!(message.contains(&format!("`{typo}`")), "{}", message);
+        }
+
+        /// Settings written as TOML load back as the same settings.
+        #[test]
+        fn written_settings_load_back(
+            grace_days in 0u32..3650,
+            per_employee in 1u8..10,
+            batch in 1u32..100_000,
+            port in 1u16..,
+            json in any::<bool>(),
+            proxies in proptest::collection::vec(any::<std::net::Ipv4Addr>(), 0..3),
+            directories in proptest::collection::vec(("[a-z][a-z0-9-]{0,10}", -5i32..5, 0u32..3650), 0..3),
+        ) {
+            let mut s = Settings::default();
+            s.sync.grace_days = grace_days;
+            s.sync.batch_accounts = batch;
+            s.keys.per_employee = per_employee;
+            s.listen = SocketAddr::from(([127, 0, 0, 1], port));
+            s.log_format = if json { LogFormat::Json } else { LogFormat::Text };
+            s.agent.trusted_proxies = proxies.into_iter().map(std::net::IpAddr::V4).collect();
+            let mut names = std::collections::HashSet::new();
+            for (name, priority, age) in directories {
+                if !names.insert(name.clone()) {
+                    continue;
+                }
+                let mut d = keyward_directory::DirectoryConfig::new(&name, vec![format!("ldaps://{name}")], "CN=svc");
+                d.bind_password_env = Some("PW".into());
+                d.priority = priority;
+                d.max_password_age_days = age;
+                s.directories.push(d);
+            }
+            let text = toml::to_string(&s).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let (loaded, _) = load(&text);
+            prop_assert_eq!(loaded.map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?, s);
+        }
+    }
+
+    proptest! {
+        // Each case loads the file once per key (about 90 times).
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// Any value for each key of a valid file: loaded (and then every duration it sets can
+        /// be added to the present and subtracted from it), or refused in one line that names
+        /// that key.
+        #[test]
+        fn any_value_of_a_key_loads_usably_or_is_refused_naming_it(value in toml_value()) {
+            for (table, key) in keys() {
+                let text = with_value(table, &key, &value);
+                let (result, _) = load(&text);
+                match result {
+                    Ok(settings) => durations_fit(&settings)
+                        .map_err(|e| TestCaseError::fail(format!("{key} = {value}: {e}")))?,
+                    Err(e) => {
+                        let message = e.to_string();
+                        prop_assert!(!message.contains('\n'), "{}", message);
+                        prop_assert!(message.contains(key.as_str()), "{} = {}: {}", key, value, message);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every duration a loaded file sets can be added to the present and subtracted from it,
+    /// both as a date (chrono) and as an instant (std, for timers): what the server and the
+    /// CLI do with them.
+    fn durations_fit(s: &Settings) -> std::result::Result<(), TestCaseError> {
+        const MINUTE: u64 = 60;
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 86_400;
+        let mut durations: Vec<(&str, u64)> = vec![
+            ("sync.grace_days", u64::from(s.sync.grace_days) * DAY),
+            (
+                "sync.incremental_interval_secs",
+                s.sync.incremental_interval_secs,
+            ),
+            ("sync.full_interval_secs", s.sync.full_interval_secs),
+            (
+                "mail.invitation_ttl_hours",
+                u64::from(s.mail.invitation_ttl_hours) * HOUR,
+            ),
+            ("mail.retry_base_secs", s.mail.retry_base_secs),
+            ("mail.send_interval_secs", s.mail.send_interval_secs),
+            ("mail.claim_secs", s.mail.claim_secs),
+            (
+                "passwords.poll_interval_secs",
+                s.passwords.poll_interval_secs,
+            ),
+            ("passwords.claim_secs", s.passwords.claim_secs),
+            ("passwords.retry_base_secs", s.passwords.retry_base_secs),
+            ("passwords.retry_max_secs", s.passwords.retry_max_secs),
+            (
+                "passwords.key_wait_warn_hours",
+                u64::from(s.passwords.key_wait_warn_hours) * HOUR,
+            ),
+            (
+                "console.session_idle_minutes",
+                u64::from(s.console.session_idle_minutes) * MINUTE,
+            ),
+            (
+                "console.session_max_hours",
+                u64::from(s.console.session_max_hours) * HOUR,
+            ),
+            (
+                "console.enrollment_ttl_hours",
+                u64::from(s.console.enrollment_ttl_hours) * HOUR,
+            ),
+            ("tls.reload_interval_secs", s.tls.reload_interval_secs),
+            ("http.request_timeout_secs", s.http.request_timeout_secs),
+            ("http.sync_timeout_secs", s.http.sync_timeout_secs),
+        ];
+        for d in &s.directories {
+            durations.push((
+                "max_password_age_days",
+                u64::from(d.max_password_age_days) * DAY,
+            ));
+            durations.push(("connect_timeout_secs", d.connect_timeout_secs));
+            durations.push(("operation_timeout_secs", d.operation_timeout_secs));
+        }
+        let now = chrono::Utc::now();
+        let instant = std::time::Instant::now();
+        for (key, secs) in durations {
+            let fits = i64::try_from(secs)
+                .ok()
+                .and_then(chrono::TimeDelta::try_seconds)
+                .is_some_and(|d| {
+                    now.checked_add_signed(d).is_some() && now.checked_sub_signed(d).is_some()
+                })
+                && instant
+                    .checked_add(std::time::Duration::from_secs(secs))
+                    .is_some();
+            prop_assert!(
+                fits,
+                "{} = {} s loaded but does not fit in a date",
+                key,
+                secs
+            );
+        }
+        Ok(())
     }
 }
 

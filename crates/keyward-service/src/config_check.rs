@@ -168,8 +168,11 @@ pub async fn check_connections(settings: &Settings) -> Vec<ConnectionCheck> {
     let mut checks = Vec::new();
     let directories = Directories::new(settings);
     for directory in &settings.directories {
-        let result = directories.test(&directory.name).await.map(|report| {
-            format!(
+        let result = directories.test(&directory.name).await.and_then(|report| {
+            if !report.problems.is_empty() {
+                return Err(crate::Error::Config(report.problems.join("; ")));
+            }
+            Ok(format!(
                 "{} ({}), bound as {}; {}",
                 report.url,
                 if report.encrypted {
@@ -184,7 +187,7 @@ pub async fn check_connections(settings: &Settings) -> Vec<ConnectionCheck> {
                     .map(|g| format!("{} group {}: {} users", g.role, g.configured, g.users))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )
+            ))
         });
         checks.push(ConnectionCheck::new(
             format!("directory {}", directory.name),

@@ -1,9 +1,10 @@
 //! What every use case works with: the store, the settings, the clock, the key-encryption key
-//! and the mail templates, passed around as one value instead of five fields copied into each
+//! the mail templates and the directories' password policies, passed around as one value instead of five fields copied into each
 //! use case.
 
 use keyward_store::Store;
 
+use crate::directory_policy::PolicyCell;
 use crate::mail::TemplatesCell;
 use crate::passwords::PlanContext;
 use crate::secrets::KekCell;
@@ -18,6 +19,7 @@ pub(crate) struct Context<'a> {
     pub(crate) clock: &'a dyn Clock,
     pub(crate) kek: &'a KekCell,
     pub(crate) templates: &'a TemplatesCell,
+    pub(crate) policies: &'a PolicyCell,
 }
 
 impl<'a> Context<'a> {
@@ -27,6 +29,7 @@ impl<'a> Context<'a> {
             store: self.store,
             settings: self.settings,
             kek: self.kek,
+            policies: self.policies,
             now,
         }
     }

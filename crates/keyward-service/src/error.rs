@@ -362,6 +362,18 @@ pub enum Error {
         /// The directory.
         directory: String,
     },
+    /// `keyward-server` instances hold live leases on the database, and the operation must not
+    /// run beside them.
+    #[error(
+        "{count} keyward-server instance(s) use this database: {list}; stop them first (a \
+         killed server's lease ends within a minute)"
+    )]
+    ServersRunning {
+        /// How many.
+        count: usize,
+        /// Host, pid and lease end of each.
+        list: String,
+    },
     /// The workstation's status does not allow the change.
     #[error("workstation {id} is {status} and cannot become {to}")]
     WorkstationState {
@@ -468,7 +480,7 @@ impl Error {
             Self::Config(_) => ErrorCode::InvalidConfig,
             Self::Unavailable { .. } => ErrorCode::Unavailable,
             Self::InvalidTransition(_) => ErrorCode::InvalidTransition,
-            Self::LeaseBusy { .. } => ErrorCode::LeaseBusy,
+            Self::LeaseBusy { .. } | Self::ServersRunning { .. } => ErrorCode::LeaseBusy,
             Self::WorkstationState { .. } => ErrorCode::WorkstationState,
             Self::InvitationState { .. } => ErrorCode::InvitationState,
             Self::ConcurrentChange(_) => ErrorCode::ConcurrentChange,
@@ -495,7 +507,7 @@ impl From<keyward_store::Error> for Error {
         match err {
             S::NotFound { what, key } => Self::NotFound { what, key },
             S::Conflict { what, key } => Self::Conflict { what, key },
-            S::InvalidCursor { .. } => Self::InvalidInput(err.to_string()),
+            S::InvalidCursor { .. } | S::Backup { .. } => Self::InvalidInput(err.to_string()),
             S::Stale { .. } | S::LeaseLost { .. } => Self::ConcurrentChange(err.to_string()),
             S::Unavailable { .. } | S::InvalidUrl { .. } => Self::Unavailable { source: err },
             S::Schema { .. } => Self::Config(err.to_string()),

@@ -17,6 +17,7 @@ pub struct Keyward {
     clock: Arc<dyn Clock>,
     kek: crate::secrets::KekCell,
     templates: crate::mail::TemplatesCell,
+    policies: crate::directory_policy::PolicyCell,
 }
 
 /// What `migrate` found and did.
@@ -78,6 +79,7 @@ impl Keyward {
             clock: Arc::new(SystemClock),
             kek: crate::secrets::KekCell::default(),
             templates: crate::mail::TemplatesCell::default(),
+            policies: crate::directory_policy::PolicyCell::default(),
         })
     }
 
@@ -149,6 +151,21 @@ impl Keyward {
         &self.settings
     }
 
+    /// The store, for the use cases that live beside this type.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The key-encryption key, loaded on first use.
+    pub(crate) fn kek_cell(&self) -> &crate::secrets::KekCell {
+        &self.kek
+    }
+
+    /// The clock's now.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// Employee operations.
     pub fn employees(&self) -> Employees<'_> {
         Employees::new(&self.store)
@@ -204,6 +221,7 @@ impl Keyward {
             clock: self.clock.as_ref(),
             kek: &self.kek,
             templates: &self.templates,
+            policies: &self.policies,
         }
     }
 

@@ -26,13 +26,19 @@ mod actor;
 pub mod admins;
 mod agent;
 mod audit;
+mod backup;
 mod clock;
 pub mod config;
 mod config_check;
 mod context;
 mod directories;
+mod directory_policy;
+mod directory_test;
 mod employees;
 mod error;
+mod instances;
+mod kek_rotation;
+mod kerberos;
 mod keys;
 mod keyward;
 mod mail;
@@ -47,22 +53,31 @@ pub use agent::{
     AccountDelivery, AckItem, Activated, Agent, PendingWork, Registration, SeenKey, UserChange,
 };
 pub use audit::{AUDIT_CSV_HEADER, Audit, audit_csv, audit_csv_part, parse_audit_time};
+pub use backup::BackupReport;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AgentSettings, ConsoleSettings, HttpSettings, KeySettings, LogFormat, MailSettings, Overrides,
     PasswordSettings, SecretsSettings, Settings, SmtpSecurity, SyncSettings, TlsSettings,
 };
 pub use config_check::{ConfigCheck, ConnectionCheck, check_config, check_connections};
-pub use directories::{Directories, DirectoryTestReport, GroupReport};
+pub use directories::Directories;
+pub use directory_test::{
+    DirectoryTestReport, GroupReport, MemberReport, PoliciesReport, RIGHTS_SAMPLE,
+    ServiceAccountReport,
+};
 pub use employees::Employees;
 pub use error::{Credential, Error, ErrorCode, InvitationProblem, Result};
+pub use instances::{SERVER_LEASE_RENEW_SECS, SERVER_LEASE_SECS, ServerLease};
+pub use kek_rotation::{KekRotationProgress, KekRotationReport, SecretsReport};
+pub use kerberos::{end_kerberos_environment, enter_kerberos_environment, kerberos_environment};
 pub use keys::{KeyView, Keys, WithCode};
 pub use keyward::{Keyward, MigrationReport, OpenMode, check_schema};
-pub use keyward_directory::DirectoryConfig;
+pub use keyward_directory::{DirectoryConfig, DirectoryPasswordPolicy, PolicyKind};
 pub use keyward_model::{Workstation, WorkstationStatus};
 pub use keyward_password::SecretString;
 pub use keyward_store::{
-    AuditFilter, EmployeeFilter, Overview, SchemaState, SchemaStatus, SyncRunRecord,
+    AuditFilter, BackupHeader, BackupProgress, EmployeeFilter, Overview, SchemaState, SchemaStatus,
+    SyncRunRecord, TableRows,
 };
 pub use mail::{EnrollView, InvitationView, Mail, SendReport, check_mail_templates};
 pub use passwords::{AdvanceReport, NewPassword, PasswordStatus, Passwords};

@@ -12,12 +12,32 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::{Error, Result, Settings};
 
-const CHECK_KEY: &str = "secrets.kek_check";
+/// The setting that holds a known value sealed with the database's KEK.
+pub(crate) const CHECK_KEY: &str = "secrets.kek_check";
 const SALT_KEY: &str = "secrets.kdf_salt";
-const CHECK_PLAINTEXT: &[u8] = b"keyward key-encryption key check";
+pub(crate) const CHECK_PLAINTEXT: &[u8] = b"keyward key-encryption key check";
+/// The setting that records a KEK rotation under way: `<from fingerprint> <to fingerprint>`.
+pub(crate) const ROTATION_KEY: &str = "secrets.kek_rotation";
+/// The setting that holds the activation-code pepper sealed with the KEK, written by the first
+/// KEK rotation so that live codes keep working under the new key.
+pub(crate) const PEPPER_KEY: &str = "secrets.code_pepper";
 
 /// Loads the KEK `[secrets]` names and checks it against this database.
 pub(crate) async fn load_kek(settings: &Settings, store: &Store) -> Result<Kek> {
+    let kek = configured_kek(settings, store).await?;
+    if let Some(rotation) = store.setting(ROTATION_KEY).await? {
+        let to = rotation.split(' ').nth(1).unwrap_or("?");
+        return Err(Error::Config(format!(
+            "a key-encryption key rotation to the key with fingerprint {to} is unfinished: run \
+             `keyward secrets rotate-key NEW_KEY_FILE` again with that key file to finish it"
+        )));
+    }
+    check(&kek, store).await?;
+    Ok(kek)
+}
+
+/// The KEK `[secrets]` names, not checked against the database.
+pub(crate) async fn configured_kek(settings: &Settings, store: &Store) -> Result<Kek> {
     let s = &settings.secrets;
     let kek = match (&s.key_file, &s.passphrase_env) {
         (Some(path), None) => {
@@ -64,7 +84,6 @@ pub(crate) async fn load_kek(settings: &Settings, store: &Store) -> Result<Kek> 
             ));
         }
     };
-    check(&kek, store).await?;
     Ok(kek)
 }
 
@@ -104,7 +123,7 @@ async fn salt(store: &Store) -> Result<Vec<u8>> {
 }
 
 /// Seals a known value on first use; afterwards the KEK must open it.
-async fn check(kek: &Kek, store: &Store) -> Result<()> {
+pub(crate) async fn check(kek: &Kek, store: &Store) -> Result<()> {
     let context = context()?;
     let sealed = kek
         .seal(CHECK_PLAINTEXT, &context, &SystemRandom::new())
@@ -123,10 +142,15 @@ async fn check(kek: &Kek, store: &Store) -> Result<()> {
 }
 
 fn context() -> Result<SealContext> {
-    SealContext::new("secrets.kek_check", "installation").map_err(internal)
+    setting_context(CHECK_KEY)
 }
 
-fn internal(e: keyward_password::Error) -> Error {
+/// The sealing context of a sealed setting.
+pub(crate) fn setting_context(key: &str) -> Result<SealContext> {
+    SealContext::new(key, "installation").map_err(internal)
+}
+
+pub(crate) fn internal(e: keyward_password::Error) -> Error {
     Error::Internal {
         source: Box::new(e),
     }
@@ -176,8 +200,30 @@ pub(crate) async fn code_pepper(
         return Ok(None);
     }
     let kek = kek.get(settings, store).await?;
-    let bytes = kek.derive_key(CODE_PEPPER_PURPOSE).map_err(internal)?;
+    let bytes = current_pepper(&kek, store).await?;
     Ok(Some(keyward_keys::CodePepper::from_bytes(*bytes)))
+}
+
+/// The pepper: stored sealed once a KEK rotation has happened, derived from the KEK before.
+pub(crate) async fn current_pepper(
+    kek: &Kek,
+    store: &Store,
+) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+    let Some(stored) = store.setting(PEPPER_KEY).await? else {
+        return derived_pepper(kek);
+    };
+    let opened = kek
+        .open(&Sealed::from_stored(stored), &setting_context(PEPPER_KEY)?)
+        .map_err(internal)?;
+    let bytes: [u8; 32] = opened.expose().try_into().map_err(|_| Error::Internal {
+        source: format!("the stored {PEPPER_KEY} is not 32 bytes").into(),
+    })?;
+    Ok(zeroize::Zeroizing::new(bytes))
+}
+
+/// The pepper derived from `kek` (what every installation uses until its first KEK rotation).
+pub(crate) fn derived_pepper(kek: &Kek) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+    kek.derive_key(CODE_PEPPER_PURPOSE).map_err(internal)
 }
 
 /// 256 bits from the system CSPRNG as URL-safe base64 without padding: the secret part of

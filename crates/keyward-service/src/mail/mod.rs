@@ -27,7 +27,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
 
 pub use invitations::{EnrollView, InvitationView};
-pub(crate) use sealed_code::seal_activation_code;
+pub(crate) use sealed_code::{activation_code_context, seal_activation_code};
 pub(crate) use templates::{Templates, TemplatesCell};
 
 use self::compose::Verdict;

@@ -13,7 +13,8 @@ use crate::{Error, Result};
 
 const PURPOSE: &str = "outbox.activation_code";
 
-fn context(message_id: Uuid, serial: &str) -> Result<SealContext> {
+/// The sealing context of the code the outbox row `message_id` about key `serial` carries.
+pub(crate) fn activation_code_context(message_id: Uuid, serial: &str) -> Result<SealContext> {
     SealContext::new(PURPOSE, &format!("{message_id}/{serial}")).map_err(internal)
 }
 
@@ -27,7 +28,7 @@ pub(crate) fn seal_activation_code(
     let sealed = kek
         .seal(
             code.expose().as_bytes(),
-            &context(message_id, serial.as_str())?,
+            &activation_code_context(message_id, serial.as_str())?,
             &SystemRandom::new(),
         )
         .map_err(internal)?;
@@ -43,7 +44,7 @@ pub(super) fn open_activation_code(
 ) -> Result<SecretString> {
     kek.open(
         &Sealed::from_stored(sealed.to_owned()),
-        &context(message_id, serial)?,
+        &activation_code_context(message_id, serial)?,
     )
     .map_err(internal)?
     .into_secret_string()

@@ -1,12 +1,20 @@
 //! The directory step of a rotation: after the key acknowledged version n+1, set it in the
 //! directory, then commit. Run by the server's worker; safe to run in several processes at once
 //! (each due step is claimed first, and a crashed worker's claim expires).
+//!
+//! The controller pin (docs/product.md §3.3): before the first write of a rotation leaves the
+//! process, the domain controller it goes to is stored with the candidate; every further step
+//! (the retry, the verifying bind that decides a refusal, the check whether a user change was
+//! applied already) goes to that controller only, since another one may not have replicated
+//! the write yet. Unreachable, it makes the step transient, never a refusal.
+
+use std::sync::{Mutex, PoisonError};
 
 use chrono::Duration;
-use keyward_directory::Error as DirError;
-use keyward_model::NewAuditRecord;
+use keyward_directory::{DirectoryClient, Error as DirError, Session};
+use keyward_model::{DomainController, NewAuditRecord};
 use keyward_password::SecretString;
-use keyward_rotation::RotationState;
+use keyward_rotation::{RotationState, Route};
 use keyward_store::{AccountPassword, NewMessage, PasswordWrite};
 use serde_json::json;
 
@@ -69,13 +77,17 @@ impl Passwords<'_> {
         // rotation of a compromised key, scheduled after this claim) can overlap it.
         let budget = std::time::Duration::from_secs(p.claim_secs.saturating_mul(3) / 4)
             .max(std::time::Duration::from_secs(1));
-        let attempt = match tokio::time::timeout(budget, self.attempt(row)).await {
+        // The row as this worker last wrote it: the attempt itself may store the controller
+        // pin (or release one) before it writes to the directory.
+        let latest = Mutex::new(row.clone());
+        let attempt = match tokio::time::timeout(budget, self.attempt(&latest)).await {
             Ok(attempt) => attempt,
             Err(_) => Attempt::Transient(format!(
                 "the directory step took longer than {} s (3/4 of passwords.claim_secs)",
                 budget.as_secs()
             )),
         };
+        let row = &current(&latest);
         let now = self.ctx.clock.now();
         let (next, audit_action, error) = match attempt {
             Attempt::Applied => match state::committed(&row.state, now) {
@@ -135,6 +147,7 @@ impl Passwords<'_> {
                 "reason": pending.map(|p| p.reason.clone()),
                 "attempts": next.attempts,
                 "error": error,
+                "controller": controller_json(pending.and_then(|p| p.controller.as_ref())),
             }),
             at: now,
         };
@@ -168,15 +181,17 @@ impl Passwords<'_> {
     }
 
     /// One directory attempt for a claimed row.
-    async fn attempt(&self, row: &AccountPassword) -> Attempt {
-        match self.try_directory(row).await {
+    async fn attempt(&self, latest: &Mutex<AccountPassword>) -> Attempt {
+        match self.try_directory(latest).await {
             Ok(()) => Attempt::Applied,
             Err(Error::Directory(e)) if refused_by_the_directory(&e) => {
                 // The directory refused the write, but an earlier attempt (one whose reply was
                 // lost, or one of a worker that crashed after the write) may have set the
                 // candidate already; rolling the key back then would lock the owner out. So a
-                // refusal counts only when the candidate does not bind.
-                match self.candidate_binds(row).await {
+                // refusal counts only when the candidate does not bind, on the controller the
+                // writes went to: another one may not have replicated them yet.
+                let row = current(latest);
+                match self.candidate_binds(&row, pin_of(&row)).await {
                     Ok(true) => Attempt::Applied,
                     Ok(false) => Attempt::Refused(e.to_string()),
                     Err(check) => Attempt::Transient(format!(
@@ -193,11 +208,16 @@ impl Passwords<'_> {
         }
     }
 
-    /// Whether the pending candidate is the account's password in the directory now (a bind).
-    async fn candidate_binds(&self, row: &AccountPassword) -> Result<bool> {
+    /// Whether the pending candidate is the account's password now: a bind, on `on` when the
+    /// rotation is pinned there.
+    async fn candidate_binds(
+        &self,
+        row: &AccountPassword,
+        on: Option<&DomainController>,
+    ) -> Result<bool> {
         let (dn, candidate) = self.dn_and_candidate(row).await?;
         let client = Directories::new(self.ctx.settings).client(&row.directory)?;
-        Ok(client.verify_password(&dn, &candidate).await?)
+        Ok(client.verify_password_on(on, &dn, &candidate).await?)
     }
 
     /// The account's DN and the opened pending candidate.
@@ -225,10 +245,89 @@ impl Passwords<'_> {
         Ok((account.dn, candidate))
     }
 
-    async fn try_directory(&self, row: &AccountPassword) -> Result<()> {
-        let (dn, candidate) = self.dn_and_candidate(row).await?;
+    /// Where this attempt may go: the pinned controller, or (nothing pinned, or the pin's URL
+    /// removed from the configuration, which releases it) the directory's URLs in order.
+    async fn route(
+        &self,
+        latest: &Mutex<AccountPassword>,
+        client: &DirectoryClient,
+    ) -> Result<Option<DomainController>> {
+        let row = current(latest);
+        match state::route(&row.state, &client.config().urls) {
+            Route::AnyInOrder => Ok(None),
+            Route::Pinned(controller) => Ok(Some(controller.clone())),
+            Route::Gone(controller) => {
+                tracing::warn!(
+                    directory = %row.directory,
+                    account = %row.object_guid,
+                    %controller,
+                    "releasing the rotation's domain controller pin: its URL is no longer \
+                     configured, which says the controller is gone for good"
+                );
+                let released = state::released(&row.state);
+                let detail = json!({
+                    "version": row.state.pending.as_ref().map(|p| p.version),
+                    "controller": controller_json(Some(controller)),
+                    "why": "its URL is no longer in the directory's configuration",
+                });
+                self.store_step(latest, released, "password.controller_released", detail)
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Pins the rotation to the controller `session` reached, stored before anything is
+    /// written there, so that a crash or a lost reply still knows where the write may be.
+    async fn pin(&self, latest: &Mutex<AccountPassword>, session: &mut Session) -> Result<()> {
+        let controller = session.controller().await?;
+        let row = current(latest);
+        let detail = json!({
+            "version": row.state.pending.as_ref().map(|p| p.version),
+            "controller": controller_json(Some(&controller)),
+        });
+        let next = state::pinned(&row.state, controller);
+        self.store_step(latest, next, "password.controller_pinned", detail)
+            .await
+    }
+
+    /// One version-checked write of `next` inside an attempt, with its audit record; `latest`
+    /// becomes the stored row.
+    async fn store_step(
+        &self,
+        latest: &Mutex<AccountPassword>,
+        next: keyward_rotation::PasswordState,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let row = current(latest);
+        let now = self.ctx.clock.now();
+        let write = PasswordWrite {
+            directory: row.directory.clone(),
+            object_guid: row.object_guid,
+            expected_row_version: Some(row.row_version),
+            state: next,
+            audit: vec![NewAuditRecord {
+                actor: "system".into(),
+                action: action.into(),
+                subject: account_subject(&row.directory, row.object_guid),
+                detail,
+                at: now,
+            }],
+            notify: None,
+            now,
+        };
+        let saved = self.ctx.store.save_account_password(&write).await?;
+        *latest.lock().unwrap_or_else(PoisonError::into_inner) = saved;
+        Ok(())
+    }
+
+    async fn try_directory(&self, latest: &Mutex<AccountPassword>) -> Result<()> {
+        let row = current(latest);
+        let (dn, candidate) = self.dn_and_candidate(&row).await?;
         let method = row.state.pending.as_ref().map(|p| p.method);
         let client = Directories::new(self.ctx.settings).client(&row.directory)?;
+        let on = self.route(latest, &client).await?;
         if method == Some(Method::Change) {
             let kek = self.ctx.kek.get(self.ctx.settings, self.ctx.store).await?;
             let sealed_old = row.state.sealed_current.as_deref().ok_or_else(|| {
@@ -243,14 +342,35 @@ impl Passwords<'_> {
                 row.object_guid,
                 row.state.version,
             )?;
-            return match client.change_password(&dn, &old, &candidate).await {
-                Ok(()) => Ok(()),
-                // A retry after a crash: the change may have been applied already.
-                Err(DirError::WrongOldPassword) => applied_already(&client, &dn, &candidate).await,
-                Err(e) => Err(e.into()),
+            let mut session = match client.open_for_change(&dn, &old, on.as_ref()).await {
+                Ok(session) => session,
+                // A retry after a crash or a lost reply: the change may have been applied
+                // already, on the controller it went to.
+                Err(DirError::WrongOldPassword) => {
+                    return applied_already(&client, on.as_ref(), &dn, &candidate).await;
+                }
+                Err(e) => return Err(e.into()),
             };
+            if on.is_none()
+                && let Err(e) = self.pin(latest, &mut session).await
+            {
+                session.close().await;
+                return Err(e);
+            }
+            let outcome = session.change_password(&dn, &old, &candidate).await;
+            session.close().await;
+            return Ok(outcome?);
         }
-        let mut session = client.connect().await?;
+        let mut session = match &on {
+            Some(controller) => client.connect_on(controller).await?,
+            None => client.connect().await?,
+        };
+        if on.is_none()
+            && let Err(e) = self.pin(latest, &mut session).await
+        {
+            session.close().await;
+            return Err(e);
+        }
         let outcome = session.reset_password(&dn, &candidate).await;
         session.close().await;
         Ok(outcome?)
@@ -286,15 +406,37 @@ impl Passwords<'_> {
 }
 
 async fn applied_already(
-    client: &keyward_directory::DirectoryClient,
+    client: &DirectoryClient,
+    on: Option<&DomainController>,
     dn: &str,
     candidate: &SecretString,
 ) -> Result<()> {
-    if client.verify_password(dn, candidate).await? {
+    if client.verify_password_on(on, dn, candidate).await? {
         Ok(())
     } else {
         Err(DirError::WrongOldPassword.into())
     }
+}
+
+/// The row as the attempt last stored it.
+fn current(latest: &Mutex<AccountPassword>) -> AccountPassword {
+    latest
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+/// The controller the rotation in flight is pinned to.
+fn pin_of(row: &AccountPassword) -> Option<&DomainController> {
+    row.state.pending.as_ref()?.controller.as_ref()
+}
+
+/// How audit records name a controller.
+fn controller_json(controller: Option<&DomainController>) -> serde_json::Value {
+    controller.map_or(
+        serde_json::Value::Null,
+        |c| json!({ "url": c.url, "host": c.host }),
+    )
 }
 
 /// Errors with which the directory answered the write itself: it may have taken the same

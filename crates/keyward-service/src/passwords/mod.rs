@@ -21,13 +21,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use keyward_model::{DirectoryAccount, Employee, EmployeeId, NewAuditRecord};
-use keyward_password::{AccountNames, SecretString};
+use keyward_password::{AccountNames, PasswordPolicy, SecretString};
 use keyward_rotation::{Method, PasswordState, RotationState};
 use keyward_store::{AccountPassword, PasswordWrite, Store};
 use ring::rand::SystemRandom;
 use serde_json::json;
 
 use crate::context::Context;
+use crate::directory_policy::{AccountPolicy, PolicyCell};
 use crate::secrets::{KekCell, seal_password};
 use crate::{Actor, Employees, Error, Result, Settings};
 pub use engine::AdvanceReport;
@@ -370,6 +371,7 @@ pub(crate) struct PlanContext<'a> {
     pub(crate) store: &'a Store,
     pub(crate) settings: &'a Settings,
     pub(crate) kek: &'a KekCell,
+    pub(crate) policies: &'a PolicyCell,
     pub(crate) now: DateTime<Utc>,
 }
 
@@ -415,16 +417,24 @@ pub(crate) async fn plan_rotation(
         sam_account_name: account.sam_account_name.as_deref(),
         display_name: account.display_name.as_deref(),
     };
+    let (directory_policy, policy) = effective_policy(ctx, config, account, method).await?;
+    let rules = match &directory_policy {
+        Some(AccountPolicy::Known(rules)) => Some(rules),
+        _ => None,
+    };
     let candidate = match password {
-        NewPassword::Generate => config
-            .password_policy
+        NewPassword::Generate => policy
             .generate(&names, &SystemRandom::new())
             .map_err(|e| Error::Config(format!("directory {directory}: {e}")))?,
         NewPassword::Given(given) => {
             if method == Method::Reset {
-                config
-                    .password_policy
-                    .validate(&given, &names)
+                let checked = match rules {
+                    Some(rules) => config
+                        .password_policy
+                        .validate_for_directory(&given, &names, rules),
+                    None => policy.validate(&given, &names),
+                };
+                checked
                     .map_err(|v| Error::PasswordPolicy(format!("the password is refused: {v}")))?;
             }
             given
@@ -460,12 +470,51 @@ pub(crate) async fn plan_rotation(
                 "method": method.as_str(),
                 "key": key_serial,
                 "sam_account_name": account.sam_account_name,
+                "directory_policy": match &directory_policy {
+                    Some(AccountPolicy::Known(rules)) => rules.source.clone(),
+                    Some(AccountPolicy::Unknown(why)) => format!("unknown: {why}"),
+                    None => "checked by the directory (user change)".to_owned(),
+                },
             }),
             at: ctx.now,
         }],
         notify: None,
         now: ctx.now,
     })
+}
+
+/// The directory's own policy for the account (its domain policy or its fine-grained one; a
+/// user change is checked by the directory itself, so it reads none), and keyward's policy
+/// made at least as strict.
+async fn effective_policy(
+    ctx: &PlanContext<'_>,
+    config: &keyward_directory::DirectoryConfig,
+    account: &DirectoryAccount,
+    method: Method,
+) -> Result<(Option<AccountPolicy>, PasswordPolicy)> {
+    let directory = account.directory.as_str();
+    if method != Method::Reset {
+        return Ok((None, config.password_policy.clone()));
+    }
+    let found = ctx
+        .policies
+        .for_account(ctx.settings, directory, &account.dn)
+        .await;
+    let policy = match &found {
+        AccountPolicy::Known(rules) => config
+            .password_policy
+            .for_directory(rules)
+            .map_err(|e| Error::Config(format!("directory {directory}: {e}")))?,
+        AccountPolicy::Unknown(why) => {
+            tracing::warn!(
+                directory,
+                account = %account.object_guid,
+                "the directory's password policy is not known ({why}); keyward's own policy alone applies"
+            );
+            config.password_policy.clone()
+        }
+    };
+    Ok((Some(found), policy))
 }
 
 /// The audit subject of an account.

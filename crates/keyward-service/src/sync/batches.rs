@@ -124,8 +124,13 @@ impl Rotation {
 }
 
 /// The accounts of the run's directory that leave scope in this run: in scope at the last run
-/// and not in scope now.
-pub(super) fn leaving(index: &Index, seen: &SeenUsers, scope: &InScope) -> Vec<Uuid> {
+/// and not in scope now. An account whose entry was skipped (`kept`) does not leave.
+pub(super) fn leaving(
+    index: &Index,
+    seen: &SeenUsers,
+    scope: &InScope,
+    kept: &HashSet<Uuid>,
+) -> Vec<Uuid> {
     let read: HashSet<Uuid>;
     let in_scope = match scope {
         InScope::Read => {
@@ -141,7 +146,7 @@ pub(super) fn leaving(index: &Index, seen: &SeenUsers, scope: &InScope) -> Vec<U
     let mut out: Vec<Uuid> = index
         .ours
         .iter()
-        .filter(|(guid, o)| o.present && !in_scope.contains(guid))
+        .filter(|(guid, o)| o.present && !in_scope.contains(guid) && !kept.contains(guid))
         .map(|(guid, _)| *guid)
         .collect();
     out.sort_unstable();
@@ -172,6 +177,9 @@ pub(super) struct BatchInputs<'a> {
     pub rotation: &'a Rotation,
     /// Leaving accounts whose removal is held: planned as if still in scope, as stored.
     pub held: &'a HashSet<Uuid>,
+    /// Stored accounts whose entry in scope was skipped (it could not be decoded): planned as
+    /// in scope, as stored, so that a broken entry never marks its account missing.
+    pub kept: &'a HashSet<Uuid>,
     pub priorities: &'a BTreeMap<DirectoryName, i32>,
     pub now: DateTime<Utc>,
     pub grace: Duration,
@@ -205,10 +213,16 @@ impl BatchInputs<'_> {
             observed.push(user.observed(self.rotation.member(user.dn(), stored_flag)));
         }
         for (guid, stored) in &ours {
-            if stored.missing_since.is_some() || read_here.contains(guid) {
+            if read_here.contains(guid) {
                 continue;
             }
-            let in_rotation_group = if self.held.contains(guid) {
+            // The entry is in scope (the directory returned it) but could not be read: its
+            // account stays as stored, whether or not it was missing before.
+            let in_rotation_group = if self.kept.contains(guid) {
+                stored.in_rotation_group
+            } else if stored.missing_since.is_some() {
+                continue;
+            } else if self.held.contains(guid) {
                 stored.in_rotation_group
             } else if matches!(self.scope, InScope::Members(m) if m.contains(guid)) {
                 self.rotation.member(&stored.dn, stored.in_rotation_group)
@@ -373,6 +387,8 @@ mod tests {
         }
     }
 
+    static NOBODY: std::sync::LazyLock<HashSet<Uuid>> = std::sync::LazyLock::new(HashSet::new);
+
     fn inputs<'a>(
         seen: &'a SeenUsers,
         scope: &'a InScope,
@@ -387,6 +403,7 @@ mod tests {
             scope,
             rotation,
             held,
+            kept: &NOBODY,
             priorities,
             now: now(),
             grace: Duration::days(7),
@@ -402,7 +419,10 @@ mod tests {
         let seen = seen_of(&[changed]);
         let scope = InScope::Members([1, 2].map(Uuid::from_u128).into_iter().collect());
         let index = index_of(&rows);
-        assert_eq!(leaving(&index, &seen, &scope), vec![Uuid::from_u128(3)]);
+        assert_eq!(
+            leaving(&index, &seen, &scope, &NOBODY),
+            vec![Uuid::from_u128(3)]
+        );
         let (dir, held, prio) = (corp(), HashSet::new(), BTreeMap::new());
         let b = inputs(&seen, &scope, &Rotation::AsStored, &held, &prio, &dir);
         let (input, _) = b.plan_input(&[0], state(&rows));
@@ -460,7 +480,10 @@ mod tests {
         let seen = seen_of(&[user(1)]);
         let index = index_of(&rows);
         let scope = InScope::Read;
-        assert_eq!(leaving(&index, &seen, &scope), vec![Uuid::from_u128(2)]);
+        assert_eq!(
+            leaving(&index, &seen, &scope, &NOBODY),
+            vec![Uuid::from_u128(2)]
+        );
         let held: HashSet<Uuid> = [Uuid::from_u128(2)].into_iter().collect();
         let (dir, prio) = (corp(), BTreeMap::new());
         let walked = Rotation::Walked(HashSet::new());
@@ -500,6 +523,62 @@ mod tests {
         assert!(
             !must_hold(500, 500, 100, 20, true),
             "a confirming run applies them"
+        );
+    }
+
+    /// A full run reads user 1; the entries of 2 (present) and 3 (missing for longer than the
+    /// grace period) are in scope but were skipped: both stay as stored, neither is marked
+    /// missing nor removed, and nothing counts as leaving.
+    #[test]
+    fn a_skipped_entry_keeps_its_account_as_stored() {
+        let mut gone = stored(3, true);
+        gone.0.missing_since = Some(now() - Duration::days(30));
+        let rows = [stored(1, false), stored(2, true), gone];
+        let seen = seen_of(&[user(1)]);
+        let scope = InScope::Read;
+        let index = index_of(&rows);
+        let kept: HashSet<Uuid> = [2, 3].map(Uuid::from_u128).into_iter().collect();
+        assert!(leaving(&index, &seen, &scope, &kept).is_empty());
+        assert_eq!(
+            leaving(&index, &seen, &scope, &NOBODY),
+            [Uuid::from_u128(2)],
+            "without the rule, 2 would leave"
+        );
+        let (dir, held, prio) = (corp(), HashSet::new(), BTreeMap::new());
+        let walked = Rotation::Walked(HashSet::new());
+        let mut b = inputs(&seen, &scope, &walked, &held, &prio, &dir);
+        b.kept = &kept;
+        let (input, _) = b.plan_input(&[0], state(&rows));
+        let two = input
+            .observed
+            .iter()
+            .find(|o| o.user.object_guid == Uuid::from_u128(2))
+            .unwrap();
+        assert!(
+            two.in_rotation_group,
+            "the stored flag, not the walked group"
+        );
+        let p = plan(&input);
+        for change in &p.accounts {
+            match change {
+                AccountChange::MarkMissing { key, .. } | AccountChange::Remove { key, .. } => {
+                    panic!("{key} must stay: {p:#?}")
+                }
+                AccountChange::Update { account, .. } => {
+                    assert_eq!(account.object_guid, Uuid::from_u128(3), "{p:#?}");
+                }
+                AccountChange::Create { .. } => {}
+            }
+        }
+        // Without the rule, 2 is marked missing and 3 removed.
+        let b = inputs(&seen, &scope, &walked, &held, &prio, &dir);
+        let (input, _) = b.plan_input(&[0], state(&rows));
+        let p = plan(&input);
+        assert!(
+            p.accounts
+                .iter()
+                .any(|c| matches!(c, AccountChange::MarkMissing { .. })),
+            "{p:#?}"
         );
     }
 }

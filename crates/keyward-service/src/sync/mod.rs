@@ -13,7 +13,10 @@
 //!
 //! Safety rules (docs/product.md §1):
 //! - any search error fails the run before anything is written, so it removes nothing;
-//! - an entry that cannot be decoded is skipped with its reason and the run goes on;
+//! - an entry that cannot be decoded is skipped with its reason (logged, and listed in the
+//!   report's `skipped`) and the run goes on; the stored account it belongs to (by objectGUID,
+//!   else by DN) is planned as in scope and unchanged, so a broken entry never marks its account
+//!   missing or removes it;
 //! - accounts that leave scope are marked missing, and removed after `sync.grace_days`;
 //! - a run that would mark too many accounts missing holds them for an administrator;
 //! - one run per directory at a time, through a lease in the database that expires, so a
@@ -47,8 +50,12 @@ use self::report::{millis_since, summarize};
 use self::write::{WriteContext, detach_split_accounts, write_of};
 use crate::{Actor, Clock, Directories, Error, Result, Settings};
 
-/// How long a run's lease lasts before another process may take over (renewed by each write).
-const LEASE_SECONDS: i64 = 600;
+/// How long a run's lease lasts before another process may take over. The run renews it every
+/// [`LEASE_RENEW`] while it reads, plans and writes (and with each write), so a process that
+/// dies holds the directory's syncs back for at most this long.
+const LEASE_SECONDS: i64 = 60;
+/// How often a run renews its lease between writes.
+const LEASE_RENEW: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What the caller asks for.
 #[derive(Debug, Clone, Default)]
@@ -128,6 +135,8 @@ struct Reading {
     grace: Duration,
     /// The cursor this run leaves when it completes.
     cursor_after: Option<SyncCursor>,
+    /// The stored accounts whose entry was skipped: planned as in scope, as stored.
+    kept: HashSet<Uuid>,
 }
 
 impl<'a> SyncRuns<'a> {
@@ -181,7 +190,27 @@ impl<'a> SyncRuns<'a> {
                 directory: config.name.clone(),
             });
         }
-        let result = self.run_recorded(&job).await;
+        // Holding the lease, no other run of this directory can be going on: one still marked
+        // running was stopped by a crash (its lease expired), and is closed as such.
+        let closed = self
+            .store
+            .close_interrupted_runs(
+                &job.name,
+                now,
+                "interrupted: the process running it stopped before it finished (its lease expired)",
+            )
+            .await?;
+        if closed > 0 {
+            tracing::warn!(directory = %config.name, runs = closed, "closed sync runs a stopped process left running");
+        }
+        let result = {
+            let run = self.run_recorded(&job);
+            tokio::pin!(run);
+            tokio::select! {
+                result = &mut run => result,
+                never = self.keep_lease(&job) => match never {},
+            }
+        };
         self.store.release_lease(&job.name, &job.holder).await?;
         result
     }
@@ -361,6 +390,7 @@ impl<'a> SyncRuns<'a> {
         }
         report.read = seen.read;
         report.skipped = std::mem::take(&mut seen.skipped);
+        let kept = self.kept_accounts(&job.name, &report.skipped).await?;
         report.phases_ms.read = millis_since(phase);
         Ok(Some(Reading {
             seen,
@@ -370,7 +400,38 @@ impl<'a> SyncRuns<'a> {
             now,
             grace,
             cursor_after,
+            kept,
         }))
+    }
+
+    /// Logs each skipped entry and finds the stored accounts they belong to: by objectGUID when
+    /// it could be read, else by DN.
+    async fn kept_accounts(
+        &self,
+        directory: &DirectoryName,
+        skipped: &[Skipped],
+    ) -> Result<HashSet<Uuid>> {
+        let mut kept = HashSet::new();
+        let mut dns = Vec::new();
+        for s in skipped {
+            tracing::warn!(
+                directory = %directory,
+                dn = %s.dn,
+                object_guid = ?s.object_guid,
+                reason = %s.reason,
+                "entry skipped: its account, if keyward has one, stays as stored"
+            );
+            match s.object_guid {
+                Some(guid) => {
+                    kept.insert(guid);
+                }
+                None => dns.push(s.dn.clone()),
+            }
+        }
+        if !dns.is_empty() {
+            kept.extend(self.store.account_guids_with_dns(directory, &dns).await?);
+        }
+        Ok(kept)
     }
 
     /// The accounts leaving scope whose removal waits for an administrator (none when under
@@ -381,7 +442,8 @@ impl<'a> SyncRuns<'a> {
         reading: &Reading,
         report: &mut SyncReport,
     ) -> HashSet<Uuid> {
-        let leaving = batches::leaving(&reading.index, &reading.seen, &reading.scope);
+        let leaving =
+            batches::leaving(&reading.index, &reading.seen, &reading.scope, &reading.kept);
         let limits = &self.settings.sync;
         if !batches::must_hold(
             leaving.len(),
@@ -423,6 +485,7 @@ impl<'a> SyncRuns<'a> {
             now,
             grace,
             cursor_after,
+            kept,
         } = reading;
         batches::place(&mut seen, &mut index);
         let partition = index
@@ -447,6 +510,7 @@ impl<'a> SyncRuns<'a> {
             scope: &scope,
             rotation: &rotation,
             held,
+            kept: &kept,
             priorities: &priorities,
             now,
             grace,
@@ -550,6 +614,31 @@ impl<'a> SyncRuns<'a> {
             until: self.lease_expiry(),
         });
         Ok(self.store.apply_sync(&write).await?)
+    }
+
+    /// Renews the run's lease every [`LEASE_RENEW`], so a long read keeps it; never returns
+    /// (the run is what ends). A lease found lost is logged once; the run's next write, which
+    /// checks the lease in its transaction, then stops it.
+    async fn keep_lease(&self, job: &Job<'_>) -> std::convert::Infallible {
+        let mut warned = false;
+        loop {
+            tokio::time::sleep(LEASE_RENEW).await;
+            match self
+                .store
+                .renew_lease(&job.name, &job.holder, self.lease_expiry())
+                .await
+            {
+                Ok(held) => {
+                    if !held && !warned {
+                        warned = true;
+                        tracing::warn!(directory = %job.name, "this sync run lost its lease; it stops at its next write");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(directory = %job.name, error = %e, "cannot renew the sync lease");
+                }
+            }
+        }
     }
 
     fn lease_expiry(&self) -> DateTime<Utc> {

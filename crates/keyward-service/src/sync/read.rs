@@ -11,7 +11,6 @@ use keyward_directory::{
 use uuid::Uuid;
 
 use super::batches::{InScope, Ours, Rotation};
-use super::report::Skipped;
 use super::seen::{SeenUser, SeenUsers};
 use super::{Progress, SyncProgress};
 use crate::Result;
@@ -138,9 +137,13 @@ pub(super) async fn complete_incremental(
     let present = |g: &Uuid| ours.get(g).is_some_and(|o| o.present);
     let changed_ids: HashSet<Uuid> = changed.users.iter().map(SeenUser::object_guid).collect();
     let members: HashSet<Uuid> = if sync_tree > since {
-        session
+        let (members, skipped) = session
             .member_guids(info, groups.sync_scoping.clone())
-            .await?
+            .await?;
+        for bad in skipped {
+            changed.skip(bad);
+        }
+        members
     } else {
         // No group of the tree changed: the members are the stored ones, less those deleted or
         // moved out of the base since (neither changes a group), plus the changed users read in
@@ -197,10 +200,7 @@ async fn read_users(
                 }
                 into.users.push(SeenUser::new(&user));
             }
-            Read::Skipped(bad) => into.skipped.push(Skipped {
-                dn: bad.dn,
-                reason: bad.reason,
-            }),
+            Read::Skipped(bad) => into.skip(bad),
         }
     }
     progress(SyncProgress::Reading { users: into.read });

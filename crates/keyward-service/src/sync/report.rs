@@ -26,7 +26,8 @@ pub enum RunMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
-    /// Reading, planning or writing now (or stopped by a crash: its lease has expired).
+    /// Reading, planning or writing now, or stopped by a crash: the next run of the directory
+    /// closes it as `Failed` ("interrupted: …") when it takes the expired lease over.
     Running,
     /// Finished; everything planned was written (nothing, for a dry run).
     Succeeded,
@@ -59,13 +60,19 @@ macro_rules! as_str {
 as_str!(RunMode { Full => "full", Incremental => "incremental" });
 as_str!(RunStatus { Running => "running", Succeeded => "succeeded", Failed => "failed" });
 
-/// One entry that was skipped.
+/// One entry that was skipped: it could not be decoded (docs/product.md §1). It is neither
+/// created nor updated; the stored account it belongs to (by its objectGUID when that could be
+/// read, else by its DN) is planned as in scope and unchanged, so it is never marked missing or
+/// removed because of the skip.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Skipped {
-    /// Its DN.
+    /// Its DN (at most 200 characters of it).
     pub dn: String,
-    /// Why.
+    /// Why: names the attribute that could not be read.
     pub reason: String,
+    /// Its objectGUID, when that could be read.
+    #[serde(default)]
+    pub object_guid: Option<Uuid>,
 }
 
 /// A same-directory e-mail conflict.

@@ -125,8 +125,25 @@ pub(super) struct SeenUsers {
     pub nodes: Vec<Node>,
     /// Entries that could not be decoded.
     pub skipped: Vec<Skipped>,
+    /// Their DNs, to record each once.
+    pub skipped_dns: std::collections::HashSet<String>,
     /// How many users were read (skipped ones not counted).
     pub read: u64,
+}
+
+impl SeenUsers {
+    /// Records an entry that could not be decoded, once per DN (the membership read and the
+    /// read of changes may both meet it).
+    pub fn skip(&mut self, bad: keyward_directory::BadEntry) {
+        if !self.skipped_dns.insert(bad.dn.clone()) {
+            return;
+        }
+        self.skipped.push(Skipped {
+            dn: bad.dn,
+            reason: bad.reason,
+            object_guid: bad.object_guid,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -196,5 +213,19 @@ mod tests {
         let compact = SeenUser::new(&full);
         assert!(std::mem::size_of::<SeenUser>() < std::mem::size_of::<DirectoryUser>() / 3);
         assert_eq!(compact.text.len(), full.dn.len() + 3 + 13 + 16 + 12);
+    }
+
+    #[test]
+    fn a_skipped_entry_is_recorded_once_with_its_guid() {
+        let mut seen = SeenUsers::default();
+        for _ in 0..2 {
+            seen.skip(keyward_directory::BadEntry {
+                dn: "CN=Broken,DC=corp,DC=test".into(),
+                reason: "mail is not UTF-8 text (at byte 3)".into(),
+                object_guid: Some(Uuid::from_u128(7)),
+            });
+        }
+        assert_eq!(seen.skipped.len(), 1);
+        assert_eq!(seen.skipped[0].object_guid, Some(Uuid::from_u128(7)));
     }
 }
