@@ -122,6 +122,13 @@ pub enum Command {
         #[arg(value_parser = parse_serial)]
         serial: String,
     },
+    /// Write the manual pages, keyward-agent-sim.1 and one per command, into DIR (for
+    /// packaging); reads no state file and calls no server.
+    #[command(hide = true)]
+    ManPages {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
+    },
 }
 
 impl Cli {

@@ -28,6 +28,9 @@ struct SyncReport {
 
 /// Runs `cli`'s command.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::ManPages { dir } = &cli.command {
+        return write_man_pages(dir);
+    }
     let mut file = StateFile::load(&cli.state_file)?;
     let server = cli.server();
     match cli.command {
@@ -71,7 +74,34 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             .await
         }
         Command::Dump { serial } => print(&file.key(&serial)?.dump(&serial)),
+        Command::ManPages { dir } => write_man_pages(&dir),
     }
+}
+
+/// keyward-agent-sim.1 and a page per visible command, generated from the grammar.
+fn write_man_pages(dir: &Path) -> Result<(), Failure> {
+    /// The page of `command`, then those of its visible subcommands.
+    fn write(command: &clap::Command, dir: &Path) -> std::io::Result<()> {
+        clap_mangen::Man::new(command.clone())
+            .source(concat!("keyward-agent-sim ", env!("CARGO_PKG_VERSION")))
+            .manual("keyward")
+            .generate_to(dir)?;
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            write(sub, dir)?;
+        }
+        Ok(())
+    }
+    // Built first, so that each subcommand has its full name (`keyward-agent-sim-sync`).
+    let mut command = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    command.build();
+    std::fs::create_dir_all(dir)
+        .and_then(|()| write(&command, dir))
+        .map_err(|e| {
+            Failure::new(
+                failure::USAGE,
+                format!("cannot write the manual pages into {}: {e}", dir.display()),
+            )
+        })
 }
 
 /// A client with the registration's credential.

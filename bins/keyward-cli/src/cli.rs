@@ -86,12 +86,42 @@ pub enum Command {
     /// The key-encryption key that seals stored passwords.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Write a backup of the whole database to FILE (one file of JSON lines, mode 0600; never
+    /// overwrites). Safe beside running servers: the rows are read in one snapshot. Sealed
+    /// passwords stay sealed: keep the key-encryption key with it, apart.
+    Backup {
+        /// The backup file to write.
+        file: PathBuf,
+    },
+    /// Restore a backup into this database, SQLite or PostgreSQL (either backend's backup): an
+    /// empty database that `keyward migrate` of the same keyward made, with no server running on
+    /// it. All or nothing.
+    Restore {
+        /// The backup file (from `keyward backup`).
+        file: PathBuf,
+    },
     /// The configuration (the file, `KEYWARD_*` variables and flags): check it.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// The audit log: who changed what, when.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell on stdout.
+    ///
+    /// For example `keyward completions bash > ~/.local/share/bash-completion/completions/keyward`
+    /// (the Debian package installs those of bash, zsh and fish). Needs no configuration.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages, keyward.1 and one per command (keyward-keys-assign.1), into
+    /// DIR, for packaging.
+    #[command(hide = true)]
+    ManPages {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,8 +261,19 @@ pub enum SecretsCommand {
         /// Where to write it.
         path: PathBuf,
     },
-    /// Load the configured key-encryption key and check it against the database.
+    /// Check the configured key-encryption key against the database and open every stored
+    /// secret with it (exits 3 naming each one that does not open).
     Check,
+    /// Re-seal every stored secret with the key in the new key file (made with `new-key-file`).
+    /// Stop every keyward-server on the database first. Safe to interrupt: run it again to
+    /// finish. Then point `secrets.key_file` at the new file.
+    RotateKey {
+        /// The new key file.
+        new_key_file: PathBuf,
+        /// Secrets re-sealed per transaction.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch_size: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,7 +26,10 @@ fn main() -> ExitCode {
         }
     };
     let format = cli.global.output;
-    match runtime.block_on(commands::run(cli)) {
+    let outcome = runtime.block_on(commands::run(cli));
+    // The tickets of a Kerberos directory, when this run had any.
+    keyward_service::end_kerberos_environment();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             output::print_failure(format, &failure);

@@ -39,6 +39,7 @@ mod console;
 mod dto;
 mod error;
 mod hardening;
+mod instance;
 mod metrics;
 mod openapi;
 mod openapi_rules;

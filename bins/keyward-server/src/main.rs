@@ -27,6 +27,9 @@ struct Args {
     /// Log filter, e.g. info or keyward=debug,info.
     #[arg(long)]
     log_level: Option<String>,
+    /// Write the manual page keyward-server.1 into DIR and exit (for packaging).
+    #[arg(long, hide = true, value_name = "DIR")]
+    man_page: Option<PathBuf>,
 }
 
 /// Exit code for a configuration that cannot be used.
@@ -36,6 +39,9 @@ const EXIT_RUNTIME: u8 = 1;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.man_page {
+        return write_man_page(dir);
+    }
     let overrides = Overrides {
         listen: args.listen,
         database_url: args.database_url,
@@ -55,6 +61,11 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Before anything starts: this may start the server again with the Kerberos variables.
+    if let Err(e) = keyward_service::enter_kerberos_environment(&settings) {
+        eprintln!("keyward-server: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let filter = match EnvFilter::try_new(&settings.log_level) {
         Ok(f) => f,
         Err(e) => {
@@ -86,14 +97,36 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match runtime.block_on(keyward_server::run(
-        settings,
-        keyward_server::shutdown_signal(),
-    )) {
+    // The signal handlers are registered inside the runtime, before anything starts.
+    let shutdown = {
+        let _entered = runtime.enter();
+        keyward_server::shutdown_signal()
+    };
+    let served = runtime.block_on(keyward_server::run(settings, shutdown));
+    keyward_service::end_kerberos_environment();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("keyward-server: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Writes keyward-server.1, generated from the flags above, into `dir` (created if missing).
+fn write_man_page(dir: &std::path::Path) -> ExitCode {
+    let page = clap_mangen::Man::new(<Args as clap::CommandFactory>::command()).manual("keyward");
+    match std::fs::create_dir_all(dir).and_then(|()| page.generate_to(dir)) {
+        Ok(path) => {
+            println!("{}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "keyward-server: cannot write the manual page into {}: {e}",
+                dir.display()
+            );
             ExitCode::from(EXIT_RUNTIME)
         }
     }

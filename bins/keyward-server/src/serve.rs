@@ -200,20 +200,18 @@ pub async fn run(
         .mail()
         .check_templates()
         .context("cannot load the mail templates")?;
-    let backend = keyward.backend();
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let addr = listener.local_addr()?;
-    let scheme = crate::tls::scheme(&transport);
-    tracing::info!(%addr, backend, "keyward-server listening on {scheme}://{addr}");
+    // Before the key-encryption key is loaded: a key rotation that starts later sees this
+    // lease, one that started earlier left a record that refuses the key below.
+    let lease = crate::instance::HeldLease::take(&keyward).await?;
     let secrets = &settings.secrets;
     if secrets.key_file.is_some() || secrets.passphrase_env.is_some() {
-        let fingerprint = keyward
-            .check_secrets()
-            .await
-            .context("cannot load the key-encryption key")?;
-        tracing::info!(fingerprint, "key-encryption key loaded");
+        match keyward.check_secrets().await {
+            Ok(fingerprint) => tracing::info!(fingerprint, "key-encryption key loaded"),
+            Err(e) => {
+                lease.release().await;
+                return Err(anyhow::Error::new(e).context("cannot load the key-encryption key"));
+            }
+        }
     } else {
         tracing::warn!(
             "no [secrets] key-encryption key: activation codes are hashed without a pepper, so a \
@@ -221,6 +219,20 @@ pub async fn run(
              secrets.key_file"
         );
     }
+    // The server says it listens once it is ready: the lease is held and the key loaded.
+    let backend = keyward.backend();
+    let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            lease.release().await;
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot listen on {}", settings.listen))
+            );
+        }
+    };
+    let addr = listener.local_addr()?;
+    let scheme = crate::tls::scheme(&transport);
+    tracing::info!(%addr, backend, "keyward-server listening on {scheme}://{addr}");
     let (workers, background) = Workers::spawn(&keyward);
     let app = app_with_wake(keyward, background, &HttpOptions::from_settings(&settings));
     let served = match (transport, reloader) {
@@ -235,15 +247,10 @@ pub async fn run(
         }
         // The peer address is what registration is rate-limited by (and what it records); the
         // TLS loop inserts it itself.
-        _ => axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error"),
+        _ => serve_http(listener, app, shutdown).await,
     };
     workers.stop().await;
+    lease.release().await;
     served?;
     tracing::info!("keyward-server stopped");
     Ok(())
@@ -317,30 +324,92 @@ pub fn check_transport(settings: &Settings) -> Result<(), String> {
     crate::tls::transport(settings).map(|_| ())
 }
 
-/// Completes on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Serves plain HTTP until `shutdown` completes; SIGHUP is ignored meanwhile.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let hangup = ignore_hangup();
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("server error");
+    if let Some(task) = hangup {
+        task.abort();
+    }
+    served
+}
+
+/// Over plain HTTP there is nothing to reload, but SIGHUP (what `systemctl reload` sends) must
+/// not end the server, which is its default action: it is logged and otherwise ignored.
+fn ignore_hangup() -> Option<tokio::task::JoinHandle<()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangup) => Some(tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    tracing::info!(
+                        "SIGHUP received: without [tls] there is nothing to reload (other settings \
+                         take effect at the next start)"
+                    );
+                }
+            })),
             Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
+                None
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    // Registered now, not when the future is first polled: a SIGTERM that arrives while the
+    // server is still starting is then a graceful stop (the lease is given back), not the
+    // default action that ends the process at once.
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (terminate, interrupt) = signals;
+            let wait = |registered: std::io::Result<tokio::signal::unix::Signal>,
+                        what: &'static str| async move {
+                match registered {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen for {what}");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt, "ctrl-c") => tracing::info!("ctrl-c received, shutting down"),
+                () = wait(terminate, "SIGTERM") => tracing::info!("SIGTERM received, shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "cannot listen for ctrl-c");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("ctrl-c received, shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }

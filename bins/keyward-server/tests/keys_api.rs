@@ -316,6 +316,10 @@ async fn every_status_event_pair_follows_the_table() {
         for (ei, event) in EVENTS.iter().enumerate() {
             let serial = format!("K{si}E{ei}");
             let code = api.key_in(&serial, status).await;
+            let key_uri = format!("/api/v1/keys/{serial}");
+            let history_uri = format!("/api/v1/keys/{serial}/history");
+            let key_before = api.call("GET", &key_uri, None).await;
+            let history_before = api.call("GET", &history_uri, None).await;
             let (http, body) = api.send(&serial, event, code.as_deref()).await;
             let after = api.status(&serial).await;
             match allowed(status, event) {
@@ -346,6 +350,16 @@ async fn every_status_event_pair_follows_the_table() {
                     assert_eq!(
                         after, *status,
                         "{status}+{event}: a refused event changes nothing"
+                    );
+                    assert_eq!(
+                        api.call("GET", &key_uri, None).await,
+                        key_before,
+                        "{status}+{event}: the refused key is unchanged (owner, holder, version)"
+                    );
+                    assert_eq!(
+                        api.call("GET", &history_uri, None).await,
+                        history_before,
+                        "{status}+{event}: a refused event writes no audit record"
                     );
                 }
             }

@@ -20,7 +20,12 @@ pub async fn run(
     let env: Vec<(String, String)> = std::env::vars().collect();
     let check = check_config(global.config.as_deref(), &env, overrides);
     let connections: Vec<ConnectionCheck> = match (&check.settings, connect) {
-        (Some(settings), true) => check_connections(settings).await,
+        (Some(settings), true) => {
+            // Kerberos directories need their variables (this may start `keyward` again); a
+            // configuration that cannot have them is among the problems already.
+            let _ = keyward_service::enter_kerberos_environment(settings);
+            check_connections(settings).await
+        }
         _ => Vec::new(),
     };
     let mut problems = check.problems.clone();

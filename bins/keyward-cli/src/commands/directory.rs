@@ -43,6 +43,18 @@ pub async fn run(
                 OutputFormat::Json => output::json(&report),
                 OutputFormat::Text => print_report(&report),
             }
+            if !report.problems.is_empty() {
+                return Err(Failure {
+                    code: "directory",
+                    exit_code: crate::exit::DIRECTORY,
+                    message: format!(
+                        "directory {}: {} problem(s) found: {}",
+                        report.name,
+                        report.problems.len(),
+                        report.problems.join("; ")
+                    ),
+                });
+            }
         }
     }
     Ok(())
@@ -105,4 +117,74 @@ fn print_report(r: &DirectoryTestDto) {
             }
         );
     }
+    let account = &r.service_account;
+    println!(
+        "service account: {} ({}, {} groups, {})",
+        account.dn,
+        account.sid,
+        account.groups,
+        if account.sees_deleted_users {
+            "sees deleted users"
+        } else {
+            "sees NO deleted users"
+        }
+    );
+    println!(
+        "domain policy:  {}",
+        policy_line(&r.password_policies.domain)
+    );
+    match (
+        &r.password_policies.fine_grained,
+        &r.password_policies.fine_grained_unreadable,
+    ) {
+        (Some(all), _) if all.is_empty() => println!("fine-grained:   none"),
+        (Some(all), _) => {
+            for p in all {
+                println!("fine-grained:   {} ({})", p.dn, policy_line(p));
+            }
+        }
+        (None, why) => println!(
+            "fine-grained:   cannot be read: {}",
+            why.as_deref().unwrap_or("?")
+        ),
+    }
+    if r.sampled_members.is_empty() {
+        println!("rights:         no rotation-group member to check");
+    }
+    for m in &r.sampled_members {
+        println!(
+            "member:         {}: Reset Password {}, Write pwdLastSet {}, policy {}, generated length {}",
+            m.dn,
+            m.reset_password,
+            yes(m.write_pwd_last_set),
+            m.policy.as_deref().unwrap_or("unknown"),
+            m.generated_length
+                .map_or_else(|| "-".to_owned(), |n| n.to_string())
+        );
+    }
+    for w in &r.warnings {
+        println!("warning:        {w}");
+    }
+    for p in &r.problems {
+        println!("PROBLEM:        {p}");
+    }
+}
+
+fn policy_line(p: &keyward_api::PasswordPolicyDto) -> String {
+    let days = |secs: u64| format!("{} days", secs / 86_400);
+    format!(
+        "{}min length {}, complexity {}, history {}, min age {}, max age {}, lockout {}",
+        p.precedence
+            .map_or_else(String::new, |n| format!("precedence {n}, ")),
+        p.min_length,
+        if p.complexity { "on" } else { "off" },
+        p.history_length,
+        days(p.min_age_secs),
+        p.max_age_secs.map_or_else(|| "never".to_owned(), days),
+        if p.lockout_threshold == 0 {
+            "never".to_owned()
+        } else {
+            format!("after {} wrong passwords", p.lockout_threshold)
+        }
+    )
 }

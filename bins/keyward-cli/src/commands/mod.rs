@@ -2,13 +2,16 @@
 
 mod admins;
 mod audit;
+mod backup;
 mod config;
 mod directory;
 mod employees;
+mod generate;
 mod invitations;
 mod keys;
 mod migrate;
 mod passwords;
+mod secrets;
 mod sync;
 mod token;
 
@@ -23,6 +26,10 @@ use crate::remote::{Remote, ServerOptions};
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let global = &cli.global;
     match cli.command {
+        // Generated from the grammar alone: no configuration, database or server, whatever
+        // --config, --server or their variables say.
+        Command::Completions { shell } => generate::completions(shell),
+        Command::ManPages { dir } => generate::man_pages(&dir, global.output),
         // These work on this host's database and files; `config check` reports a file that
         // does not load instead of stopping at it.
         Command::Config(cmd) => {
@@ -35,7 +42,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Secrets(cmd) => {
             local_only(global, "secrets")?;
-            passwords::secrets(&load_settings(global)?, cmd, global.output).await
+            secrets::run(&load_settings(global)?, cmd, global.output).await
+        }
+        Command::Backup { file } => {
+            local_only(global, "backup")?;
+            backup::backup(&load_settings(global)?, &file, global.output).await
+        }
+        Command::Restore { file } => {
+            local_only(global, "restore")?;
+            backup::restore(&load_settings(global)?, &file, global.output).await
         }
         // Boxed: every command's future is in this one, and it is large.
         command => {
@@ -64,9 +79,18 @@ async fn dispatch(
         Command::Sync(args) => sync::run(backend, args, output).await,
         Command::Directory(cmd) => directory::run(backend, cmd, output).await,
         // `run` handles these before a backend exists.
-        Command::Config(_) | Command::Migrate(_) | Command::Secrets(_) => {
-            Err(Failure::local_only("config, migrate and secrets"))
-        }
+        Command::Config(_)
+        | Command::Migrate(_)
+        | Command::Secrets(_)
+        | Command::Backup { .. }
+        | Command::Restore { .. } => Err(Failure::local_only(
+            "config, migrate, secrets, backup and restore",
+        )),
+        Command::Completions { .. } | Command::ManPages { .. } => Err(Failure {
+            code: "internal",
+            exit_code: crate::exit::INTERNAL,
+            message: "completions and man pages need no backend".to_owned(),
+        }),
     }
 }
 
@@ -83,6 +107,8 @@ async fn backend(global: &Global, command: &Command) -> Result<Backend, Failure>
         })?));
     }
     let settings = load_settings(global)?;
+    // This may start `keyward` again with the Kerberos variables its directories need.
+    keyward_service::enter_kerberos_environment(&settings)?;
     let keyward = match command {
         Command::Directory(_) => Keyward::connect(&settings).await?,
         _ => Keyward::open(&settings).await?,

@@ -1,5 +1,5 @@
-//! `keyward passwords rotate|set|status|advance`, `keyward workstations list|approve|revoke`
-//! and `keyward secrets new-key-file|check`. Nothing here ever prints a password.
+//! `keyward passwords rotate|set|status|advance` and `keyward workstations
+//! list|approve|revoke`. Nothing here ever prints a password.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -8,11 +8,10 @@ use keyward_api::{
     AdvanceReportDto, PageParams, PasswordStatusDto, PasswordStatusParams, RotateRequest,
     SetPasswordRequest, WorkstationDto, WorkstationPage,
 };
-use keyward_service::{Actor, Keyward, NewPassword, PasswordStatus, SecretString, Settings};
-use serde_json::json;
+use keyward_service::{Actor, NewPassword, PasswordStatus, SecretString};
 
 use crate::backend::Backend;
-use crate::cli::{OutputFormat, PasswordsCommand, SecretsCommand, WorkstationsCommand};
+use crate::cli::{OutputFormat, PasswordsCommand, WorkstationsCommand};
 use crate::exit::Failure;
 use crate::output;
 
@@ -283,34 +282,3 @@ async fn workstation_page(
 
 /// Page size of a complete `workstations list`.
 const WORKSTATION_PAGE: u32 = 500;
-
-pub async fn secrets(
-    settings: &Settings,
-    cmd: SecretsCommand,
-    format: OutputFormat,
-) -> Result<(), Failure> {
-    match cmd {
-        SecretsCommand::NewKeyFile { path } => {
-            keyward_service::write_new_key_file(&path)?;
-            match format {
-                OutputFormat::Json => output::json(&json!({ "key_file": path })),
-                OutputFormat::Text => println!(
-                    "wrote {}; set secrets.key_file to it and keep a copy somewhere safe: \
-                     without it no stored password can be opened",
-                    path.display()
-                ),
-            }
-        }
-        SecretsCommand::Check => {
-            let keyward = Keyward::open(settings).await?;
-            let fingerprint = keyward.check_secrets().await?;
-            match format {
-                OutputFormat::Json => output::json(&json!({ "fingerprint": fingerprint })),
-                OutputFormat::Text => {
-                    println!("the key-encryption key {fingerprint} opens this database's secrets");
-                }
-            }
-        }
-    }
-    Ok(())
-}

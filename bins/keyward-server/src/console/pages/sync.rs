@@ -104,10 +104,29 @@ pub(crate) async fn test(
     let frame = signed.frame("sync", Flash(None));
     match state.keyward.directories().test(&directory).await {
         Ok(report) => {
-            let frame = frame.with_notice(Notice::ok(format!(
-                "connected to {} as {}",
-                report.url, report.bound_as
-            )));
+            let frame = if report.problems.is_empty() {
+                frame.with_notice(Notice::ok(format!(
+                    "connected to {} as {}{}",
+                    report.url,
+                    report.bound_as,
+                    report.warnings.iter().fold(String::new(), |mut text, w| {
+                        text.push_str("; warning: ");
+                        text.push_str(w);
+                        text
+                    })
+                )))
+            } else {
+                frame.with_notice(Notice {
+                    kind: "error".into(),
+                    code: Some("directory".into()),
+                    message: format!(
+                        "connected to {} as {}, but: {}",
+                        report.url,
+                        report.bound_as,
+                        report.problems.join("; ")
+                    ),
+                })
+            };
             sync_page(&state, frame, Some(report)).await
         }
         Err(e) => sync_page(&state, frame.with_notice(Notice::error(e)), None).await,
