@@ -101,3 +101,132 @@ fn directory_test_reports_support_and_member_counts() {
     assert_eq!(unknown.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("configured: corp1"));
 }
+
+/// The rights check and the password policy in `directory test`: the least-privilege service
+/// account passes; the one without Reset Password is named with the right it lacks, exit 8;
+/// members under a fine-grained policy get its length.
+#[test]
+fn directory_test_checks_the_service_accounts_rights_and_the_password_policy() {
+    let Some(lab) = keyward_test_support::lab() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let password = lab["KWLAB_AD1_BIND_PASSWORD"].clone();
+    let json = ["--output", "json", "directory", "test", "corp1"];
+
+    let config = config_file(dir.path(), &lab, "");
+    let out = run(&config, &password, &json);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["service_account"]["sid"], lab["KWLAB_AD1_SVC_SID"]);
+    assert_eq!(report["problems"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["service_account"]["sees_deleted_users"], true);
+    assert!(
+        !report["warnings"].to_string().contains("deleted users"),
+        "{report:#}"
+    );
+    let members = report["sampled_members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "alice and bob: {report:#}");
+    for m in members {
+        assert_eq!(m["reset_password"], "granted", "{m}");
+        assert_eq!(m["write_pwd_last_set"], true, "{m}");
+        assert_eq!(m["policy"], "domain", "{m}");
+        assert_eq!(m["generated_length"], 24, "{m}");
+    }
+    let domain = &report["password_policies"]["domain"];
+    assert_eq!(domain["min_length"], 7);
+    assert_eq!(domain["complexity"], true);
+    assert_eq!(domain["max_age_secs"], Value::Null);
+
+    // The account without the delegation: the same report, with the missing right named.
+    let noreset = config_file(dir.path(), &lab, "")
+        .to_str()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .unwrap()
+                .replace(&lab["KWLAB_AD1_BIND_DN"], &lab["KWLAB_AD1_NORESET_DN"]);
+            std::fs::write(p, text).unwrap();
+            std::path::PathBuf::from(p)
+        })
+        .unwrap();
+    let noreset_pw = lab["KWLAB_AD1_NORESET_PASSWORD"].clone();
+    let out = run(&noreset, &noreset_pw, &json);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{report:#}");
+    // It has no rights on CN=Deleted Objects either (lab/service-accounts.sh).
+    assert_eq!(report["service_account"]["sees_deleted_users"], false);
+    assert!(
+        report["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("the service account sees no deleted users")),
+        "{report:#}"
+    );
+    assert!(
+        problems[0]
+            .as_str()
+            .unwrap()
+            .starts_with("Reset Password is missing on 2 of 2 sampled rotation-group members"),
+        "{problems:?}"
+    );
+    assert!(
+        report["sampled_members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["reset_password"] == "missing" && m["write_pwd_last_set"] == false)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 problem(s) found: Reset Password is missing"),
+        "{stderr}"
+    );
+    let text = run(&noreset, &noreset_pw, &["directory", "test", "corp1"]);
+    assert_eq!(text.status.code(), Some(8));
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains("PROBLEM:        Reset Password is missing")
+            && text.contains("Reset Password missing, Write pwdLastSet no"),
+        "{text}"
+    );
+
+    // A rotation group under a fine-grained policy of 30 characters.
+    let fixture = keyward_test_support::lab_fixture(&lab, 1, "dirpso", &["pam"], Some(30));
+    let pso = config_file(
+        dir.path(),
+        &lab,
+        &format!("rotation_group = \"{}\"", fixture.group_dn),
+    );
+    let out = run(&pso, &password, &json);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let member = &report["sampled_members"][0];
+    assert!(
+        member["policy"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .starts_with("cn=kw-pso-dirpso,cn=password settings container"),
+        "{member}"
+    );
+    assert_eq!(member["generated_length"], 30, "{member}");
+    let psos = report["password_policies"]["fine_grained"]
+        .as_array()
+        .unwrap();
+    assert!(psos.iter().any(|p| p["min_length"] == 30), "{psos:?}");
+}

@@ -178,6 +178,24 @@ async fn scenario(db: &TestDb) {
         "{label}"
     );
 
+    // Without [tls] there is nothing to reload, and SIGHUP (`systemctl reload`) must not end
+    // the server.
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "{label}: still serving after SIGHUP");
+
     let status = server.terminate();
     assert!(
         status.success(),

@@ -31,9 +31,9 @@ impl Lab {
                 "-H",
                 self.v("KWLAB_AD2_LDAPS_URL"),
                 "-D",
-                self.v("KWLAB_AD2_BIND_DN"),
+                self.v("KWLAB_AD2_ADMIN_DN"),
                 "-w",
-                self.v("KWLAB_AD2_BIND_PASSWORD"),
+                self.v("KWLAB_AD2_ADMIN_PASSWORD"),
             ])
             .args(if tolerate_errors { vec!["-c"] } else { vec![] })
             .stdin(Stdio::piped())
