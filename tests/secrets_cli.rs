@@ -4,7 +4,8 @@
 //! the same KEK (`keyward secrets check` opens every sealed value); `keyward secrets
 //! rotate-key` is refused while a server runs on it, re-seals everything once it is stopped,
 //! and the server then starts with the new key only, with the passwords and activation codes of
-//! before still good.
+//! before still good. `keyward backup` and `keyward restore` move a database between SQLite
+//! and PostgreSQL with the same guarantees.
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
@@ -266,6 +267,131 @@ async fn a_restored_backup_opens_with_its_key_and_rotates_to_a_new_one() {
             Server::start_with_env(&target.url, &[("KEYWARD_SECRETS__KEY_FILE", &new_key_arg)]);
         server.terminate();
         let k = Keyward::open(&settings(&target.url, &new_key, dir.path()))
+            .await
+            .unwrap();
+        let ws = k
+            .agent()
+            .list(None, Some(10))
+            .await
+            .unwrap()
+            .items
+            .remove(0);
+        let work = k.agent().pending(&ws, "HK-1").await.unwrap();
+        assert_eq!(
+            work.accounts[0].password.as_ref().unwrap().expose(),
+            seeded.candidate,
+            "{label}"
+        );
+        k.agent().seen(&ws, "HK-2", None).await.unwrap();
+        k.agent().activate(&ws, "HK-2", &seeded.code).await.unwrap();
+        k.close().await.unwrap();
+    }
+}
+
+/// `keyward backup` beside a running server and `keyward restore` into the other backend
+/// (SQLite to PostgreSQL and back when PostgreSQL is here): the file is its owner's only and
+/// holds no secret in clear, the restored database opens every sealed value with the same key
+/// and hands out the same candidate and activation code; a restore into a database that holds
+/// rows, and a truncated file, are refused with the reason and change nothing.
+#[tokio::test]
+async fn keyward_backup_and_restore_move_a_database_between_backends() {
+    let mut pairs = vec![(TestDb::sqlite_file(), TestDb::sqlite_file())];
+    if let Some(pg) = TestDb::postgres().await {
+        pairs = vec![
+            (TestDb::sqlite_file(), pg),
+            (TestDb::postgres().await.unwrap(), TestDb::sqlite_file()),
+        ];
+    }
+    for (source, target) in pairs {
+        let label = format!("{} -> {}", source.label, target.label);
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("kek");
+        keyward_service::write_new_key_file(&key).unwrap();
+        let seeded = seed(&settings(&source.url, &key, dir.path())).await;
+        let file = dir.path().join("keyward.backup");
+        let file_arg = file.display().to_string();
+
+        let key_env = key.display().to_string();
+        let running =
+            Server::start_with_env(&source.url, &[("KEYWARD_SECRETS__KEY_FILE", &key_env)]);
+        let written = json(&keyward(
+            &source.url,
+            &key,
+            &["backup", &file_arg, "--output", "json"],
+        ));
+        // Never over an existing file.
+        let again = keyward(&source.url, &key, &["backup", &file_arg]);
+        assert_ne!(again.status.code(), Some(0), "{label}");
+        assert!(text(&again.stderr).contains("exists already"), "{label}");
+        running.terminate();
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{label}");
+        }
+        let content = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !content.contains(&seeded.candidate) && !content.contains(&seeded.code),
+            "{label}: a secret in clear in the backup"
+        );
+        let rows = written["rows"].as_u64().unwrap();
+        assert!(rows > 10, "{label}: {written}");
+
+        // Into a database that is not migrated: refused, naming the command.
+        let unmigrated = keyward(&target.url, &key, &["restore", &file_arg]);
+        assert_ne!(unmigrated.status.code(), Some(0), "{label}");
+        assert!(
+            text(&unmigrated.stderr).contains("keyward migrate"),
+            "{label}: {}",
+            text(&unmigrated.stderr)
+        );
+        json(&keyward(
+            &target.url,
+            &key,
+            &["migrate", "--output", "json"],
+        ));
+        // A truncated copy: refused, nothing written (the full file restores after it).
+        let truncated = dir.path().join("truncated.backup");
+        let lines: Vec<&str> = content.lines().collect();
+        std::fs::write(&truncated, lines[..lines.len() - 1].join("\n")).unwrap();
+        let cut = keyward(
+            &target.url,
+            &key,
+            &["restore", &truncated.display().to_string()],
+        );
+        assert_ne!(cut.status.code(), Some(0), "{label}");
+        let stderr = text(&cut.stderr);
+        assert!(
+            stderr.contains("it is truncated") && stderr.contains("nothing was restored"),
+            "{label}: {stderr}"
+        );
+        let restored = json(&keyward(
+            &target.url,
+            &key,
+            &["restore", &file_arg, "--output", "json"],
+        ));
+        assert_eq!(restored["rows"], written["rows"], "{label}");
+        assert_eq!(restored["tables"], written["tables"], "{label}");
+        let twice = keyward(&target.url, &key, &["restore", &file_arg]);
+        assert_ne!(twice.status.code(), Some(0), "{label}");
+        assert!(
+            text(&twice.stderr).contains("this database is not empty"),
+            "{label}: {}",
+            text(&twice.stderr)
+        );
+
+        // The same key opens everything; the restored database behaves as the source did.
+        let check = json(&keyward(
+            &target.url,
+            &key,
+            &["secrets", "check", "--output", "json"],
+        ));
+        assert_eq!(check["opened"], 1, "{label}: the candidate: {check}");
+        assert_eq!(check["failed"], Value::Array(vec![]), "{label}");
+        let server =
+            Server::start_with_env(&target.url, &[("KEYWARD_SECRETS__KEY_FILE", &key_env)]);
+        server.terminate();
+        let k = Keyward::open(&settings(&target.url, &key, dir.path()))
             .await
             .unwrap();
         let ws = k
