@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace against real services: SQLite, PostgreSQL, an SMTP server
-# (aiosmtpd) and two Samba AD domain controllers (installed and started if needed). This is the README's test command and
-# what CI runs. Needs root (apt-get, samba).
+# (aiosmtpd) and two Samba AD domains, the first with two domain controllers (installed and
+# started if needed). This is the README's test command and what CI runs. Needs root (apt-get,
+# samba).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -7,56 +7,12 @@
 // A benchmark driver: failing loudly is what it should do.
 #![allow(clippy::unwrap_used)]
 
-use chrono::Utc;
-use keyward_model::{
-    DirectoryAccount, DirectoryName, DisplayName, Email, Employee, EmployeeId, EmployeeOrigin,
-    EmployeeStatus, NewAuditRecord,
-};
-use keyward_store::{Store, SyncWrite};
+use keyward_store::Store;
 use keyward_test_support::TestDb;
 
-const USERS: i64 = 10_000;
+mod common;
 
-fn first_sync() -> SyncWrite {
-    let now = Utc::now();
-    let directory = DirectoryName::parse("corp3").unwrap();
-    let mut write = SyncWrite::default();
-    for i in 0..USERS {
-        let id = EmployeeId::new_v7();
-        write.new_employees.push(Employee {
-            id,
-            email: Some(Email::parse(&format!("u{i}@bench.test")).unwrap()),
-            display_name: DisplayName::parse(&format!("User {i}")).unwrap(),
-            status: EmployeeStatus::Active,
-            origin: EmployeeOrigin::Directory,
-            created_at: now,
-            updated_at: now,
-        });
-        write.upsert_accounts.push(DirectoryAccount {
-            directory: directory.clone(),
-            object_guid: uuid::Uuid::new_v4(),
-            employee_id: id,
-            dn: format!("CN=u{i:06},OU=Bench,DC=corp3,DC=test"),
-            sam_account_name: Some(format!("u{i:06}")),
-            user_principal_name: Some(format!("u{i:06}@corp3.test")),
-            mail: Some(Email::parse(&format!("u{i}@bench.test")).unwrap()),
-            display_name: Some(format!("User {i}")),
-            enabled: true,
-            in_rotation_group: false,
-            usn_changed: i,
-            last_seen_at: now,
-            missing_since: None,
-        });
-        write.audits.push(NewAuditRecord {
-            actor: "system".into(),
-            action: "employee.created".into(),
-            subject: format!("employee:{id}"),
-            detail: serde_json::json!({ "origin": "directory", "directory": "corp3" }),
-            at: now,
-        });
-    }
-    write
-}
+const USERS: i64 = 10_000;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -71,7 +27,7 @@ fn main() {
         for db in &dbs {
             let store = Store::connect(&db.url).await.unwrap();
             store.migrate().await.unwrap();
-            let write = first_sync();
+            let write = common::first_sync(0, USERS);
             let started = std::time::Instant::now();
             store.apply_sync(&write).await.unwrap();
             println!(
