@@ -72,7 +72,10 @@ fn main() {
                 let target = migrated(&target_db).await;
                 let started = Instant::now();
                 let mut input = BufReader::new(std::fs::File::open(&file).unwrap());
-                target.restore_backup(&mut input, &mut |_| {}).await.unwrap();
+                target
+                    .restore_backup(&mut input, &mut |_| {})
+                    .await
+                    .unwrap();
                 println!(
                     "restore: {rows} rows {} -> {}: {:.2} s, peak RSS {} MiB",
                     source_db.label,

@@ -49,4 +49,3 @@ pub fn first_sync(from: i64, to: i64) -> SyncWrite {
     }
     write
 }
-
