@@ -61,10 +61,10 @@ fn main() {
             drop(out);
             let rows: u64 = header.tables.iter().map(|t| t.rows).sum();
             println!(
-                "backup: {rows} rows from {}: {:.2} s, {:.1} MiB, peak RSS {} MiB",
+                "backup: {rows} rows from {}: {:.2} s, {} MiB, peak RSS {} MiB",
                 source_db.label,
                 started.elapsed().as_secs_f64(),
-                std::fs::metadata(&file).unwrap().len() as f64 / 1_048_576.0,
+                std::fs::metadata(&file).unwrap().len() / 1_048_576,
                 peak_rss_kib() / 1024
             );
             source.close().await.unwrap();
