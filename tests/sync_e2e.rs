@@ -284,6 +284,28 @@ async fn scenario(lab: &Lab, db: &TestDb) {
         }
     }
 
+    // A cursor a day short of the domain's tombstone lifetime (Samba: 180 days): deletions
+    // since may have left no tombstone, so the run reads everything and says why.
+    let aged = (chrono::Utc::now() - chrono::Duration::days(179))
+        .format("%Y-%m-%d %H:%M:%S%.6f+00:00")
+        .to_string();
+    keyward_test_support::execute_sql(
+        url,
+        &format!("UPDATE sync_cursors SET updated_at = '{aged}' WHERE directory = 'corp1'"),
+    )
+    .await;
+    let aged_run = json_ok(&keyward(lab, &cfg, url, &["sync"]));
+    let r = report(&aged_run, "corp1");
+    assert_eq!(r["mode"], "full", "{label}: {r}");
+    assert!(
+        r["full_reason"]
+            .as_str()
+            .is_some_and(|why| why.contains("179 days old") && why.contains("180 days")),
+        "{label}: {r}"
+    );
+    assert_eq!(r["created"], 0, "{label}: {r}");
+    assert_eq!(report(&aged_run, "corp2")["mode"], "incremental", "{label}");
+
     // Changes: a rename, an e-mail change, a removal from the group, a deletion, a new member.
     lab.replace("kwsA", "displayName", "kwsA Renamed");
     lab.replace("kwsB", "mail", "kwsb.new@kws.example.com");

@@ -18,6 +18,10 @@ pub struct DomainInfo {
     pub netbios_name: Option<String>,
     /// The answering DC's invocationId (AD only).
     pub invocation_id: Option<Uuid>,
+    /// Days a deleted object stays visible to a Show Deleted search (AD only; see
+    /// `Session::deleted_object_lifetime_days`): an incremental run whose cursor is older
+    /// cannot see every deletion since.
+    pub deleted_object_lifetime_days: Option<u32>,
 }
 
 impl DomainInfo {
@@ -41,11 +45,13 @@ impl Session {
             .unwrap_or_else(|| root.default_naming_context.clone());
         let netbios_name = self.netbios_name(&root).await?;
         let invocation_id = self.invocation_id(&root).await?;
+        let deleted_object_lifetime_days = self.deleted_object_lifetime_days(&root).await?;
         Ok(DomainInfo {
             root,
             base_dn,
             netbios_name,
             invocation_id,
+            deleted_object_lifetime_days,
         })
     }
 

@@ -17,6 +17,10 @@ pub const OID_DIRSYNC: &str = "1.2.840.113556.1.4.841";
 pub const OID_CAP_ACTIVE_DIRECTORY: &str = "1.2.840.113556.1.4.800";
 /// `LDAP_MATCHING_RULE_IN_CHAIN`.
 pub const OID_MATCHING_RULE_IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+/// The tombstone lifetime of a forest whose `tombstoneLifetime` is not set (forests created
+/// before Windows Server 2003 SP1; later ones set 180 days explicitly, as Samba does).
+pub const DEFAULT_TOMBSTONE_LIFETIME_DAYS: u32 = 60;
+
 /// `LDAP_SERVER_SHOW_DELETED_OID`: a search also returns tombstones (deleted objects).
 pub const OID_SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
 
@@ -133,6 +137,54 @@ impl Session {
             .search_small(&base, Scope::OneLevel, &filter, vec!["nETBIOSName".into()])
             .await?;
         Ok(entries.first().and_then(|e| e.text("nETBIOSName")))
+    }
+
+    /// How many days the domain keeps a deleted object visible to a Show Deleted search: the
+    /// forest's `msDS-DeletedObjectLifetime` (with the Recycle Bin, after which an object is
+    /// "recycled" and a Show Deleted search no longer returns it) or `tombstoneLifetime`, the
+    /// shorter when both are set, and [`DEFAULT_TOMBSTONE_LIFETIME_DAYS`] when neither is (AD's
+    /// rule for forests without the attribute). `None` for a directory that is not AD (no
+    /// configuration naming context).
+    pub async fn deleted_object_lifetime_days(&mut self, root: &RootDse) -> Result<Option<u32>> {
+        let Some(config_nc) = &root.configuration_naming_context else {
+            return Ok(None);
+        };
+        let base = format!("CN=Directory Service,CN=Windows NT,CN=Services,{config_nc}");
+        let entries = match self
+            .search_small(
+                &base,
+                Scope::Base,
+                "(objectClass=*)",
+                vec![
+                    "tombstoneLifetime".into(),
+                    "msDS-DeletedObjectLifetime".into(),
+                ],
+            )
+            .await
+        {
+            Ok(entries) => entries,
+            // 32 noSuchObject: not readable or not there; AD's default applies.
+            Err(Error::Search { code: 32, .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let days = |attr: &str| {
+            entries
+                .first()
+                .and_then(|e| e.text(attr))
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|d| *d > 0)
+        };
+        Ok(Some(
+            match (
+                days("tombstoneLifetime"),
+                days("msDS-DeletedObjectLifetime"),
+            ) {
+                (Some(t), Some(d)) => t.min(d),
+                (Some(t), None) => t,
+                (None, Some(d)) => d,
+                (None, None) => DEFAULT_TOMBSTONE_LIFETIME_DAYS,
+            },
+        ))
     }
 
     /// A search expected to return few entries (rootDSE, groups), without paging. Any result

@@ -122,6 +122,8 @@ async fn root_dse_netbios_and_invocation_id() {
     assert!(info.root.highest_committed_usn.unwrap() > 0);
     assert!(info.invocation_id.is_some());
     assert!(info.root.dns_host_name.is_some());
+    // Samba provisions tombstoneLifetime = 180, readable by the least-privilege account.
+    assert_eq!(info.deleted_object_lifetime_days, Some(180));
 }
 
 #[tokio::test]

@@ -333,6 +333,7 @@ impl<'a> SyncRuns<'a> {
             in_chain: info.uses_in_chain(job.config.membership),
             cursor: cursor.as_ref(),
             info: &info,
+            now: self.clock.now(),
         });
         report.mode = mode.run_mode();
         if let Mode::Full { reason } = &mode {

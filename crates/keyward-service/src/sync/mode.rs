@@ -1,5 +1,6 @@
 //! Stage 1: decide whether a run reads everything or only what changed since the cursor. Pure.
 
+use chrono::{DateTime, Duration, Utc};
 use keyward_directory::DomainInfo;
 use keyward_store::SyncCursor;
 
@@ -41,10 +42,14 @@ pub(super) struct ModeInputs<'a> {
     pub cursor: Option<&'a SyncCursor>,
     /// The domain controller answering now.
     pub info: &'a DomainInfo,
+    /// Now.
+    pub now: DateTime<Utc>,
 }
 
-/// The mode of a run: incremental only when nothing asks for a full read and the cursor was
-/// written by this very domain controller (same invocationId) at or below its current USN.
+/// The mode of a run: incremental only when nothing asks for a full read, the cursor was
+/// written by this very domain controller (same invocationId) at or below its current USN,
+/// and it is young enough that every deletion since still has its tombstone (a day short of
+/// the domain's deleted-object lifetime: the garbage collection runs every 12 hours).
 pub(super) fn decide(inputs: &ModeInputs<'_>) -> Mode {
     let full = |reason: &str| Mode::Full {
         reason: reason.to_owned(),
@@ -78,6 +83,18 @@ pub(super) fn decide(inputs: &ModeInputs<'_>) -> Mode {
     if cursor.highest_usn > inputs.info.root.highest_committed_usn.unwrap_or(0) {
         return full("the domain controller's USN is below the cursor (restored from backup)");
     }
+    if let Some(days) = inputs.info.deleted_object_lifetime_days {
+        let age = inputs.now - cursor.updated_at;
+        if age >= Duration::days(i64::from(days)) - Duration::days(1) {
+            return Mode::Full {
+                reason: format!(
+                    "the last run is {} days old and the domain keeps deleted objects {days} \
+                     days: deletions since may have left no tombstone",
+                    age.num_days()
+                ),
+            };
+        }
+    }
     Mode::Incremental {
         since: cursor.highest_usn,
     }
@@ -104,6 +121,7 @@ mod tests {
             base_dn: "DC=corp,DC=test".into(),
             netbios_name: None,
             invocation_id: invocation.map(Uuid::from_u128),
+            deleted_object_lifetime_days: Some(180),
         }
     }
 
@@ -124,6 +142,7 @@ mod tests {
             in_chain: true,
             cursor,
             info,
+            now: chrono::Utc::now(),
         })
     }
 
@@ -166,6 +185,7 @@ mod tests {
             in_chain: true,
             cursor: Some(&c),
             info: &i,
+            now: chrono::Utc::now(),
         };
         assert_eq!(
             reason(decide(&ModeInputs {
@@ -187,6 +207,51 @@ mod tests {
                 ..base
             }))
             .contains("IN_CHAIN")
+        );
+    }
+
+    #[test]
+    fn a_cursor_older_than_the_tombstones_reads_everything() {
+        let mut c = cursor(7, 100);
+        let written = c.updated_at;
+        let i = info(Some(7), 100);
+        let at = |days: i64| ModeInputs {
+            full_requested: false,
+            confirming_removals: false,
+            in_chain: true,
+            cursor: None,
+            info: &i,
+            now: written + chrono::Duration::days(days),
+        };
+        let run = |days: i64, c: &SyncCursor| {
+            decide(&ModeInputs {
+                cursor: Some(c),
+                ..at(days)
+            })
+        };
+        assert_eq!(run(178, &c), Mode::Incremental { since: 100 });
+        match run(179, &c) {
+            Mode::Full { reason } => assert!(
+                reason.contains("179 days old") && reason.contains("180 days"),
+                "{reason}"
+            ),
+            Mode::Incremental { .. } => {
+                panic!("a cursor a day short of 180 days read only changes")
+            }
+        }
+        // A directory that keeps no tombstones to speak of (not AD): the age plays no part.
+        let plain = DomainInfo {
+            deleted_object_lifetime_days: None,
+            ..info(Some(7), 100)
+        };
+        c.updated_at -= chrono::Duration::days(1000);
+        assert_eq!(
+            decide(&ModeInputs {
+                cursor: Some(&c),
+                info: &plain,
+                ..at(0)
+            }),
+            Mode::Incremental { since: 100 }
         );
     }
 }
