@@ -1154,6 +1154,23 @@ async fn two_servers_on_one_postgres_survive_sigkill() {
             "a stopped server's lease is still held: {instance:?}"
         );
     }
+    let leases = store.live_sync_leases(now).await.unwrap();
+    assert_eq!(
+        leases.len(),
+        usize::try_from(claims.sync_leases).unwrap(),
+        "{leases:?}"
+    );
+    for (directory, holder) in &leases {
+        let pid: i64 = holder
+            .split(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("a sync lease holder that is not PID:UUID: {holder}"));
+        assert!(
+            !process_runs(pid),
+            "the sync lease of {directory} is held by a running process: {holder}"
+        );
+    }
     // Every message sent, at most once except in the documented crash window.
     let messages = store.list_messages(100_000).await.unwrap();
     let mut received: HashMap<String, u32> = HashMap::new();

@@ -317,6 +317,19 @@ impl Store {
         .transpose()
     }
 
+    /// The sync leases whose expiry has not passed: (directory, holder), by directory. A holder
+    /// is `PID:UUID` of the process that took it.
+    pub async fn live_sync_leases(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>> {
+        Ok(sync_lease::Entity::find()
+            .filter(sync_lease::Column::ExpiresAt.gt(now))
+            .order_by_asc(sync_lease::Column::Directory)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|l| (l.directory, l.holder))
+            .collect())
+    }
+
     /// Takes the lease of `directory` for `holder` until `expires_at`, if it is free or expired
     /// (a crashed holder cannot keep it). Returns whether it was taken.
     pub async fn acquire_lease(
