@@ -168,6 +168,37 @@ fn backup_and_restore(source: &TestDb, target: &TestDb, dir: &Path) {
     }
 }
 
+/// A server starts on `db_url` with `key`, and the database then hands out what `seed` sealed:
+/// HK-1's candidate to its workstation, and HK-2's activation code.
+async fn starts_and_hands_out_what_was_sealed(
+    db_url: &str,
+    key: &Path,
+    dir: &Path,
+    seeded: &Seeded,
+    label: &str,
+) {
+    let key_env = key.display().to_string();
+    let server = Server::start_with_env(db_url, &[("KEYWARD_SECRETS__KEY_FILE", &key_env)]);
+    server.terminate();
+    let k = Keyward::open(&settings(db_url, key, dir)).await.unwrap();
+    let ws = k
+        .agent()
+        .list(None, Some(10))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let work = k.agent().pending(&ws, "HK-1").await.unwrap();
+    assert_eq!(
+        work.accounts[0].password.as_ref().unwrap().expose(),
+        seeded.candidate,
+        "{label}"
+    );
+    k.agent().seen(&ws, "HK-2", None).await.unwrap();
+    k.agent().activate(&ws, "HK-2", &seeded.code).await.unwrap();
+    k.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_restored_backup_opens_with_its_key_and_rotates_to_a_new_one() {
     let mut pairs = vec![(TestDb::sqlite_file(), TestDb::sqlite_file())];
@@ -263,28 +294,8 @@ async fn a_restored_backup_opens_with_its_key_and_rotates_to_a_new_one() {
         );
 
         // The server starts with the new key; what was sealed before opens to the same values.
-        let server =
-            Server::start_with_env(&target.url, &[("KEYWARD_SECRETS__KEY_FILE", &new_key_arg)]);
-        server.terminate();
-        let k = Keyward::open(&settings(&target.url, &new_key, dir.path()))
-            .await
-            .unwrap();
-        let ws = k
-            .agent()
-            .list(None, Some(10))
-            .await
-            .unwrap()
-            .items
-            .remove(0);
-        let work = k.agent().pending(&ws, "HK-1").await.unwrap();
-        assert_eq!(
-            work.accounts[0].password.as_ref().unwrap().expose(),
-            seeded.candidate,
-            "{label}"
-        );
-        k.agent().seen(&ws, "HK-2", None).await.unwrap();
-        k.agent().activate(&ws, "HK-2", &seeded.code).await.unwrap();
-        k.close().await.unwrap();
+        starts_and_hands_out_what_was_sealed(&target.url, &new_key, dir.path(), &seeded, label)
+            .await;
     }
 }
 
@@ -388,27 +399,6 @@ async fn keyward_backup_and_restore_move_a_database_between_backends() {
         ));
         assert_eq!(check["opened"], 1, "{label}: the candidate: {check}");
         assert_eq!(check["failed"], Value::Array(vec![]), "{label}");
-        let server =
-            Server::start_with_env(&target.url, &[("KEYWARD_SECRETS__KEY_FILE", &key_env)]);
-        server.terminate();
-        let k = Keyward::open(&settings(&target.url, &key, dir.path()))
-            .await
-            .unwrap();
-        let ws = k
-            .agent()
-            .list(None, Some(10))
-            .await
-            .unwrap()
-            .items
-            .remove(0);
-        let work = k.agent().pending(&ws, "HK-1").await.unwrap();
-        assert_eq!(
-            work.accounts[0].password.as_ref().unwrap().expose(),
-            seeded.candidate,
-            "{label}"
-        );
-        k.agent().seen(&ws, "HK-2", None).await.unwrap();
-        k.agent().activate(&ws, "HK-2", &seeded.code).await.unwrap();
-        k.close().await.unwrap();
+        starts_and_hands_out_what_was_sealed(&target.url, &key, dir.path(), &seeded, &label).await;
     }
 }
