@@ -625,7 +625,7 @@ async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key
     let eve = &fixture.users[0];
     let email = eve.mail.as_str();
     let mut h = Harness::new(lab.clone(), &fixture, &db.url);
-    h.keyward_ok(&["sync", "corp1"]);
+    let synced = h.keyward_ok(&["sync", "corp1"]);
     let code = h.assign_key("HK-PSO-1", email);
     h.start_server();
     h.register_workstation();
@@ -712,7 +712,91 @@ async fn an_offline_key_keeps_ad_unchanged_and_a_refused_candidate_rolls_the_key
     let held = h.key_accounts("HK-PSO-1");
     assert_eq!(held[0].2.chars().count(), 80);
     assert!(lab_can_bind(&lab, 1, &eve.dn, &held[0].2));
+
+    // What the server's /metrics says about all this: the CLI's sync run (from the database),
+    // and this server's own directory steps, which took every step and so match the audit.
+    let metrics = scrape_metrics(&h).await;
+    let read = synced[0]["read"].as_f64().unwrap();
+    assert!(read >= 1.0, "{synced}");
+    for (series, value) in [
+        (
+            r#"keyward_sync_runs{directory="corp1",status="succeeded"}"#,
+            1.0,
+        ),
+        (r#"keyward_sync_last_run_succeeded{directory="corp1"}"#, 1.0),
+        (
+            r#"keyward_sync_last_run_accounts_read{directory="corp1"}"#,
+            read,
+        ),
+        (
+            r#"keyward_sync_last_run_removals_held{directory="corp1"}"#,
+            0.0,
+        ),
+        (r#"keyward_keys{status="active"}"#, 1.0),
+        (r#"keyward_rotation_accounts{status="idle"}"#, 1.0),
+        ("keyward_rotations_stalled", 0.0),
+        (
+            r#"keyward_rotation_directory_steps_total{outcome="committed"}"#,
+            f64::from(audited(&h, "password.committed")),
+        ),
+        (
+            r#"keyward_rotation_directory_steps_total{outcome="refused"}"#,
+            f64::from(audited(&h, "password.refused")),
+        ),
+    ] {
+        assert_eq!(
+            metric(&metrics, series),
+            Some(value),
+            "{series} in:\n{metrics}"
+        );
+    }
+    assert_eq!(
+        audited(&h, "password.refused"),
+        2,
+        "the two candidates the PSO refused"
+    );
+    let finished = metric(
+        &metrics,
+        r#"keyward_sync_last_run_finished_timestamp_seconds{directory="corp1"}"#,
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(finished <= now && now - finished < 600.0, "{finished}");
+    assert!(
+        metric(
+            &metrics,
+            r#"keyward_sync_last_run_phase_milliseconds{directory="corp1",phase="read"}"#
+        )
+        .is_some()
+    );
     assert_never_shown(&h, &[candidate.2, held[0].2.clone()]);
+}
+
+/// The server's `/metrics` text (over the harness's TLS).
+async fn scrape_metrics(h: &Harness) -> String {
+    let answer = tls::https_client(&h.ca, None)
+        .get(format!("{}/metrics", h.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.text().await.unwrap()
+}
+
+/// The value of one series (`name{labels}` exactly as exposed, or a bare name).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().unwrap())
+}
+
+/// How many audit records have this action (`keyward audit list --action`).
+fn audited(h: &Harness, action: &str) -> u32 {
+    let records = h.keyward_ok(&["audit", "list", "--action", action, "--limit", "1000"]);
+    u32::try_from(records.as_array().unwrap().len()).unwrap()
 }
 
 /// The crash test's size: `KWTEST_CRASH_USERS` accounts (4) over `KWTEST_CRASH_ROUNDS` rounds

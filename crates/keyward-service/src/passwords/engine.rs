@@ -14,7 +14,7 @@ use chrono::Duration;
 use keyward_directory::{DirectoryClient, Error as DirError, Session};
 use keyward_model::{DomainController, NewAuditRecord};
 use keyward_password::SecretString;
-use keyward_rotation::{RotationState, Route};
+use keyward_rotation::Route;
 use keyward_store::{AccountPassword, NewMessage, PasswordWrite};
 use serde_json::json;
 
@@ -42,6 +42,25 @@ enum Attempt {
     Applied,
     Refused(String),
     Transient(String),
+}
+
+/// How a stored attempt is counted in the [`AdvanceReport`] (and the server's
+/// `keyward_rotation_directory_steps_total`).
+#[derive(Clone, Copy)]
+enum Outcome {
+    Committed,
+    Refused,
+    Retried,
+}
+
+impl Attempt {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Applied => Outcome::Committed,
+            Self::Refused(_) => Outcome::Refused,
+            Self::Transient(_) => Outcome::Retried,
+        }
+    }
 }
 
 impl Passwords<'_> {
@@ -89,6 +108,7 @@ impl Passwords<'_> {
         };
         let row = &current(&latest);
         let now = self.ctx.clock.now();
+        let outcome = attempt.outcome();
         let (next, audit_action, error) = match attempt {
             Attempt::Applied => match state::committed(&row.state, now) {
                 Some(next) => (next, "password.committed", None),
@@ -166,12 +186,11 @@ impl Passwords<'_> {
             now,
         };
         match self.ctx.store.save_account_password(&write).await {
-            Ok(saved) => match saved.state.state {
-                RotationState::Idle if audit_action == "password.committed" => {
-                    report.committed += 1;
-                }
-                RotationState::AwaitingDirectory => report.retried += 1,
-                _ => report.refused += 1,
+            // Counted by what the directory answered, which is also the audit record's action.
+            Ok(_) => match outcome {
+                Outcome::Committed => report.committed += 1,
+                Outcome::Refused => report.refused += 1,
+                Outcome::Retried => report.retried += 1,
             },
             // Our claim expired and another worker took the step: it decides.
             Err(keyward_store::Error::Stale { .. }) => {}
