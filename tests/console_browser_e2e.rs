@@ -269,6 +269,34 @@ async fn an_administrator_walks_the_product_flows_in_the_console() {
     );
     assert!(csv.contains(&format!("admin:{ADMIN},key.assign")), "{csv}");
 
+    // A long stock is paged, 50 keys a page; the pager keeps the filter.
+    let serials: Vec<String> = (0..60).map(|i| format!("CON-P{i:02}")).collect();
+    let mut import = vec!["keys", "import"];
+    import.extend(serials.iter().map(String::as_str));
+    t.cli(&import);
+    let ready = t.cli(&["keys", "list", "--status", "ready"]);
+    let ready = ready.as_array().unwrap().len();
+    assert!(ready >= 60, "{ready}");
+    let rows = "return document.querySelectorAll('#keys tbody tr').length;";
+    browser
+        .goto(&format!("{console}/console/keys?status=ready"))
+        .await;
+    assert_eq!(browser.eval(rows, json!([])).await, json!(50));
+    let next = browser
+        .eval(
+            "return document.querySelector('.pager a').getAttribute('href');",
+            json!([]),
+        )
+        .await;
+    let next = next.as_str().unwrap();
+    assert!(next.contains("status=ready"), "{next}");
+    browser.goto(&format!("{console}{next}")).await;
+    assert_eq!(browser.eval(rows, json!([])).await, json!(ready - 50));
+    assert!(
+        !browser.exists(".pager a").await,
+        "the last page has no pager"
+    );
+
     browser
         .goto(&format!("{console}/console/invitations"))
         .await;

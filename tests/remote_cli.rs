@@ -185,6 +185,8 @@ fn scenario(db: &TestDb) {
         &["employees", "show", "ada@example.com"],
         &["keys", "list"],
         &["keys", "list", "--status", "ready"],
+        &["keys", "list", "--limit", "1"],
+        &["keys", "list", "--limit", "1", "--after", "RM-1"],
         &["keys", "show", "rm-1"],
         &["keys", "history", "RM-1"],
         &["admins", "list"],

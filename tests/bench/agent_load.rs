@@ -6,8 +6,8 @@
 //! it with `wrk` (Debian's package):
 //! - `GET /api/v1/agent/keys/{serial}/pending`, every request with another workstation's
 //!   credential and key (a Lua script cycles through all of them), as a fleet of agents polling;
-//! - `GET /api/v1/employees` and `/api/v1/workstations` with `limit=100`, and `GET /api/v1/keys`
-//!   (not paged: every key), with an admin token, as consoles and scripts listing.
+//! - `GET /api/v1/employees`, `/api/v1/keys` and `/api/v1/workstations` with `limit=100`, with
+//!   an admin token, as consoles and scripts listing.
 //!
 //! It prints one table row per backend and route: requests per second, p50 and p99 latency,
 //! answers that were not 2xx, and the server's resident memory after the run and at its peak.
@@ -231,8 +231,8 @@ async fn main() {
                 Some(&auth),
             ),
             (
-                "GET /api/v1/keys (not paged: every key)",
-                format!("{}/api/v1/keys", server.base),
+                "GET /api/v1/keys?limit=100",
+                format!("{}/api/v1/keys?limit=100", server.base),
                 None,
                 Some(&auth),
             ),

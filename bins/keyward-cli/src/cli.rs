@@ -367,11 +367,18 @@ pub enum KeysCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
-    /// List keys.
+    /// List keys by serial.
     List {
         /// Only keys in this status.
         #[arg(long)]
         status: Option<String>,
+        /// Only the keys after this serial (the `next_cursor` of an earlier page; with
+        /// --output json).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<String>,
+        /// At most this many (1 to 1000); without it, every key.
+        #[arg(long)]
+        limit: Option<u32>,
     },
     /// Show one key.
     Show {

@@ -6,7 +6,8 @@
 //!   a JSON body, `422` for a query string, `503` for a timeout or the concurrency limit, `405`
 //!   is not listed (methods are);
 //! - the schema of each path and query parameter, by its name: one name, one meaning, across
-//!   every route (a serial is always a serial).
+//!   every route (a serial is always a serial; the one exception is `after`, a cursor, which is
+//!   a serial for the keys list and an id elsewhere).
 
 use serde_json::{Map, Value, json};
 
@@ -29,6 +30,7 @@ fn parameter_schema(path: &str, name: &str) -> Option<Value> {
     let uuid = json!({ "type": "string", "format": "uuid" });
     Some(match name {
         "serial" => json!({ "type": "string", "pattern": SERIAL_PATTERN }),
+        "after" if path == "/api/v1/keys" => json!({ "type": "string", "pattern": SERIAL_PATTERN }),
         "id" | "object_guid" | "after" => uuid,
         "employee" => json!({ "type": "string", "pattern": EMPLOYEE_PATTERN, "maxLength": 254 }),
         "email" => json!({ "type": "string", "pattern": EMAIL_PATTERN, "maxLength": 254 }),
@@ -217,6 +219,12 @@ mod tests {
                             );
                         }
                         "limit" => assert_eq!(p["schema"]["minimum"], 1, "{method} {path}"),
+                        // The keys list's cursor is the last serial of a page.
+                        "after" if path == "/api/v1/keys" => assert_eq!(
+                            p["schema"]["pattern"],
+                            super::SERIAL_PATTERN,
+                            "{method} {path}"
+                        ),
                         "id" | "after" => {
                             assert_eq!(p["schema"]["format"], "uuid", "{method} {path}");
                         }

@@ -215,6 +215,57 @@ async fn cursor_paging_walks_every_employee_once() {
 }
 
 #[tokio::test]
+async fn cursor_paging_walks_every_key_once_in_its_status() {
+    let h = harness().await;
+    let serials: Vec<String> = (0..8).map(|i| format!("PG-{i}")).collect();
+    let body = serde_json::json!({ "serials": serials }).to_string();
+    assert_eq!(
+        h.admin("POST", "/api/v1/keys", Some(&body)).await.0,
+        StatusCode::CREATED
+    );
+    h.admin(
+        "POST",
+        "/api/v1/keys/PG-3/compromise",
+        Some(r#"{"reason":"lost"}"#),
+    )
+    .await;
+    let ready = walk_keys(&h, "/api/v1/keys?limit=3&status=ready").await;
+    let expected: Vec<String> = serials.iter().filter(|s| *s != "PG-3").cloned().collect();
+    assert_eq!(ready, expected);
+    assert_eq!(walk_keys(&h, "/api/v1/keys?limit=3").await, serials);
+    for bad in [
+        "/api/v1/keys?after=not%20a%20serial",
+        "/api/v1/keys?limit=0",
+        "/api/v1/keys?limit=1001",
+    ] {
+        let (status, body) = h.admin("GET", bad, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+}
+
+/// The serials of every page from `first` on, following `next_cursor`.
+async fn walk_keys(h: &Harness, first: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut uri = first.to_owned();
+    loop {
+        let (status, page) = h.admin("GET", &uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 3, "{page}");
+        seen.extend(
+            items
+                .iter()
+                .map(|k| k["serial"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => uri = format!("{first}&after={c}"),
+            None => break,
+        }
+    }
+    seen
+}
+
+#[tokio::test]
 async fn sync_routes_answer_without_a_directory() {
     let h = harness().await;
     let (status, body) = h
@@ -729,7 +780,7 @@ async fn an_oversized_body_is_413_and_an_unserved_method_405() {
     assert_eq!(answer["error"]["code"], "invalid_input", "{answer}");
     let (status, keys) = h.admin("GET", "/api/v1/keys", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(keys, serde_json::json!([]), "nothing imported");
+    assert_eq!(keys["items"], serde_json::json!([]), "nothing imported");
 
     for token in [None, Some(h.token.as_str())] {
         let (status, _, headers) = h.call("PATCH", "/api/v1/keys", token, None).await;

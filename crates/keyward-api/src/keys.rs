@@ -152,6 +152,19 @@ pub struct SuspendKeyRequest {
 pub struct KeyListParams {
     /// Only keys in this status.
     pub status: Option<String>,
+    /// The `next_cursor` of the previous page (the last serial it held).
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// One page of keys, by serial.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyPage {
+    /// The keys, each with its owner.
+    pub items: Vec<KeyDto>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub use health::HealthDto;
 pub use invitations::{InvitationDto, MailSendDto};
 pub use keys::{
     ActivationCodeRequest, AssignKeyRequest, ImportKeysRequest, KeyDto, KeyListParams, KeyOwnerDto,
-    KeyWithCodeDto, ReasonRequest, SuspendKeyRequest,
+    KeyPage, KeyWithCodeDto, ReasonRequest, SuspendKeyRequest,
 };
 pub use passwords::{
     AdvanceReportDto, PasswordStatusDto, PasswordStatusParams, RotateRequest, SetPasswordRequest,

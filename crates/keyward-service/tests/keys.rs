@@ -345,8 +345,8 @@ async fn imports_are_all_or_nothing_and_employees_hold_one_key() {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{l}: {err}");
-        let all = k.keys().list(None).await.unwrap();
-        assert_eq!(all.len(), 1, "{l}: failed imports wrote nothing");
+        let all = k.keys().list(None, None, None).await.unwrap();
+        assert_eq!(all.items.len(), 1, "{l}: failed imports wrote nothing");
 
         k.keys().import(&["a2".into()], &actor).await.unwrap();
         k.employees()
@@ -376,13 +376,18 @@ async fn imports_are_all_or_nothing_and_employees_hold_one_key() {
             .unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{l}: {err}");
         assert_eq!(
-            k.keys().list(Some("reserved")).await.unwrap().len(),
+            k.keys()
+                .list(Some("reserved"), None, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
             1,
             "{l}"
         );
         assert!(
             matches!(
-                k.keys().list(Some("bogus")).await,
+                k.keys().list(Some("bogus"), None, None).await,
                 Err(Error::InvalidInput(_))
             ),
             "{l}"

@@ -8,11 +8,11 @@
 
 use chrono::{DateTime, Utc};
 use keyward_keys::{Key, KeySerial, KeyStatus, Reason};
-use keyward_model::{EmployeeId, NewAuditRecord};
+use keyward_model::{Cursor, EmployeeId, NewAuditRecord, Page, PageRequest};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 
 use crate::entity::{activation_code, key};
@@ -186,13 +186,35 @@ impl Store {
             .transpose()
     }
 
-    /// Every key, by serial, optionally only those in `status`.
-    pub async fn list_keys(&self, status: Option<KeyStatus>) -> Result<Vec<Key>> {
+    /// One page of keys by serial, optionally only those in `status`. The cursor is the last
+    /// serial of the previous page.
+    pub async fn list_keys(
+        &self,
+        status: Option<KeyStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Key>> {
         let mut query = key::Entity::find().order_by_asc(key::Column::Serial);
         if let Some(status) = status {
             query = query.filter(key::Column::Status.eq(status.as_str()));
         }
-        query.all(&self.db).await?.iter().map(to_model).collect()
+        if let Some(cursor) = &page.after {
+            let after = KeySerial::parse(cursor.as_str()).map_err(|_| Error::InvalidCursor {
+                cursor: cursor.as_str().to_owned(),
+            })?;
+            query = query.filter(key::Column::Serial.gt(after.as_str()));
+        }
+        let mut rows = query.limit(u64::from(page.limit) + 1).all(&self.db).await?;
+        let has_more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        let items = rows.iter().map(to_model).collect::<Result<Vec<_>>>()?;
+        let next_cursor = if has_more {
+            items
+                .last()
+                .map(|k| Cursor::new(k.serial.as_str().to_owned()))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
     }
 
     /// The keys an employee holds in any status.

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use keyward_api::{
     ActivationCodeRequest, AssignKeyRequest, AuditRecordDto, ImportKeysRequest, KeyDto,
-    KeyListParams, KeyWithCodeDto, ReasonRequest, SuspendKeyRequest,
+    KeyListParams, KeyPage, KeyWithCodeDto, ReasonRequest, SuspendKeyRequest,
 };
 use keyward_service::{Actor, KeyView};
 use serde_json::json;
@@ -44,13 +44,39 @@ pub async fn run(backend: &Backend, cmd: KeysCommand, format: OutputFormat) -> R
                 OutputFormat::Text => println!("imported {} key(s)", imported.len()),
             }
         }
-        KeysCommand::List { status } => {
-            let all: Vec<KeyDto> = match backend {
-                Backend::Direct(k) => dtos(k.keys().list(status.as_deref()).await?),
-                Backend::Remote(r) => r.get(&["keys"], &KeyListParams { status }).await?,
+        KeysCommand::List {
+            status,
+            after,
+            limit,
+        } => {
+            let mut next_cursor = None;
+            let all: Vec<KeyDto> = if limit.is_some() {
+                let page = key_page(backend, status, after, limit).await?;
+                next_cursor = Some(page.next_cursor);
+                page.items
+            } else {
+                let mut all = Vec::new();
+                let mut after = after;
+                loop {
+                    let page = key_page(backend, status.clone(), after, Some(KEY_PAGE)).await?;
+                    all.extend(page.items);
+                    match page.next_cursor {
+                        Some(c) => after = Some(c),
+                        None => break,
+                    }
+                }
+                all
             };
             match format {
-                OutputFormat::Json => output::json(&all),
+                // A page asked for with --limit is an object with its cursor (null on the last
+                // page); without it, every key as a list.
+                OutputFormat::Json => match next_cursor {
+                    Some(next_cursor) => output::json(&KeyPage {
+                        items: all,
+                        next_cursor,
+                    }),
+                    None => output::json(&all),
+                },
                 OutputFormat::Text => output::table(
                     &["SERIAL", "STATUS", "OWNER", "REASON"],
                     &all.iter()
@@ -243,8 +269,33 @@ async fn transition(
     }
 }
 
-fn dtos(views: Vec<KeyView>) -> Vec<KeyDto> {
-    views.into_iter().map(KeyDto::from).collect()
+/// Page size of a complete `keys list`.
+const KEY_PAGE: u32 = 500;
+
+/// One page of `keys list`, from the database or the server.
+async fn key_page(
+    backend: &Backend,
+    status: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+) -> Result<KeyPage, Failure> {
+    match backend {
+        Backend::Direct(k) => {
+            let page = k.keys().list(status.as_deref(), after, limit).await?;
+            Ok(KeyPage {
+                items: page.items.into_iter().map(KeyDto::from).collect(),
+                next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+            })
+        }
+        Backend::Remote(r) => {
+            let query = KeyListParams {
+                status,
+                after,
+                limit,
+            };
+            r.get(&["keys"], &query).await
+        }
+    }
 }
 
 /// The serials of a list file: a CSV table with a `serial` column (`,` or `;`, quoted fields,

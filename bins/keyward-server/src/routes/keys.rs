@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use crate::auth::Authenticated;
 use crate::dto::{
     ActivationCodeRequest, ApiJson, ApiPath, ApiQuery, AssignKeyRequest, AuditRecordDto, ErrorBody,
-    ImportKeysRequest, KeyDto, KeyListParams, KeyWithCodeDto, ReasonRequest, SuspendKeyRequest,
+    ImportKeysRequest, KeyDto, KeyListParams, KeyPage, KeyWithCodeDto, ReasonRequest,
+    SuspendKeyRequest,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -19,16 +20,24 @@ use crate::state::AppState;
 type KeyResult = Result<Json<KeyDto>, ApiError>;
 type CodeResult = Result<Json<KeyWithCodeDto>, ApiError>;
 
-/// Lists keys, optionally in one status.
+/// One page of keys by serial, optionally in one status.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", params(KeyListParams),
     security(("admin_token" = ["read"])),
-    responses((status = 200, body = [KeyDto]), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "One page of keys", body = KeyPage), (status = 401, body = ErrorBody),
+        (status = 422, description = "Bad status, cursor or limit", body = ErrorBody)))]
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<KeyListParams>,
-) -> Result<Json<Vec<KeyDto>>, ApiError> {
-    let keys = state.keyward.keys().list(params.status.as_deref()).await?;
-    Ok(Json(keys.into_iter().map(KeyDto::from).collect()))
+) -> Result<Json<KeyPage>, ApiError> {
+    let page = state
+        .keyward
+        .keys()
+        .list(params.status.as_deref(), params.after, params.limit)
+        .await?;
+    Ok(Json(KeyPage {
+        items: page.items.into_iter().map(KeyDto::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.as_str().to_owned()),
+    }))
 }
 
 /// Imports keys into stock (status Ready): all or none.

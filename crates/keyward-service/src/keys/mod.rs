@@ -25,7 +25,9 @@ use keyward_keys::{
     ActivationCode, Effect, Event, EventKind, HolderRule, Key, KeySerial, KeyStatus, Reason,
     Transition, holder_rule, transition,
 };
-use keyward_model::{AuditRecord, Employee, EmployeeId, EmployeeStatus, NewAuditRecord};
+use keyward_model::{
+    AuditRecord, Cursor, Employee, EmployeeId, EmployeeStatus, NewAuditRecord, Page, PageRequest,
+};
 use keyward_password::SecretString;
 use keyward_store::{
     BindingChange, CodeChange, KeyChange, KeyNotice, KeyState, PasswordWrite, StoredCode,
@@ -100,10 +102,25 @@ impl<'a> Keys<'a> {
         Ok(self.ctx.store.import_keys(&parsed, now, &audits).await?)
     }
 
-    /// Every key, optionally only those in a status.
-    pub async fn list(&self, status: Option<&str>) -> Result<Vec<KeyView>> {
+    /// One page of keys by serial, optionally only those in a status, each with its owner.
+    /// `after` is the `next_cursor` of the previous page; `limit` 1 to 1000 (default 100).
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<Page<KeyView>> {
         let status = status.map(str::parse::<KeyStatus>).transpose()?;
-        let keys = self.ctx.store.list_keys(status).await?;
+        let request = PageRequest::new(after.map(Cursor::new), limit)?;
+        let page = self.ctx.store.list_keys(status, &request).await?;
+        Ok(Page {
+            items: self.with_owners(page.items).await?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// The keys with their owners, read in one query per chunk of owners.
+    async fn with_owners(&self, keys: Vec<Key>) -> Result<Vec<KeyView>> {
         let mut ids: Vec<EmployeeId> = keys.iter().filter_map(|k| k.employee_id).collect();
         ids.sort_unstable();
         ids.dedup();

@@ -18,7 +18,7 @@ use crate::state::AppState;
 use super::{failed, fmt_time};
 
 /// The most Ready keys the assign list offers (the first by serial).
-const READY_KEYS_SHOWN: usize = 500;
+const READY_KEYS_SHOWN: u32 = 500;
 
 #[derive(Deserialize, Default)]
 pub(crate) struct ListParams {
@@ -237,11 +237,15 @@ async fn employee_page(
         .collect();
     let ready_keys = k
         .keys()
-        .list(Some(keyward_keys::KeyStatus::Ready.as_str()))
+        .list(
+            Some(keyward_keys::KeyStatus::Ready.as_str()),
+            None,
+            Some(READY_KEYS_SHOWN),
+        )
         .await
+        .map(|page| page.items)
         .unwrap_or_default()
         .iter()
-        .take(READY_KEYS_SHOWN)
         .map(|v| v.key.serial.to_string())
         .collect();
     let invitations = k

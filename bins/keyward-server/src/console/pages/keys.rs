@@ -49,12 +49,17 @@ struct KeysPage {
     statuses: Vec<&'static str>,
     status: String,
     keys: Vec<KeyRow>,
+    next: Option<String>,
 }
+
+/// Keys shown per page of the console's list.
+const KEYS_PER_PAGE: u32 = 50;
 
 #[derive(Deserialize)]
 pub(crate) struct ListParams {
     #[serde(default)]
     status: String,
+    after: Option<String>,
 }
 
 pub(crate) async fn list(
@@ -65,20 +70,29 @@ pub(crate) async fn list(
 ) -> Response {
     let frame = signed.frame("keys", flash);
     let status = p.status.trim();
-    let keys = match state
+    let page = match state
         .keyward
         .keys()
-        .list((!status.is_empty()).then_some(status))
+        .list(
+            (!status.is_empty()).then_some(status),
+            p.after.clone(),
+            Some(KEYS_PER_PAGE),
+        )
         .await
     {
         Ok(k) => k,
         Err(e) => return failed(frame, e),
     };
+    let next = page.next_cursor.map(|c| {
+        let query = super::query_string(&[("status", status), ("after", c.as_str())]);
+        format!("/console/keys?{query}")
+    });
     render(&KeysPage {
         frame,
         statuses: KeyStatus::ALL.iter().map(|s| s.as_str()).collect(),
         status: status.to_owned(),
-        keys: keys.iter().map(KeyRow::of).collect(),
+        keys: page.items.iter().map(KeyRow::of).collect(),
+        next,
     })
 }
 
