@@ -1,7 +1,9 @@
 //! `keyward --server URL`: every administrative command through a running server's API prints
 //! what the direct mode prints and exits with the same code; the remote-only failures (no
 //! token, a refused token, an unreachable server, plain HTTP to another host, a local-only
-//! command) have their own codes. On an SQLite file and on PostgreSQL.
+//! command) have their own codes. Writes too: each change made directly on one database and
+//! through a server on a twin prints the same once ids, times and secrets are masked. On an
+//! SQLite file and on PostgreSQL.
 
 // Test code: a panic is a failed test with its location, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
@@ -317,4 +319,262 @@ async fn the_cli_through_the_server_on_postgres() {
     if let Some(db) = TestDb::postgres().await {
         scenario(&db);
     }
+}
+
+/// Masks what two databases hold differently by nature, so that a write made directly on one
+/// and the same write made through a server on the other print the same: ids, times,
+/// activation codes, secrets and links, credential fingerprints. Runs of spaces become one
+/// (a masked value changes a table's column widths).
+fn masked(output: &str) -> String {
+    let mut lines = Vec::new();
+    for line in output.lines() {
+        let line = if let Some((name, _)) = line.split_once("activation code: ") {
+            format!("{name}activation code: <code>")
+        } else if let Some((name, _)) = line.split_once("\"activation_code\": ") {
+            format!("{name}\"activation_code\": <code>")
+        } else {
+            line.to_owned()
+        };
+        let words: Vec<String> = line
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(mask_word)
+            .collect();
+        lines.push(words.join(" "));
+    }
+    lines.join("\n")
+}
+
+/// One word (or a JSON line's `"key": "value",`) with its variable parts masked.
+fn mask_word(word: &str) -> String {
+    let mut out = String::new();
+    let mut rest = word;
+    while !rest.is_empty() {
+        let token_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-_:.+/".contains(c)))
+            .unwrap_or(rest.len());
+        if token_end == 0 {
+            let c = rest.chars().next().unwrap();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        out.push_str(&mask_token(&rest[..token_end]));
+        rest = &rest[token_end..];
+    }
+    out
+}
+
+fn mask_token(token: &str) -> String {
+    let is_uuid = |s: &str| {
+        s.len() == 36
+            && s.char_indices().all(|(i, c)| {
+                if [8, 13, 18, 23].contains(&i) {
+                    c == '-'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
+            })
+    };
+    let bytes = token.as_bytes();
+    let is_time = bytes.len() >= 20
+        && bytes[..4].iter().all(u8::is_ascii_digit)
+        && bytes[4] == b'-'
+        && bytes[10] == b'T';
+    if is_uuid(token) {
+        "<uuid>".into()
+    } else if is_time {
+        "<time>".into()
+    } else if token.starts_with("kw_") || token.contains("/console/enroll/") {
+        "<secret>".into()
+    } else if token.len() >= 8 && token.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+        "<fingerprint>".into()
+    } else {
+        token.to_owned()
+    }
+}
+
+/// The activation code a write printed (`activation code: …` in text, `activation_code` in JSON).
+fn code_in(stdout: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(stdout) {
+        return v["activation_code"].as_str().unwrap().to_owned();
+    }
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("activation code: "))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Writes: every change made directly on one database and through a server on another (a twin)
+/// prints the same, in text and JSON, once [`masked`]; the agent's steps in between (register,
+/// activate) run against each database's own server.
+fn writes_print_the_same(here: &TestDb, there: &TestDb) {
+    let label = here.label;
+    for db in [here, there] {
+        assert!(direct(db, &["migrate"]).status.success(), "{label}");
+    }
+    let token = json_of(&direct(
+        there,
+        &[
+            "token", "create", "--name", "ops", "--scope", "admin", "--output", "json",
+        ],
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The server on `here` serves only its agent; its administrator is the direct CLI.
+    let here_server = Server::start(&here.url);
+    let there_server = Server::start(&there.url);
+    let state = tempfile::tempdir().unwrap();
+    let sim = |server: &Server, name: &str, args: &[&str]| -> Value {
+        let out = Command::new(bin_path("keyward-agent-sim"))
+            .args(["--server", &server.base, "--state-file"])
+            .arg(state.path().join(name))
+            .args(args)
+            .output()
+            .unwrap();
+        let (code, stdout, stderr) = text(&out);
+        assert_eq!(code, 0, "{label}: agent-sim {args:?} on {name}: {stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    for format in ["text", "json"] {
+        let p = &format[..1];
+        // The same write in both modes (`args` for here, `there_args` for there when they
+        // differ by an id or a code): the same exit code and masked output. The raw stdouts.
+        let both = |args: &[&str], there_args: Option<&[&str]>| -> (String, String) {
+            let mut mine = args.to_vec();
+            mine.extend(["--output", format]);
+            let mut theirs = there_args.unwrap_or(args).to_vec();
+            theirs.extend(["--output", format]);
+            let (code, out, err) = text(&direct(here, &mine));
+            let (there_code, out_theirs, there_err) =
+                text(&remote(&there_server.base, Some(&token), &theirs));
+            assert_eq!(code, 0, "{label}: keyward {mine:?}: {err}");
+            assert_eq!(
+                (code, masked(&out), masked(&err)),
+                (there_code, masked(&out_theirs), masked(&there_err)),
+                "{label}: keyward {mine:?} --output {format}"
+            );
+            (out, out_theirs)
+        };
+        let ada = format!("{p}ada@example.com");
+        let k1 = format!("{p}K-1");
+        let k2 = format!("{p}K-2");
+        let k3 = format!("{p}K-3");
+        both(
+            &[
+                "employees",
+                "create",
+                "--email",
+                &ada,
+                "--display-name",
+                "Ada",
+            ],
+            None,
+        );
+        both(&["keys", "import", &k1, &k2, &k3], None);
+        both(&["keys", "assign", &k1, "--employee", &ada], None);
+        both(&["keys", "cancel", &k1], None);
+        let (assigned_mine, assigned_theirs) =
+            both(&["keys", "assign", &k1, "--employee", &ada], None);
+
+        // The user types the code on a workstation of each database.
+        let (ws, there_ws) = (
+            format!("here-{format}.json"),
+            format!("there-{format}.json"),
+        );
+        let registered_mine = sim(&here_server, &ws, &["register", "--name", "WS-R"]);
+        let registered_theirs = sim(&there_server, &there_ws, &["register", "--name", "WS-R"]);
+        let (id_mine, id_theirs) = (
+            registered_mine["workstation_id"].as_str().unwrap(),
+            registered_theirs["workstation_id"].as_str().unwrap(),
+        );
+        both(
+            &["workstations", "approve", id_mine],
+            Some(&["workstations", "approve", id_theirs]),
+        );
+        sim(
+            &here_server,
+            &ws,
+            &["activate", &k1, &code_in(&assigned_mine)],
+        );
+        sim(
+            &there_server,
+            &there_ws,
+            &["activate", &k1, &code_in(&assigned_theirs)],
+        );
+
+        both(&["keys", "lock", &k1, "--reason", "admin"], None);
+        let (out_mine, out_theirs) = both(&["keys", "unlock", &k1], None);
+        let (a, b) = (code_in(&out_mine), code_in(&out_theirs));
+        both(
+            &["keys", "activate", &k1, "--code", &a],
+            Some(&["keys", "activate", &k1, "--code", &b]),
+        );
+        let (out_mine, out_theirs) =
+            both(&["keys", "suspend", &k1, "--description", "on leave"], None);
+        let (a, b) = (code_in(&out_mine), code_in(&out_theirs));
+        both(
+            &["keys", "activate", &k1, "--code", &a],
+            Some(&["keys", "activate", &k1, "--code", &b]),
+        );
+        both(&["keys", "deactivate", &k1, "--reason", "withdrawal"], None);
+        both(&["keys", "compromise", &k2, "--reason", "lost"], None);
+        both(&["keys", "delete", &k2], None);
+        both(
+            &[
+                "admins",
+                "create",
+                "--email",
+                &format!("{p}root@example.com"),
+                "--name",
+                "Root",
+            ],
+            None,
+        );
+        both(
+            &[
+                "token",
+                "create",
+                "--name",
+                &format!("{p}ci"),
+                "--scope",
+                "read,keys",
+            ],
+            None,
+        );
+        both(&["token", "revoke", &format!("{p}ci")], None);
+        both(
+            &["workstations", "revoke", id_mine],
+            Some(&["workstations", "revoke", id_theirs]),
+        );
+    }
+    // The twin ended where the original did.
+    let keys = |db: &TestDb, base: Option<&str>| {
+        let out = match base {
+            None => direct(db, &["keys", "list", "--output", "json"]),
+            Some(base) => remote(base, Some(&token), &["keys", "list", "--output", "json"]),
+        };
+        masked(&text(&out).1)
+    };
+    assert_eq!(
+        keys(here, None),
+        keys(there, Some(&there_server.base)),
+        "{label}"
+    );
+}
+
+#[test]
+fn writes_through_the_server_print_what_direct_writes_print_on_sqlite() {
+    writes_print_the_same(&TestDb::sqlite_file(), &TestDb::sqlite_file());
+}
+
+#[tokio::test]
+async fn writes_through_the_server_print_what_direct_writes_print_on_postgres() {
+    let (Some(here), Some(there)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    writes_print_the_same(&here, &there);
 }
