@@ -31,6 +31,12 @@ impl ApiError {
         }
     }
 
+    /// The same error under another HTTP status (its code, which the CLI reads, unchanged).
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,

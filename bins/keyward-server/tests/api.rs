@@ -243,6 +243,37 @@ async fn cursor_paging_walks_every_key_once_in_its_status() {
     }
 }
 
+/// A 404 on a key route means the key of the path; an employee the body names that does not
+/// exist is the body's fault (422, code `not_found`).
+#[tokio::test]
+async fn assigning_to_an_unknown_employee_is_422_and_an_unknown_key_404() {
+    let h = harness().await;
+    h.admin("POST", "/api/v1/keys", Some(r#"{"serials": ["AS-1"]}"#))
+        .await;
+    let body = r#"{"employee": "nobody@example.com"}"#;
+    let (status, answer) = h
+        .admin("POST", "/api/v1/keys/AS-1/assign", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["code"], "not_found", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody@example.com"),
+        "{answer}"
+    );
+    let (status, answer) = h
+        .admin("POST", "/api/v1/keys/NO-SUCH/assign", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let (status, key) = h.admin("GET", "/api/v1/keys/AS-1", None).await;
+    assert_eq!(
+        (status, key["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+}
+
 /// The serials of every page from `first` on, following `next_cursor`.
 async fn walk_keys(h: &Harness, first: &str) -> Vec<String> {
     let mut seen = Vec::new();

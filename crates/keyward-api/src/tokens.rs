@@ -57,10 +57,11 @@ pub struct CreateTokenRequest {
         pattern = r"^(read|sync|keys|workstations|passwords|admin)(,(read|sync|keys|workstations|passwords|admin))*$"
     )]
     pub scope: String,
-    /// When it stops working: `30d`, `12h`, an RFC 3339 time, or `never` (the default).
+    /// When it stops working: `30d` (at most 3653 days), `12h` (at most 87672 hours), an RFC
+    /// 3339 time, or `never` (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(
-        pattern = r"^(never|[1-9][0-9]{0,3}[dh]|2[1-9][0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z)$"
+        pattern = r"^(never|([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|365[0-3])d|([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-6][0-9]{3}|87[0-5][0-9]{2}|876[0-6][0-9]|8767[0-2])h|2[1-9][0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z)$"
     )]
     pub expires: Option<String>,
 }

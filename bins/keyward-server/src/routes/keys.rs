@@ -109,8 +109,10 @@ pub(crate) async fn key_history(
 #[utoipa::path(post, path = "/api/v1/keys/{serial}/assign", tag = "keys", request_body = AssignKeyRequest,
     params(("serial" = String, Path, description = "Key serial number")),
     security(("admin_token" = ["keys"])),
-    responses((status = 200, body = KeyWithCodeDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = KeyWithCodeDto), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, description = "A bad body, or an employee that does not exist (code `not_found`)", body = ErrorBody)))]
 pub(crate) async fn assign_key(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
@@ -121,8 +123,27 @@ pub(crate) async fn assign_key(
         .keyward
         .keys()
         .assign(&serial, &body.employee, &auth.actor())
-        .await?;
+        .await
+        .map_err(body_names_a_missing_employee)?;
     Ok(Json(done.into()))
+}
+
+/// An employee the body names that does not exist is the body's fault: 422, with the code
+/// `not_found` the CLI reads, so that a 404 always means the key of the path.
+fn body_names_a_missing_employee(e: keyward_service::Error) -> ApiError {
+    let body_fault = matches!(
+        e,
+        keyward_service::Error::NotFound {
+            what: "employee",
+            ..
+        }
+    );
+    let api = ApiError::from(e);
+    if body_fault {
+        api.with_status(StatusCode::UNPROCESSABLE_ENTITY)
+    } else {
+        api
+    }
 }
 
 /// Cancels the issuance of a Reserved key not yet linked to a workstation.
