@@ -11,12 +11,12 @@ README.md, "Two domain controllers"):
 3. a second later, resets it on the second DC (version 2 there): the later value;
 4. pulls the first DC's changes into the second and binds with each value there.
 
-The older value of the first DC wins (version 3 beats version 2). For keyward this means that a
-rotation which fails over to a controller that has not replicated the account's last two
-changes commits a password that replication later undoes (docs/operations.md, "Several domain
-controllers"). Prints each step's result and the unicodePwd version each DC holds (read from
-replPropertyMetaData, which the least-privilege service account may read too); deletes the
-user at the end. Read-only for everything else. Needs root (replicate-dc2.sh) and ldap-utils.
+The older value of the first DC wins (version 3 beats version 2). This is why keyward records
+the unicodePwd version of each commit and does not write a later rotation on a controller that
+holds a lower one (docs/product.md §3.3, "The replication check"). Prints each step's result
+and the unicodePwd version each DC holds (read from replPropertyMetaData, which the
+least-privilege service account may read too); deletes the user at the end. Changes nothing
+else. Needs root (replicate-dc2.sh) and ldap-utils.
 """
 
 import base64

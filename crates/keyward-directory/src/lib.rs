@@ -55,6 +55,7 @@ mod kerberos;
 mod ldif;
 mod password;
 mod policy;
+mod replication;
 mod rights;
 mod rootdse;
 pub mod security;

@@ -39,7 +39,7 @@
 //! };
 //! let pending = start(&idle, Some("HK-1".into()), candidate, now);
 //! assert_eq!(pending.state, RotationState::AwaitingKey);
-//! let done = committed(&delivered(&pending, now), now).unwrap();
+//! let done = committed(&delivered(&pending, now), now, None).unwrap();
 //! assert_eq!((done.version, done.state), (1, RotationState::Idle));
 //! ```
 
@@ -49,8 +49,8 @@ mod state;
 
 pub use error::{Error, Result};
 pub use rules::{
-    Candidate, RollbackTarget, Route, changed_on_key, committed, delivered, detached,
-    not_before_claim_ends, pinned, refused, released, replaced, retry, rollback_target,
+    Candidate, RollbackTarget, Route, behind_last_commit, changed_on_key, committed, delivered,
+    detached, not_before_claim_ends, pinned, refused, released, replaced, retry, rollback_target,
     rolled_back, route, start,
 };
-pub use state::{Method, PasswordState, PendingRotation, RotationState};
+pub use state::{LastCommit, Method, PasswordState, PendingRotation, RotationState};

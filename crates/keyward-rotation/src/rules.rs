@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use keyward_model::{Backoff, DomainController};
 
-use crate::{Method, PasswordState, PendingRotation, RotationState};
+use crate::{LastCommit, Method, PasswordState, PendingRotation, RotationState};
 
 /// A sealed candidate and why it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,16 +121,50 @@ pub fn released(current: &PasswordState) -> PasswordState {
 }
 
 /// The directory took the candidate: it is the committed version now, and the previous one is
-/// dropped. `None` when nothing is in flight.
-pub fn committed(current: &PasswordState, now: DateTime<Utc>) -> Option<PasswordState> {
+/// dropped. `written` is where and at which `unicodePwd` version, when the controller said;
+/// without it the previous [`LastCommit`] stays (a lower bound is still a bound). `None` when
+/// nothing is in flight.
+pub fn committed(
+    current: &PasswordState,
+    now: DateTime<Utc>,
+    written: Option<LastCommit>,
+) -> Option<PasswordState> {
     let pending = current.pending.as_ref()?;
     // Idle at the committed version: nothing in flight, no attempts, no error.
     Some(PasswordState {
         version: pending.version,
         sealed_current: Some(pending.sealed.clone()),
         committed_at: Some(now),
+        last_commit: written.or_else(|| current.last_commit.clone()),
         ..PasswordState::new(current.key_serial.clone())
     })
+}
+
+/// Whether `reached`, about to take the first write of a rotation, is behind the account's last
+/// commit: another controller than the one that took it, holding a lower `unicodePwd` version
+/// (`its_version`) than the one that controller gave the committed password. Then the last
+/// commit is returned, and the write must wait: Active Directory settles two unreplicated
+/// changes of one attribute by version before time, so the older committed password would win
+/// once replication resumes and the key would hold a password the domain no longer has.
+///
+/// Not behind when nothing was recorded, when `its_version` could not be read, or when the last
+/// commit's controller is no longer in `configured_urls` (removed by the administrator: gone
+/// for good, so its unreplicated changes never arrive).
+pub fn behind_last_commit<'a>(
+    current: &'a PasswordState,
+    reached: &DomainController,
+    its_version: Option<u32>,
+    configured_urls: &[String],
+) -> Option<&'a LastCommit> {
+    let last = current.last_commit.as_ref()?;
+    let same = match (&last.controller.host, &reached.host) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => last.controller.url == reached.url,
+    };
+    if same || !configured_urls.contains(&last.controller.url) {
+        return None;
+    }
+    (its_version? < last.password_version).then_some(last)
 }
 
 /// The directory refused the candidate for good: the key must go back to the committed value
@@ -306,7 +340,7 @@ mod tests {
         assert_eq!(s.version, 0);
         let s = delivered(&s, now);
         assert_eq!(s.state, RotationState::AwaitingDirectory);
-        let s = committed(&s, now).unwrap();
+        let s = committed(&s, now, None).unwrap();
         assert_eq!(
             (s.version, s.sealed_current.as_deref(), s.state),
             (1, Some("sealed-1"), RotationState::Idle)
@@ -473,7 +507,7 @@ mod tests {
         assert_eq!(route(&free, &only_dc2), Route::AnyInOrder);
         assert_eq!(free.attempts, 2, "releasing a pin is not a new rotation");
         // The commit frees the account: the next rotation pins afresh.
-        let done = committed(&s, now).unwrap();
+        let done = committed(&s, now, None).unwrap();
         let next = delivered(
             &start(&done, Some("HK-1".into()), cand("d", "max_age"), now),
             now,
@@ -494,5 +528,61 @@ mod tests {
             (s.version, s.sealed_current, s.committed_at),
             (4, None, Some(now))
         );
+    }
+
+    #[test]
+    fn a_commit_records_where_it_was_written_and_keeps_the_last_bound_when_unknown() {
+        let now = Utc::now();
+        let first = LastCommit {
+            controller: dc("ldaps://dc1", "dc1.corp"),
+            password_version: 7,
+        };
+        let s = delivered(
+            &start(&idle(), Some("HK-1".into()), cand("s1", "r"), now),
+            now,
+        );
+        let s = committed(&s, now, Some(first.clone())).unwrap();
+        assert_eq!(s.last_commit.as_ref(), Some(&first));
+        // The next rotation keeps it in flight, and a commit whose version is unknown too.
+        let s = delivered(&start(&s, Some("HK-1".into()), cand("s2", "r"), now), now);
+        assert_eq!(s.last_commit.as_ref(), Some(&first));
+        let s = committed(&s, now, None).unwrap();
+        assert_eq!(s.last_commit, Some(first));
+    }
+
+    #[test]
+    fn only_another_configured_controller_with_a_lower_version_is_behind() {
+        let mut s = idle();
+        let urls = vec!["ldaps://dc1".to_owned(), "ldaps://dc2".to_owned()];
+        let dc2 = dc("ldaps://dc2", "dc2.corp");
+        assert!(
+            behind_last_commit(&s, &dc2, Some(1), &urls).is_none(),
+            "nothing recorded"
+        );
+        s.last_commit = Some(LastCommit {
+            controller: dc("ldaps://dc1", "DC1.corp"),
+            password_version: 5,
+        });
+        assert!(behind_last_commit(&s, &dc2, Some(4), &urls).is_some());
+        assert!(
+            behind_last_commit(&s, &dc2, Some(5), &urls).is_none(),
+            "replicated"
+        );
+        assert!(behind_last_commit(&s, &dc2, Some(9), &urls).is_none());
+        assert!(
+            behind_last_commit(&s, &dc2, None, &urls).is_none(),
+            "version unread"
+        );
+        // The same controller, by host (another URL to it) or by URL when a host is unknown.
+        let again = dc("ldaps://10.0.0.1", "dc1.CORP");
+        assert!(behind_last_commit(&s, &again, Some(1), &urls).is_none());
+        let no_host = DomainController {
+            url: "ldaps://dc1".into(),
+            host: None,
+        };
+        assert!(behind_last_commit(&s, &no_host, Some(1), &urls).is_none());
+        // The last commit's controller removed from the configuration: gone for good.
+        let only_dc2 = vec!["ldaps://dc2".to_owned()];
+        assert!(behind_last_commit(&s, &dc2, Some(1), &only_dc2).is_none());
     }
 }

@@ -131,6 +131,19 @@ pub struct PendingRotation {
     pub controller: Option<DomainController>,
 }
 
+/// Where the committed password was written, and the version of `unicodePwd` that controller
+/// gave it (from its replication metadata, read right after the write). A later rotation
+/// writes on another controller only once that one holds at least this version: Active
+/// Directory settles two unreplicated changes of one attribute by version first, so a write on
+/// a controller that is behind could be undone by replication (see [`crate::behind_last_commit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastCommit {
+    /// The controller that took the committed password.
+    pub controller: DomainController,
+    /// Its `unicodePwd` version right after the write.
+    pub password_version: u32,
+}
+
 /// The password state of one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordState {
@@ -154,6 +167,9 @@ pub struct PasswordState {
     pub claimed_until: Option<DateTime<Utc>>,
     /// The last failure, in one line.
     pub last_error: Option<String>,
+    /// Where the last rotation keyward committed was written, when that controller told its
+    /// `unicodePwd` version (kept until a later commit tells another one).
+    pub last_commit: Option<LastCommit>,
 }
 
 impl PasswordState {
@@ -170,6 +186,7 @@ impl PasswordState {
             next_attempt_at: None,
             claimed_until: None,
             last_error: None,
+            last_commit: None,
         }
     }
 }

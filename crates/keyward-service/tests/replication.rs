@@ -36,6 +36,10 @@ use uuid::Uuid;
 
 use support::{Setup, active_key, approved};
 
+/// One test at a time: each pulls the whole domain into the second DC (`replicate`), which
+/// would replicate another test's changes in the middle of its steps.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The lab with CORP1's second DC, or `None` (loudly; a failure under `CI=true`).
 fn lab_with_dc2() -> Option<HashMap<String, String>> {
     let lab = lab()?;
@@ -345,6 +349,7 @@ async fn databases() -> Vec<TestDb> {
 /// answers the candidate binds there and the rotation commits.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_verifying_bind_goes_to_the_controller_the_write_went_to() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let Some(lab) = lab_with_dc2() else { return };
     let dc1 = lab["KWLAB_AD1_LDAPS_URL"].clone();
     let dc2 = lab["KWLAB_AD1_DC2_LDAPS_URL"].clone();
@@ -443,6 +448,7 @@ async fn the_verifying_bind_goes_to_the_controller_the_write_went_to() {
 /// back; when DC1 is back the rotation commits there, and the key's candidate binds.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fail_over_in_the_middle_never_rolls_back_what_the_first_controller_took() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let Some(lab) = lab_with_dc2() else { return };
     let dc1 = lab["KWLAB_AD1_LDAPS_URL"].clone();
     let dc2 = lab["KWLAB_AD1_DC2_LDAPS_URL"].clone();
@@ -527,6 +533,7 @@ async fn a_fail_over_in_the_middle_never_rolls_back_what_the_first_controller_to
 /// pins in turn.
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_a_controller_from_the_configuration_releases_its_pins() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let Some(lab) = lab_with_dc2() else { return };
     let dc2 = lab["KWLAB_AD1_DC2_LDAPS_URL"].clone();
     for (i, db) in databases().await.into_iter().enumerate() {
@@ -597,6 +604,7 @@ async fn removing_a_controller_from_the_configuration_releases_its_pins() {
 /// and nothing is decided by it; the step is transient and names both controllers.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pinned_url_that_answers_as_another_controller_is_not_written_to() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let Some(lab) = lab_with_dc2() else { return };
     let dc2 = lab["KWLAB_AD1_DC2_LDAPS_URL"].clone();
     for (i, db) in databases().await.into_iter().enumerate() {
@@ -645,6 +653,128 @@ async fn a_pinned_url_that_answers_as_another_controller_is_not_written_to() {
         assert_eq!(pin(&s, guid).await, Some(pinned), "the pin is kept");
         assert!(binds(&lab, &dc2, &user.dn, FIXTURE_PASSWORD));
         assert!(!binds(&lab, &dc2, &user.dn, &candidate));
+        s.store.close().await.unwrap();
+    }
+}
+
+/// Where the account's last commit was written, as stored.
+async fn last_commit(s: &Setup, guid: Uuid) -> keyward_rotation::LastCommit {
+    s.store
+        .account_password("corp1", guid)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+        .last_commit
+        .expect("the commit records where it was written")
+}
+
+/// The key's holder rotates the account again and acknowledges the candidate (`version`).
+async fn rotate_and_acknowledge(
+    s: &Setup,
+    ws: &Workstation,
+    serial: &str,
+    mail: &str,
+    guid: Uuid,
+    version: i64,
+) -> String {
+    s.k.passwords()
+        .rotate(mail, None, &Actor::Cli)
+        .await
+        .unwrap();
+    let work = s.k.agent().pending(ws, serial).await.unwrap();
+    let candidate = work.accounts[0]
+        .password
+        .as_ref()
+        .unwrap()
+        .expose()
+        .to_owned();
+    let ack = AckItem {
+        directory: "corp1".into(),
+        object_guid: guid,
+        version,
+    };
+    assert_eq!(
+        s.k.agent()
+            .acknowledge(ws, serial, None, &[ack])
+            .await
+            .unwrap(),
+        1
+    );
+    candidate
+}
+
+/// (e) A later rotation never fails over to a controller that has not replicated the last
+/// commit: AD settles two unreplicated changes of a password by version before time
+/// (`lab/probe-password-versions.py`), so a write there could be undone by replication. The
+/// commit records DC1's `unicodePwd` version; with DC1 gone, the next rotation reads DC2's,
+/// finds it lower and waits without writing; once DC2 has replicated, it goes on there, and
+/// further replication keeps it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_rotation_waits_for_a_controller_that_has_not_replicated_the_last_commit() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let Some(lab) = lab_with_dc2() else { return };
+    let dc2 = lab["KWLAB_AD1_DC2_LDAPS_URL"].clone();
+    for (i, db) in databases().await.into_iter().enumerate() {
+        let name = format!("reple{i}");
+        let fixture = lab_fixture(&lab, 1, &name, &["u"], None);
+        let user = fixture.users[0].clone();
+        replicate(&lab);
+        let (p1, url1) = proxy_to(&lab["KWLAB_AD1_IP"]);
+        let (p2, url2) = proxy_to(&lab["KWLAB_AD1_DC2_IP"]);
+        let s = setup(&db, &lab, vec![url1.clone(), url2.clone()]).await;
+        let serial = format!("HK-RE-{i}");
+        let (guid, _first, ws) = acknowledged_rotation(&s, &fixture, &serial).await;
+        // The first rotation commits on DC1, which gives its version.
+        let report = s.k.passwords().advance_due().await.unwrap();
+        assert_eq!(report.committed, 1, "{report:?}");
+        let first_commit = last_commit(&s, guid).await;
+        assert_eq!(first_commit.controller.url, url1);
+        assert!(first_commit.password_version >= 2, "{first_commit:?}");
+        assert_eq!(p2.forwarded(), 0, "DC2 was asked");
+
+        // DC1 goes away before DC2 replicated that; the key takes a second candidate.
+        p1.set_up(false);
+        let second = rotate_and_acknowledge(&s, &ws, &serial, &user.mail, guid, 2).await;
+        for round in 0..2 {
+            let report = s.k.passwords().advance_due().await.unwrap();
+            assert_eq!(
+                (report.committed, report.retried),
+                (0, 1),
+                "round {round}: {report:?}"
+            );
+            s.clock.advance(Duration::hours(1));
+        }
+        let status = &s.k.passwords().status(Some(&user.mail)).await.unwrap()[0];
+        assert_eq!(status.state, "awaiting_directory", "{status:?}");
+        assert!(
+            status
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("has not replicated this account's last password"),
+            "{status:?}"
+        );
+        assert!(p2.forwarded() > 0, "DC2 was not asked for its version");
+        assert_eq!(pin(&s, guid).await, None, "a controller was pinned");
+        assert!(
+            binds(&lab, &dc2, &user.dn, FIXTURE_PASSWORD),
+            "DC2 was written to"
+        );
+
+        // DC2 replicates the first rotation: the second goes there, and replication keeps it.
+        replicate(&lab);
+        let report = s.k.passwords().advance_due().await.unwrap();
+        assert_eq!(report.committed, 1, "{report:?}");
+        assert!(binds(&lab, &dc2, &user.dn, &second));
+        let second_commit = last_commit(&s, guid).await;
+        assert_eq!(second_commit.controller.url, url2);
+        assert!(second_commit.password_version > first_commit.password_version);
+        replicate(&lab);
+        assert!(
+            binds(&lab, &dc2, &user.dn, &second),
+            "replication undid the second rotation"
+        );
         s.store.close().await.unwrap();
     }
 }

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use keyward_model::{DomainController, NewAuditRecord};
-use keyward_rotation::{Method, PasswordState, PendingRotation, RotationState};
+use keyward_rotation::{LastCommit, Method, PasswordState, PendingRotation, RotationState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -222,6 +222,15 @@ async fn insert_row(db: &impl ConnectionTrait, write: &PasswordWrite) -> Result<
         pinned_host: Set(pending
             .and_then(|p| p.controller.as_ref())
             .and_then(|c| c.host.clone())),
+        last_commit_url: Set(s.last_commit.as_ref().map(|l| l.controller.url.clone())),
+        last_commit_host: Set(s
+            .last_commit
+            .as_ref()
+            .and_then(|l| l.controller.host.clone())),
+        last_commit_password_version: Set(s
+            .last_commit
+            .as_ref()
+            .map(|l| i64::from(l.password_version))),
     }
     .insert(db)
     .await
@@ -238,6 +247,7 @@ async fn update_row(db: &impl ConnectionTrait, write: &PasswordWrite, expected: 
     let s = &write.state;
     let pending = s.pending.as_ref();
     let controller = pending.and_then(|p| p.controller.as_ref());
+    let last_commit = s.last_commit.as_ref();
     let affected = account_password::Entity::update_many()
         .col_expr(C::KeySerial, Expr::value(s.key_serial.clone()))
         .col_expr(C::Version, Expr::value(s.version))
@@ -271,6 +281,18 @@ async fn update_row(db: &impl ConnectionTrait, write: &PasswordWrite, expected: 
         .col_expr(
             C::PinnedHost,
             Expr::value(controller.and_then(|c| c.host.clone())),
+        )
+        .col_expr(
+            C::LastCommitUrl,
+            Expr::value(last_commit.map(|l| l.controller.url.clone())),
+        )
+        .col_expr(
+            C::LastCommitHost,
+            Expr::value(last_commit.and_then(|l| l.controller.host.clone())),
+        )
+        .col_expr(
+            C::LastCommitPasswordVersion,
+            Expr::value(last_commit.map(|l| i64::from(l.password_version))),
         )
         .col_expr(C::RowVersion, Expr::value(expected + 1))
         .filter(C::Directory.eq(write.directory.clone()))
@@ -344,6 +366,28 @@ impl TryFrom<account_password::Model> for AccountPassword {
         }
         let attempts = u32::try_from(row.attempts)
             .map_err(|_| corrupt(format!("attempts {} is negative", row.attempts)))?;
+        let last_commit = match (
+            row.last_commit_url,
+            row.last_commit_host,
+            row.last_commit_password_version,
+        ) {
+            (None, None, None) => None,
+            (Some(url), host, Some(version)) => Some(LastCommit {
+                controller: DomainController { url, host },
+                password_version: u32::try_from(version).map_err(|_| {
+                    corrupt(format!(
+                        "last_commit_password_version {version} is out of range"
+                    ))
+                })?,
+            }),
+            _ => {
+                return Err(corrupt(
+                    "last_commit_url, last_commit_host and last_commit_password_version do not \
+                     go together"
+                        .into(),
+                ));
+            }
+        };
         Ok(AccountPassword {
             directory: row.directory,
             object_guid: row.object_guid,
@@ -358,6 +402,7 @@ impl TryFrom<account_password::Model> for AccountPassword {
                 next_attempt_at: row.next_attempt_at,
                 claimed_until: row.claimed_until,
                 last_error: row.last_error,
+                last_commit,
             },
             row_version: row.row_version,
         })
@@ -394,6 +439,9 @@ mod tests {
             row_version: 7,
             pinned_url: None,
             pinned_host: None,
+            last_commit_url: None,
+            last_commit_host: None,
+            last_commit_password_version: None,
         }
     }
 
@@ -536,6 +584,46 @@ mod tests {
             message.contains("without a rotation in flight"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_last_commit_reads_back_only_whole() {
+        let read = AccountPassword::try_from(account_password::Model {
+            last_commit_url: Some("ldaps://dc1".into()),
+            last_commit_host: Some("dc1.corp1.test".into()),
+            last_commit_password_version: Some(12),
+            ..row()
+        })
+        .unwrap();
+        assert_eq!(
+            read.state.last_commit,
+            Some(LastCommit {
+                controller: DomainController {
+                    url: "ldaps://dc1".into(),
+                    host: Some("dc1.corp1.test".into()),
+                },
+                password_version: 12,
+            })
+        );
+        for (url, host, version) in [
+            (Some("ldaps://dc1"), None, None),
+            (None, Some("dc1.corp1.test"), Some(12)),
+            (None, None, Some(12)),
+        ] {
+            let message = refusal(account_password::Model {
+                last_commit_url: url.map(Into::into),
+                last_commit_host: host.map(Into::into),
+                last_commit_password_version: version,
+                ..row()
+            });
+            assert!(message.contains("do not go together"), "{message}");
+        }
+        let message = refusal(account_password::Model {
+            last_commit_url: Some("ldaps://dc1".into()),
+            last_commit_password_version: Some(-1),
+            ..row()
+        });
+        assert!(message.contains("out of range"), "{message}");
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn new_employee(email: &str, name: &str) -> NewEmployee {
     }
 }
 
-const MIGRATIONS: [&str; 13] = [
+const MIGRATIONS: [&str; 14] = [
     "m20261125_000001_initial",
     "m20261125_000002_keys",
     "m20261125_000003_sync",
@@ -55,6 +55,7 @@ const MIGRATIONS: [&str; 13] = [
     "m20261203_000011_admins",
     "m20261203_000012_server_instances",
     "m20261204_000013_rotation_controller",
+    "m20261207_000014_last_commit",
 ];
 
 /// The SHA-256 hex a legacy workstation row is given in the migration test.
@@ -189,6 +190,11 @@ async fn migrations_apply_one_at_a_time_and_keep_earlier_data() {
                 .await
                 .unwrap()
                 .unwrap_or_else(|| panic!("{}: the rotation in flight is gone", db.label));
+            assert_eq!(
+                in_flight.state.last_commit, None,
+                "{}: a row from before migration 14 has no last commit to check against",
+                db.label
+            );
             let pending = in_flight.state.pending.unwrap();
             assert_eq!(
                 (

@@ -14,7 +14,7 @@ use chrono::Duration;
 use keyward_directory::{DirectoryClient, Error as DirError, Session};
 use keyward_model::{DomainController, NewAuditRecord};
 use keyward_password::SecretString;
-use keyward_rotation::Route;
+use keyward_rotation::{LastCommit, Route};
 use keyward_store::{AccountPassword, NewMessage, PasswordWrite};
 use serde_json::json;
 
@@ -39,9 +39,20 @@ const MAX_STEPS_PER_PASS: usize = 100;
 
 /// How a directory attempt ended.
 enum Attempt {
-    Applied,
+    /// The directory holds the candidate; where and at which `unicodePwd` version when the
+    /// controller said.
+    Applied(Option<LastCommit>),
     Refused(String),
     Transient(String),
+}
+
+/// What a directory step did when nothing failed.
+enum Wrote {
+    /// The candidate was written (where, when known).
+    Applied(Option<LastCommit>),
+    /// Nothing was written: the controller reached has not replicated the account's last
+    /// committed password (the message says which and how far behind).
+    Behind(String),
 }
 
 /// How a stored attempt is counted in the [`AdvanceReport`] (and the server's
@@ -56,7 +67,7 @@ enum Outcome {
 impl Attempt {
     fn outcome(&self) -> Outcome {
         match self {
-            Self::Applied => Outcome::Committed,
+            Self::Applied(_) => Outcome::Committed,
             Self::Refused(_) => Outcome::Refused,
             Self::Transient(_) => Outcome::Retried,
         }
@@ -110,7 +121,7 @@ impl Passwords<'_> {
         let now = self.ctx.clock.now();
         let outcome = attempt.outcome();
         let (next, audit_action, error) = match attempt {
-            Attempt::Applied => match state::committed(&row.state, now) {
+            Attempt::Applied(written) => match state::committed(&row.state, now, written) {
                 Some(next) => (next, "password.committed", None),
                 None => return Ok(()),
             },
@@ -202,7 +213,8 @@ impl Passwords<'_> {
     /// One directory attempt for a claimed row.
     async fn attempt(&self, latest: &Mutex<AccountPassword>) -> Attempt {
         match self.try_directory(latest).await {
-            Ok(()) => Attempt::Applied,
+            Ok(Wrote::Applied(written)) => Attempt::Applied(written),
+            Ok(Wrote::Behind(why)) => Attempt::Transient(why),
             Err(Error::Directory(e)) if refused_by_the_directory(&e) => {
                 // The directory refused the write, but an earlier attempt (one whose reply was
                 // lost, or one of a worker that crashed after the write) may have set the
@@ -211,7 +223,7 @@ impl Passwords<'_> {
                 // writes went to: another one may not have replicated them yet.
                 let row = current(latest);
                 match self.candidate_binds(&row, pin_of(&row)).await {
-                    Ok(true) => Attempt::Applied,
+                    Ok(true) => Attempt::Applied(None),
                     Ok(false) => Attempt::Refused(e.to_string()),
                     Err(check) => Attempt::Transient(format!(
                         "{e}; and whether the directory holds the candidate could not be \
@@ -296,10 +308,42 @@ impl Passwords<'_> {
         }
     }
 
-    /// Pins the rotation to the controller `session` reached, stored before anything is
+    /// Before the first write of a rotation, on the controller `session` reached: waits
+    /// ([`Wrote::Behind`]) while that controller has not replicated the account's last
+    /// committed password, and otherwise pins the rotation to it, stored before anything is
     /// written there, so that a crash or a lost reply still knows where the write may be.
-    async fn pin(&self, latest: &Mutex<AccountPassword>, session: &mut Session) -> Result<()> {
+    async fn before_first_write(
+        &self,
+        latest: &Mutex<AccountPassword>,
+        session: &mut Session,
+        urls: &[String],
+        dn: &str,
+    ) -> Result<Option<Wrote>> {
         let controller = session.controller().await?;
+        let its_version = password_version(session, dn).await;
+        let row = current(latest);
+        if let Some(last) =
+            keyward_rotation::behind_last_commit(&row.state, &controller, its_version, urls)
+        {
+            return Ok(Some(Wrote::Behind(format!(
+                "{controller} has not replicated this account's last password yet (unicodePwd \
+                 version {} there, {} on {}, which took it): waiting, since Active Directory \
+                 would let the older password win once they replicate",
+                its_version.unwrap_or_default(),
+                last.password_version,
+                last.controller
+            ))));
+        }
+        self.pin(latest, controller).await?;
+        Ok(None)
+    }
+
+    /// Pins the rotation to `controller`.
+    async fn pin(
+        &self,
+        latest: &Mutex<AccountPassword>,
+        controller: DomainController,
+    ) -> Result<()> {
         let row = current(latest);
         let detail = json!({
             "version": row.state.pending.as_ref().map(|p| p.version),
@@ -341,7 +385,7 @@ impl Passwords<'_> {
         Ok(())
     }
 
-    async fn try_directory(&self, latest: &Mutex<AccountPassword>) -> Result<()> {
+    async fn try_directory(&self, latest: &Mutex<AccountPassword>) -> Result<Wrote> {
         let row = current(latest);
         let (dn, candidate) = self.dn_and_candidate(&row).await?;
         let method = row.state.pending.as_ref().map(|p| p.method);
@@ -370,29 +414,74 @@ impl Passwords<'_> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if on.is_none()
-                && let Err(e) = self.pin(latest, &mut session).await
-            {
-                session.close().await;
-                return Err(e);
+            if on.is_none() {
+                match self
+                    .before_first_write(latest, &mut session, &client.config().urls, &dn)
+                    .await
+                {
+                    Ok(None) => {}
+                    Ok(Some(behind)) => {
+                        session.close().await;
+                        return Ok(behind);
+                    }
+                    Err(e) => {
+                        session.close().await;
+                        return Err(e);
+                    }
+                }
             }
             let outcome = session.change_password(&dn, &old, &candidate).await;
-            session.close().await;
-            return Ok(outcome?);
+            return self.after_write(latest, session, &dn, outcome).await;
         }
         let mut session = match &on {
             Some(controller) => client.connect_on(controller).await?,
             None => client.connect().await?,
         };
-        if on.is_none()
-            && let Err(e) = self.pin(latest, &mut session).await
-        {
-            session.close().await;
-            return Err(e);
+        if on.is_none() {
+            match self
+                .before_first_write(latest, &mut session, &client.config().urls, &dn)
+                .await
+            {
+                Ok(None) => {}
+                Ok(Some(behind)) => {
+                    session.close().await;
+                    return Ok(behind);
+                }
+                Err(e) => {
+                    session.close().await;
+                    return Err(e);
+                }
+            }
         }
         let outcome = session.reset_password(&dn, &candidate).await;
+        self.after_write(latest, session, &dn, outcome).await
+    }
+
+    /// Closes the session of a write; when the write went through, reads first where it was
+    /// written and the `unicodePwd` version the controller gave it (the next rotation's
+    /// replication check), `None` when the controller does not say.
+    async fn after_write(
+        &self,
+        latest: &Mutex<AccountPassword>,
+        mut session: Session,
+        dn: &str,
+        outcome: std::result::Result<(), DirError>,
+    ) -> Result<Wrote> {
+        let written = if outcome.is_ok() {
+            let controller = pin_of(&current(latest)).cloned();
+            match (controller, password_version(&mut session, dn).await) {
+                (Some(controller), Some(password_version)) => Some(LastCommit {
+                    controller,
+                    password_version,
+                }),
+                _ => None,
+            }
+        } else {
+            None
+        };
         session.close().await;
-        Ok(outcome?)
+        outcome?;
+        Ok(Wrote::Applied(written))
     }
 
     /// The "password changed" mail for the account's employee, if wanted and possible.
@@ -424,14 +513,26 @@ impl Passwords<'_> {
     }
 }
 
+/// The `unicodePwd` version `session`'s controller holds for `dn`; `None` when it cannot be
+/// read (logged: the replication check is then skipped, as before it existed).
+async fn password_version(session: &mut Session, dn: &str) -> Option<u32> {
+    match session.password_version(dn).await {
+        Ok(version) => version,
+        Err(e) => {
+            tracing::debug!(error = %e, "the account's replication metadata could not be read");
+            None
+        }
+    }
+}
+
 async fn applied_already(
     client: &DirectoryClient,
     on: Option<&DomainController>,
     dn: &str,
     candidate: &SecretString,
-) -> Result<()> {
+) -> Result<Wrote> {
     if client.verify_password_on(on, dn, candidate).await? {
-        Ok(())
+        Ok(Wrote::Applied(None))
     } else {
         Err(DirError::WrongOldPassword.into())
     }

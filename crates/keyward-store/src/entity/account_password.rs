@@ -26,6 +26,9 @@ pub struct Model {
     pub row_version: i64,
     pub pinned_url: Option<String>,
     pub pinned_host: Option<String>,
+    pub last_commit_url: Option<String>,
+    pub last_commit_host: Option<String>,
+    pub last_commit_password_version: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

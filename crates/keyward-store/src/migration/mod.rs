@@ -21,6 +21,7 @@ mod m20261202_000010_workstation_source;
 mod m20261203_000011_admins;
 mod m20261203_000012_server_instances;
 mod m20261204_000013_rotation_controller;
+mod m20261207_000014_last_commit;
 
 /// The list of keyward's migrations, oldest first.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_admins::Migration),
             Box::new(m20261203_000012_server_instances::Migration),
             Box::new(m20261204_000013_rotation_controller::Migration),
+            Box::new(m20261207_000014_last_commit::Migration),
         ]
     }
 }
