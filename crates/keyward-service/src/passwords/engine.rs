@@ -405,7 +405,7 @@ impl Passwords<'_> {
                 row.object_guid,
                 row.state.version,
             )?;
-            let mut session = match client.open_for_change(&dn, &old, on.as_ref()).await {
+            let session = match client.open_for_change(&dn, &old, on.as_ref()).await {
                 Ok(session) => session,
                 // A retry after a crash or a lost reply: the change may have been applied
                 // already, on the controller it went to.
@@ -414,47 +414,59 @@ impl Passwords<'_> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if on.is_none() {
-                match self
-                    .before_first_write(latest, &mut session, &client.config().urls, &dn)
-                    .await
-                {
-                    Ok(None) => {}
-                    Ok(Some(behind)) => {
-                        session.close().await;
-                        return Ok(behind);
-                    }
-                    Err(e) => {
-                        session.close().await;
-                        return Err(e);
-                    }
-                }
-            }
+            let mut session = match self
+                .ready_to_write(latest, session, &client.config().urls, &dn, on.is_some())
+                .await?
+            {
+                Ok(session) => session,
+                Err(behind) => return Ok(behind),
+            };
             let outcome = session.change_password(&dn, &old, &candidate).await;
             return self.after_write(latest, session, &dn, outcome).await;
         }
-        let mut session = match &on {
+        let session = match &on {
             Some(controller) => client.connect_on(controller).await?,
             None => client.connect().await?,
         };
-        if on.is_none() {
-            match self
-                .before_first_write(latest, &mut session, &client.config().urls, &dn)
-                .await
-            {
-                Ok(None) => {}
-                Ok(Some(behind)) => {
-                    session.close().await;
-                    return Ok(behind);
-                }
-                Err(e) => {
-                    session.close().await;
-                    return Err(e);
-                }
-            }
-        }
+        let mut session = match self
+            .ready_to_write(latest, session, &client.config().urls, &dn, on.is_some())
+            .await?
+        {
+            Ok(session) => session,
+            Err(behind) => return Ok(behind),
+        };
         let outcome = session.reset_password(&dn, &candidate).await;
         self.after_write(latest, session, &dn, outcome).await
+    }
+
+    /// The session, ready for the write: as it is when the rotation is pinned already; otherwise
+    /// after [`Self::before_first_write`], or closed with what stopped the write (`Err(Wrote)`
+    /// when the controller is behind, the error when the check failed).
+    async fn ready_to_write(
+        &self,
+        latest: &Mutex<AccountPassword>,
+        mut session: Session,
+        urls: &[String],
+        dn: &str,
+        pinned: bool,
+    ) -> Result<std::result::Result<Session, Wrote>> {
+        if pinned {
+            return Ok(Ok(session));
+        }
+        match self
+            .before_first_write(latest, &mut session, urls, dn)
+            .await
+        {
+            Ok(None) => Ok(Ok(session)),
+            Ok(Some(behind)) => {
+                session.close().await;
+                Ok(Err(behind))
+            }
+            Err(e) => {
+                session.close().await;
+                Err(e)
+            }
+        }
     }
 
     /// Closes the session of a write; when the write went through, reads first where it was
