@@ -250,7 +250,19 @@ async fn acknowledged_rotation(
         .unwrap();
     let (ws, _) = approved(s, "WS-REPL").await;
     active_key(s, &ws, serial, &user.mail).await;
-    let work = s.k.agent().pending(&ws, serial).await.unwrap();
+    let candidate = fetch_and_acknowledge(s, &ws, serial, guid, 1).await;
+    (guid, candidate, ws)
+}
+
+/// The key's agent fetches the candidate of `version` and acknowledges it: returns it.
+async fn fetch_and_acknowledge(
+    s: &Setup,
+    ws: &Workstation,
+    serial: &str,
+    guid: Uuid,
+    version: i64,
+) -> String {
+    let work = s.k.agent().pending(ws, serial).await.unwrap();
     let candidate = work.accounts[0]
         .password
         .as_ref()
@@ -260,16 +272,16 @@ async fn acknowledged_rotation(
     let ack = AckItem {
         directory: "corp1".into(),
         object_guid: guid,
-        version: 1,
+        version,
     };
     assert_eq!(
         s.k.agent()
-            .acknowledge(&ws, serial, None, &[ack])
+            .acknowledge(ws, serial, None, &[ack])
             .await
             .unwrap(),
         1
     );
-    (guid, candidate, ws)
+    candidate
 }
 
 /// What a worker leaves when its write reached `controller` and it never learnt the outcome
@@ -682,26 +694,7 @@ async fn rotate_and_acknowledge(
         .rotate(mail, None, &Actor::Cli)
         .await
         .unwrap();
-    let work = s.k.agent().pending(ws, serial).await.unwrap();
-    let candidate = work.accounts[0]
-        .password
-        .as_ref()
-        .unwrap()
-        .expose()
-        .to_owned();
-    let ack = AckItem {
-        directory: "corp1".into(),
-        object_guid: guid,
-        version,
-    };
-    assert_eq!(
-        s.k.agent()
-            .acknowledge(ws, serial, None, &[ack])
-            .await
-            .unwrap(),
-        1
-    );
-    candidate
+    fetch_and_acknowledge(s, ws, serial, guid, version).await
 }
 
 /// (e) A later rotation never fails over to a controller that has not replicated the last
